@@ -1,0 +1,120 @@
+//! Identifier and credential formats (spec: builder-api.md, "Identifiers and credentials").
+
+use crate::random::{Random, random_bytes};
+use std::fmt;
+
+/// Prefix of an M2M client secret; such values are never accepted as API keys.
+pub const CLIENT_SECRET_PREFIX: &str = "pmth_cs_";
+
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The fixed prefix of this identifier.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh identifier: the prefix and 24 lowercase hex digits (96 random bits).
+            pub fn generate(rng: &dyn Random) -> Self {
+                Self(format!("{}{}", $prefix, hex::encode(random_bytes::<12>(rng))))
+            }
+
+            /// Parses a value of exactly the documented form.
+            pub fn parse(value: &str) -> Option<Self> {
+                let rest = value.strip_prefix($prefix)?;
+                is_lower_hex(rest, 24).then(|| Self(value.to_owned()))
+            }
+
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value).ok_or_else(|| format!("not a valid {} identifier", $prefix))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// An app's public client id (`app_<24 hex>`), the tenant key in every Builder path.
+    AppClientId,
+    "app_"
+);
+prefixed_id!(
+    /// An app's confidential (M2M) client id (`m2m_<24 hex>`).
+    M2mClientId,
+    "m2m_"
+);
+
+/// A freshly generated M2M client secret, `pmth_cs_<64 hex>`. Only its keyed hash is stored.
+pub fn generate_client_secret(rng: &dyn Random) -> String {
+    format!("{CLIENT_SECRET_PREFIX}{}", hex::encode(random_bytes::<32>(rng)))
+}
+
+/// Whether `value` has the shape of an M2M client secret.
+pub fn looks_like_client_secret(value: &str) -> bool {
+    value.strip_prefix(CLIENT_SECRET_PREFIX).is_some_and(|rest| is_lower_hex(rest, 64))
+}
+
+/// A fresh JWT id: 128 random bits, URL-safe.
+pub fn generate_jti(rng: &dyn Random) -> String {
+    uuid::Builder::from_random_bytes(random_bytes::<16>(rng)).into_uuid().simple().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::SeededRandom;
+
+    #[test]
+    fn generated_ids_have_documented_shape() {
+        let rng = SeededRandom::new(1);
+        let app = AppClientId::generate(&rng);
+        assert!(app.as_str().starts_with("app_") && app.as_str().len() == 28);
+        assert_eq!(AppClientId::parse(app.as_str()), Some(app.clone()));
+        let m2m = M2mClientId::generate(&rng);
+        assert!(M2mClientId::parse(m2m.as_str()).is_some());
+        let secret = generate_client_secret(&rng);
+        assert!(looks_like_client_secret(&secret));
+        assert_eq!(secret.len(), 8 + 64);
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        for bad in ["", "app_", "app_ABCDEF0123456789abcdef01", "m2m_0123456789abcdef01234567", "app_0123"] {
+            assert!(AppClientId::parse(bad).is_none(), "{bad}");
+        }
+        assert!(!looks_like_client_secret("pmth_cs_short"));
+        assert!(!looks_like_client_secret("pmth_0123"));
+    }
+}

@@ -1,0 +1,17 @@
+//! Tollhouse's pure domain: identifiers, credentials, scopes, claims, signing keys and the clock.
+//!
+//! Nothing here performs I/O or reads the wall clock: time arrives as a [`Clock`] parameter and
+//! randomness through [`Random`], so expiry and rotation are tested without sleeping.
+
+pub mod app;
+pub mod claims;
+pub mod clock;
+pub mod ids;
+pub mod keys;
+pub mod master_key;
+pub mod random;
+pub mod scope;
+pub mod secret;
+
+pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
+pub use random::{OsRandom, Random, SeededRandom};

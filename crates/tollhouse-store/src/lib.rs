@@ -1,0 +1,31 @@
+//! Tollhouse's repositories: traits the server programs against, implemented once over sqlx's
+//! `Any` driver for SQLite (the embedded default) and PostgreSQL.
+//!
+//! Both dialects accept the same `$N` placeholders and `ON CONFLICT` upserts, so each query is
+//! written once; only the migrations differ (`migrations/sqlite`, `migrations/postgres`).
+
+mod apps;
+mod error;
+mod keys;
+mod revocations;
+mod settings;
+mod sql;
+
+pub use apps::AppRepository;
+pub use error::StoreError;
+pub use keys::{KeyRepository, StoredKey};
+pub use revocations::RevocationRepository;
+pub use settings::SettingsRepository;
+pub use sql::{Backend, SqlStore};
+
+/// Everything the server needs from storage.
+#[async_trait::async_trait]
+pub trait Store:
+    AppRepository + KeyRepository + RevocationRepository + SettingsRepository + Send + Sync + std::fmt::Debug
+{
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
