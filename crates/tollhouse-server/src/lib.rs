@@ -1,1 +1,169 @@
+//! The Tollhouse server: configuration, bootstrap, the HTTP surfaces, and the admin commands'
+//! shared logic. `main.rs` is only the command line.
 
+pub mod apps;
+pub mod bootstrap;
+pub mod config;
+pub mod http;
+pub mod keyring;
+pub mod metrics;
+pub mod oidc;
+pub mod ops;
+pub mod state;
+
+use crate::apps::CreatedApp;
+use crate::config::Config;
+use crate::keyring::Keyring;
+use crate::state::{AppState, Shared};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tollhouse_core::scope::{DEFAULT_APP_SCOPES, ScopeSet};
+use tollhouse_core::{Clock, Random};
+use tollhouse_store::Store;
+
+/// Set once the first-start demo app exists, so restarts never print a secret again.
+const DEMO_APP_SETTING: &str = "bootstrap.demo_app";
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bootstrap (data dir, master key, database) failed.
+    #[error(transparent)]
+    Bootstrap(#[from] bootstrap::BootstrapError),
+    /// Signing keys could not be loaded or created.
+    #[error(transparent)]
+    Keyring(#[from] keyring::KeyringError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Storage failed during start-up.
+    #[error(transparent)]
+    Store(#[from] tollhouse_store::StoreError),
+}
+
+/// Injected dependencies: time and randomness.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness source.
+    pub rng: Arc<dyn Random>,
+}
+
+impl Default for Deps {
+    fn default() -> Self {
+        Self { clock: Arc::new(tollhouse_core::SystemClock), rng: Arc::new(tollhouse_core::OsRandom) }
+    }
+}
+
+/// A server that is accepting connections.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// The shared state, for tests and admin hooks.
+    pub state: AppState,
+    /// The demo app, if this start created it (its secret is shown only now).
+    pub demo_app: Option<CreatedApp>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, finishes in-flight requests and waits for the background tasks.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Resolves when the server has stopped (after a shutdown signal).
+    pub async fn wait(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// A handle that triggers shutdown.
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Opens storage and keys, binds the listener and starts serving.
+pub async fn start(config: Config, deps: Deps, create_demo_app: bool) -> Result<RunningServer, StartError> {
+    let (store, master) = bootstrap::open(&config, deps.rng.as_ref()).await?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let sealing = master.sealing_key();
+    let keyring = Keyring::load(store.as_ref(), &sealing, &config, deps.clock.as_ref(), deps.rng.as_ref()).await?;
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let base_url = match &config.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{addr}"),
+    };
+    let state = AppState::new(Shared {
+        issuer: format!("{base_url}{}", oidc::ISSUER_PATH),
+        base_url,
+        pepper: master.pepper(),
+        sealing,
+        keyring,
+        store,
+        clock: deps.clock,
+        rng: deps.rng,
+        metrics: metrics::Metrics::default(),
+        config,
+    });
+    let demo_app = if create_demo_app { create_demo_app_once(&state).await? } else { None };
+
+    let (shutdown, mut stop) = watch::channel(false);
+    let router = http::router(state.clone());
+    let mut http_stop = shutdown.subscribe();
+    let http = tokio::spawn(async move {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        });
+        if let Err(err) = serve.await {
+            tracing::error!(error = %err, "http server failed");
+        }
+    });
+    let refresher_state = state.clone();
+    let refresher = tokio::spawn(async move {
+        let period = std::time::Duration::from_secs(refresher_state.config.key_refresh_secs.max(1));
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    if let Err(err) = refresher_state.refresh().await {
+                        tracing::warn!(error = %err, "periodic key refresh failed");
+                    }
+                }
+                changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
+            }
+        }
+    });
+    Ok(RunningServer { addr, state, demo_app, shutdown, tasks: vec![http, refresher] })
+}
+
+/// Only a database that has never had an app gets the demo app, and only once.
+async fn create_demo_app_once(state: &AppState) -> Result<Option<CreatedApp>, StartError> {
+    let has_apps = !state.store.list_apps().await?.is_empty();
+    if !state.store.insert_setting_if_absent(DEMO_APP_SETTING, "created").await? || has_apps {
+        return Ok(None);
+    }
+    let scopes = ScopeSet::parse(DEFAULT_APP_SCOPES).unwrap_or_default();
+    let created =
+        apps::create_app(state.store.as_ref(), &state.pepper, state.clock.as_ref(), state.rng.as_ref(), "Demo app", scopes)
+            .await?;
+    Ok(Some(created))
+}

@@ -16,22 +16,23 @@ pub struct StoredKey {
     pub public_jwk: String,
     /// `nonce || AES-256-GCM(PKCS#8)`, associated data = kid.
     pub private_sealed: Vec<u8>,
-    /// When the key was created (and became current).
+    /// When the key was created (and published).
     pub created_at: UnixTime,
-    /// When a newer key replaced it; `None` while current.
-    pub retired_at: Option<UnixTime>,
+    /// From this instant new tokens are signed with it (the newest active key wins).
+    pub activates_at: UnixTime,
     /// After this instant no unexpired token can carry this key, so it leaves the JWKS.
+    /// `None` while no newer key has been added.
     pub publish_until: Option<UnixTime>,
 }
 
 /// Storage of signing keys.
 #[async_trait::async_trait]
 pub trait KeyRepository {
-    /// Keys still published at `now` (current first, then retired ones, newest first).
+    /// Keys still published at `now`, newest activation first.
     async fn published_keys(&self, now: UnixTime) -> Result<Vec<StoredKey>, StoreError>;
-    /// Makes `key` current: inserts it and retires every other current key, which stay published
-    /// until `publish_until`. One transaction, so there is always exactly one current key.
-    async fn rotate_in_key(&self, key: &StoredKey, now: UnixTime, publish_until: UnixTime) -> Result<(), StoreError>;
+    /// Adds `key` and schedules every key without an end of publication to leave the JWKS at
+    /// `retire_until`. One transaction.
+    async fn add_key(&self, key: &StoredKey, retire_until: UnixTime) -> Result<(), StoreError>;
     /// Deletes keys whose publication window has closed; returns how many.
     async fn purge_unpublished_keys(&self, now: UnixTime) -> Result<u64, StoreError>;
 }
@@ -43,7 +44,7 @@ fn key_from_row(row: &AnyRow) -> Result<StoredKey, StoreError> {
         public_jwk: row.try_get("public_jwk")?,
         private_sealed: row.try_get("private_sealed")?,
         created_at: row.try_get("created_at")?,
-        retired_at: row.try_get("retired_at")?,
+        activates_at: row.try_get("activates_at")?,
         publish_until: row.try_get("publish_until")?,
     })
 }
@@ -52,9 +53,9 @@ fn key_from_row(row: &AnyRow) -> Result<StoredKey, StoreError> {
 impl KeyRepository for SqlStore {
     async fn published_keys(&self, now: UnixTime) -> Result<Vec<StoredKey>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kid, alg, public_jwk, private_sealed, created_at, retired_at, publish_until \
+            "SELECT kid, alg, public_jwk, private_sealed, created_at, activates_at, publish_until \
              FROM signing_keys WHERE publish_until IS NULL OR publish_until > $1 \
-             ORDER BY (CASE WHEN retired_at IS NULL THEN 0 ELSE 1 END), created_at DESC, kid",
+             ORDER BY activates_at DESC, created_at DESC, kid",
         )
         .bind(now)
         .fetch_all(&self.pool)
@@ -62,24 +63,22 @@ impl KeyRepository for SqlStore {
         rows.iter().map(key_from_row).collect()
     }
 
-    async fn rotate_in_key(&self, key: &StoredKey, now: UnixTime, publish_until: UnixTime) -> Result<(), StoreError> {
+    async fn add_key(&self, key: &StoredKey, retire_until: UnixTime) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE signing_keys SET publish_until = $1 WHERE publish_until IS NULL")
+            .bind(retire_until)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
-            "UPDATE signing_keys SET retired_at = $1, publish_until = $2 WHERE retired_at IS NULL",
-        )
-        .bind(now)
-        .bind(publish_until)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, public_jwk, private_sealed, created_at, retired_at, publish_until) \
-             VALUES ($1, $2, $3, $4, $5, NULL, NULL)",
+            "INSERT INTO signing_keys (kid, alg, public_jwk, private_sealed, created_at, activates_at, publish_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
         )
         .bind(&key.kid)
         .bind(&key.alg)
         .bind(&key.public_jwk)
         .bind(key.private_sealed.clone())
         .bind(key.created_at)
+        .bind(key.activates_at)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

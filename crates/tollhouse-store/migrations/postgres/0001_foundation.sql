@@ -16,7 +16,9 @@ CREATE TABLE signing_keys (
     public_jwk      TEXT NOT NULL,
     private_sealed  BYTEA NOT NULL,
     created_at      BIGINT NOT NULL,
-    retired_at      BIGINT,
+    -- A key is published from creation, becomes current at activates_at (so relying parties
+    -- see it before any token carries it), and leaves the JWKS at publish_until.
+    activates_at    BIGINT NOT NULL,
     publish_until   BIGINT
 );
 

@@ -1,0 +1,185 @@
+//! Every setting, its default, and how flags, environment and a TOML file combine.
+//!
+//! Precedence, lowest first: built-in defaults, the TOML file (`--config`), then environment
+//! variables and flags (clap reads both; a flag beats its variable). Secrets are never settings:
+//! the master key comes only from `TOLLHOUSE_MASTER_KEY` or a key file.
+
+use figment::Figment;
+use figment::providers::{Format as _, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tollhouse_core::keys::SigningAlg;
+
+/// The resolved configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Socket address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Public base URL; the issuer is `<public_url>/api/v1/oidc`. Defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Directory for the embedded database and the generated master key file.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// File holding the master key (hex); defaults to `<data_dir>/master.key`, created mode 0600.
+    pub master_key_file: Option<PathBuf>,
+    /// Algorithm of newly created signing keys.
+    pub signing_alg: SigningAlg,
+    /// Lifetime of client-credentials access tokens, seconds.
+    pub access_token_ttl_secs: i64,
+    /// How often the server reloads signing keys and purges expired state, seconds.
+    pub key_refresh_secs: u64,
+    /// Delay between `keys rotate` publishing a key and signing with it, seconds.
+    pub key_activation_delay_secs: i64,
+    /// Largest accepted request body, bytes.
+    pub max_body_bytes: usize,
+    /// Log filter (`info`, `tollhouse=debug,sqlx=warn`, …).
+    pub log: String,
+    /// Print logs as JSON lines instead of text.
+    pub log_json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("./tollhouse-data"),
+            database_url: None,
+            master_key_file: None,
+            signing_alg: SigningAlg::RS256,
+            access_token_ttl_secs: 3600,
+            key_refresh_secs: 10,
+            key_activation_delay_secs: 120,
+            max_body_bytes: 64 * 1024,
+            log: "info".into(),
+            log_json: false,
+        }
+    }
+}
+
+/// User-token lifetime fixed by the spec, seconds.
+pub const USER_TOKEN_TTL_SECS: i64 = 900;
+/// Signer-JWT lifetime fixed by the spec, seconds.
+pub const SIGNER_TOKEN_TTL_SECS: i64 = 300;
+/// Allowed clock difference between Tollhouse and relying parties, seconds.
+pub const CLOCK_SKEW_SECS: i64 = 60;
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then the values given by flags or environment.
+    pub fn load(file: Option<&Path>, overrides: &ConfigOverrides) -> Result<Self, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment.merge(Serialized::defaults(overrides)).extract()
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// The OIDC issuer identifier.
+    pub fn issuer(&self) -> String {
+        format!("{}/api/v1/oidc", self.public_base())
+    }
+
+    /// The database URL, defaulting to SQLite inside the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("tollhouse.db").display()),
+        }
+    }
+
+    /// Path of the master key file.
+    pub fn master_key_file(&self) -> PathBuf {
+        self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The longest lifetime any JWT may have; a retired key stays published this long.
+    pub fn max_token_ttl_secs(&self) -> i64 {
+        self.access_token_ttl_secs.max(USER_TOKEN_TTL_SECS).max(SIGNER_TOKEN_TTL_SECS)
+    }
+}
+
+/// Settings given on the command line or in the environment; `None` means "not given".
+#[derive(Debug, Clone, Default, Serialize, clap::Args)]
+pub struct ConfigOverrides {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "TOLLHOUSE_LISTEN", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// Public base URL [default: http://<listen>]
+    #[arg(long, env = "TOLLHOUSE_PUBLIC_URL", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Data directory for the embedded database and key file [default: ./tollhouse-data]
+    #[arg(long, env = "TOLLHOUSE_DATA_DIR", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL, sqlite://… or postgres://… [default: SQLite in the data directory]
+    #[arg(long, env = "TOLLHOUSE_DATABASE_URL", global = true, hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// Master key file (hex) [default: <data-dir>/master.key]; TOLLHOUSE_MASTER_KEY takes precedence
+    #[arg(long, env = "TOLLHOUSE_MASTER_KEY_FILE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key_file: Option<PathBuf>,
+    /// Algorithm for new signing keys: RS256, ES256 or EdDSA [default: RS256]
+    #[arg(long, env = "TOLLHOUSE_SIGNING_ALG", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_alg: Option<SigningAlg>,
+    /// Lifetime of client-credentials access tokens in seconds [default: 3600]
+    #[arg(long, env = "TOLLHOUSE_ACCESS_TOKEN_TTL", global = true, value_parser = clap::value_parser!(i64).range(60..=86400))]
+    #[serde(skip_serializing_if = "Option::is_none", rename = "access_token_ttl_secs")]
+    pub access_token_ttl: Option<i64>,
+    /// Seconds between signing-key reloads and expiry sweeps [default: 10]
+    #[arg(long, env = "TOLLHOUSE_KEY_REFRESH", global = true, value_parser = clap::value_parser!(u64).range(1..=60))]
+    #[serde(skip_serializing_if = "Option::is_none", rename = "key_refresh_secs")]
+    pub key_refresh: Option<u64>,
+    /// Seconds between `keys rotate` publishing a key and signing with it [default: 120]
+    #[arg(long, env = "TOLLHOUSE_KEY_ACTIVATION_DELAY", global = true, value_parser = clap::value_parser!(i64).range(0..=86400))]
+    #[serde(skip_serializing_if = "Option::is_none", rename = "key_activation_delay_secs")]
+    pub key_activation_delay: Option<i64>,
+    /// Largest accepted request body in bytes [default: 65536]
+    #[arg(long, env = "TOLLHOUSE_MAX_BODY_BYTES", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<usize>,
+    /// Log filter [default: info]
+    #[arg(long, env = "TOLLHOUSE_LOG", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    /// Log as JSON lines [default: false]
+    #[arg(long, env = "TOLLHOUSE_LOG_JSON", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_json: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beat_defaults() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("tollhouse-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join("tollhouse.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nsigning_alg = \"ES256\"\naccess_token_ttl_secs = 600\n")?;
+        let overrides = ConfigOverrides { listen: Some(SocketAddr::from(([127, 0, 0, 1], 9100))), ..Default::default() };
+        let config = Config::load(Some(&file), &overrides)?;
+        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.signing_alg, SigningAlg::ES256);
+        assert_eq!(config.access_token_ttl_secs, 600);
+        assert_eq!(config.issuer(), "http://127.0.0.1:9100/api/v1/oidc");
+        std::fs::write(&file, "no_such_setting = 1\n")?;
+        assert!(Config::load(Some(&file), &ConfigOverrides::default()).is_err());
+        Ok(())
+    }
+}

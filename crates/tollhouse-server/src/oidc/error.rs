@@ -1,0 +1,101 @@
+//! RFC 6749 §5.2 errors: `{"error", "error_description"}` with the status each code calls for.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::borrow::Cow;
+
+type Text = Cow<'static, str>;
+
+/// Every failure of the token, introspection and revocation endpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    /// Missing, repeated or malformed parameter.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(Text),
+    /// Client authentication failed. No `WWW-Authenticate` challenge is sent: oauth4webapi (and
+    /// so `@pymthouse/builder-sdk`) treats a challenge as a different error class and never
+    /// reads the JSON body, which would hide `invalid_client` from integrators.
+    #[error("invalid_client")]
+    InvalidClient,
+    /// The grant (code, token, credentials) is invalid, expired or revoked.
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(Text),
+    /// This client may not use this grant.
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(Text),
+    /// The grant type is not supported.
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType(Text),
+    /// A requested scope is unknown or not allowed for this client.
+    #[error("invalid_scope: {0}")]
+    InvalidScope(Text),
+    /// RFC 8707: the requested resource is not acceptable.
+    #[error("invalid_target: {0}")]
+    InvalidTarget(Text),
+    /// The request body exceeds the configured limit.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// Storage is unreachable; the client may retry.
+    #[error("temporarily_unavailable")]
+    Unavailable(#[source] tollhouse_store::StoreError),
+    /// A bug or an unexpected state; details are logged, never sent.
+    #[error("server_error: {0}")]
+    Internal(String),
+}
+
+impl OidcError {
+    /// A missing or malformed parameter.
+    pub fn invalid_request(text: impl Into<Text>) -> Self {
+        Self::InvalidRequest(text.into())
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, Text) {
+        match self {
+            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d.clone()),
+            Self::InvalidClient => {
+                (StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed".into())
+            }
+            Self::InvalidGrant(d) => (StatusCode::BAD_REQUEST, "invalid_grant", d.clone()),
+            Self::UnauthorizedClient(d) => (StatusCode::BAD_REQUEST, "unauthorized_client", d.clone()),
+            Self::UnsupportedGrantType(d) => (StatusCode::BAD_REQUEST, "unsupported_grant_type", d.clone()),
+            Self::InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", d.clone()),
+            Self::InvalidTarget(d) => (StatusCode::BAD_REQUEST, "invalid_target", d.clone()),
+            Self::BodyTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "request body too large".into())
+            }
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "storage is unavailable, retry later".into(),
+            ),
+            Self::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error".into())
+            }
+        }
+    }
+}
+
+impl From<tollhouse_store::StoreError> for OidcError {
+    fn from(err: tollhouse_store::StoreError) -> Self {
+        match err {
+            tollhouse_store::StoreError::Database(_) => Self::Unavailable(err),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for OidcError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Unavailable(cause) => tracing::warn!(error = %cause, "store unavailable"),
+            Self::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            _ => {}
+        }
+        let (status, code, description) = self.parts();
+        let body = serde_json::json!({ "error": code, "error_description": description });
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}

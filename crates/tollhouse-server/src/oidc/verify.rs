@@ -1,0 +1,43 @@
+//! Local verification of Tollhouse's own JWT access tokens against the published key set.
+
+use crate::config::CLOCK_SKEW_SECS;
+use crate::state::AppState;
+use tollhouse_core::claims::AccessTokenClaims;
+use tollhouse_core::keys::{ACCESS_TOKEN_TYP, VerifyError, peek_header};
+
+/// Why a token is not (or no longer) acceptable.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenRejection {
+    /// Signature, format, key or issuer problem.
+    #[error(transparent)]
+    Invalid(#[from] VerifyError),
+    /// Past `exp`.
+    #[error("token expired")]
+    Expired,
+    /// Before `nbf`.
+    #[error("token not yet valid")]
+    NotYetValid,
+}
+
+/// Verifies signature, `typ`, issuer and time window. Revocation is the caller's concern.
+pub fn verify_access_token(state: &AppState, token: &str) -> Result<AccessTokenClaims, TokenRejection> {
+    let header = peek_header(token)?;
+    if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)) {
+        return Err(VerifyError::WrongType.into());
+    }
+    let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
+    let keys = state.keyring.snapshot();
+    let key = keys.published.get(&kid).ok_or(VerifyError::UnknownKey)?;
+    let claims: AccessTokenClaims = key.verify_access_token(token)?;
+    if claims.iss != state.issuer {
+        return Err(VerifyError::Invalid("issuer mismatch".into()).into());
+    }
+    let now = state.clock.now();
+    if now >= claims.exp {
+        return Err(TokenRejection::Expired);
+    }
+    if now + CLOCK_SKEW_SECS < claims.nbf {
+        return Err(TokenRejection::NotYetValid);
+    }
+    Ok(claims)
+}

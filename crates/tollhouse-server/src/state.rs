@@ -1,0 +1,61 @@
+//! What every handler shares.
+
+use crate::config::Config;
+use crate::keyring::Keyring;
+use crate::metrics::Metrics;
+use std::sync::Arc;
+use tollhouse_core::master_key::SealingKey;
+use tollhouse_core::secret::Pepper;
+use tollhouse_core::{Clock, Random};
+use tollhouse_store::Store;
+
+/// Shared server state; cloning is one `Arc` increment.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
+    /// Resolved configuration.
+    pub config: Config,
+    /// Public base URL, no trailing slash.
+    pub base_url: String,
+    /// OIDC issuer identifier.
+    pub issuer: String,
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Signing keys.
+    pub keyring: Keyring,
+    /// Seals secrets at rest.
+    pub sealing: SealingKey,
+    /// Keys the hashes of stored secrets.
+    pub pepper: Pepper,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub rng: Arc<dyn Random>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// Wraps the shared parts.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+
+    /// Reloads signing keys and forgets expired keys and revocations.
+    pub async fn refresh(&self) -> Result<(), crate::keyring::KeyringError> {
+        let now = self.clock.now();
+        self.store.purge_unpublished_keys(now).await?;
+        self.store.purge_expired_revocations(now).await?;
+        self.keyring.reload(self.store.as_ref(), &self.sealing, self.clock.as_ref()).await
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
