@@ -81,16 +81,15 @@ impl RunningServer {
     /// Stops accepting, finishes in-flight requests and waits for the background tasks.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        self.wait().await;
     }
 
-    /// Resolves when the server has stopped (after a shutdown signal).
+    /// Resolves when the server has stopped (after a shutdown signal), then closes the store.
     pub async fn wait(self) {
         for task in self.tasks {
             let _ = task.await;
         }
+        self.state.store.close().await;
     }
 
     /// A handle that triggers shutdown.

@@ -28,4 +28,7 @@ pub trait Store:
 
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes every connection; later calls fail with [`StoreError::Database`].
+    async fn close(&self);
 }

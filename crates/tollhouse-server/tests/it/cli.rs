@@ -1,0 +1,152 @@
+//! The `tollhouse` binary itself: admin commands and the first-start demo app.
+
+use crate::backend_tests;
+use crate::harness::{Db, FreshDb, TestApp, TestServer, config_for};
+use serde_json::Value;
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::process::{Child, Command, Stdio};
+use tollhouse_core::keys::SigningAlg;
+
+fn command(db: &FreshDb, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollhouse"));
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(db.data_dir.path())
+        .arg("--database-url")
+        .arg(&db.url)
+        .env_remove("TOLLHOUSE_MASTER_KEY")
+        .env("TOLLHOUSE_LOG", "warn");
+    cmd
+}
+
+fn run_ok(db: &FreshDb, args: &[&str]) -> Vec<u8> {
+    let output = command(db, args).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    output.stdout
+}
+
+fn json_of(db: &FreshDb, args: &[&str]) -> Value {
+    serde_json::from_slice(&run_ok(db, args)).unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `tollhouse serve` and waits until it accepts connections.
+fn serve(db: &FreshDb, port: u16) -> Child {
+    let child = command(db, &["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
+/// Reads the first-start banner, through its last line (the curl example).
+fn read_banner(child: &mut Child) -> String {
+    let mut reader = BufReader::new(child.stdout.as_mut().unwrap());
+    let mut printed = String::new();
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        printed.push_str(&line);
+        if line.contains("curl -s -u") {
+            break;
+        }
+        line.clear();
+    }
+    printed
+}
+
+fn stop(mut child: Child) {
+    // SIGTERM via the kill command: a graceful stop.
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+}
+
+backend_tests! {
+    async fn admin_commands_share_the_database_with_the_server(db: Db) {
+        let fresh = FreshDb::new(db).await;
+        let created = json_of(&fresh, &["app", "create", "--name", "Acme", "--scopes", "users:read,sign:job", "--json"]);
+        let client_id = created["clientId"].as_str().unwrap().to_owned();
+        assert!(client_id.starts_with("app_") && client_id.len() == 28);
+        assert!(created["m2mClientId"].as_str().unwrap().starts_with("m2m_"));
+        assert!(created["m2mClientSecret"].as_str().unwrap().starts_with("pmth_cs_"));
+        assert_eq!(created["issuer"], "http://127.0.0.1:8080/api/v1/oidc");
+
+        let list = json_of(&fresh, &["app", "list", "--json"]);
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert_eq!(list[0]["allowedScopes"], "sign:job users:read");
+        assert!(!list.to_string().contains("pmth_cs_"), "list never shows secrets");
+
+        let bad = command(&fresh, &["app", "create", "--name", "x", "--scopes", "root", "--json"]).output().unwrap();
+        assert!(!bad.status.success());
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scope"));
+
+        let server = TestServer::start_on(FreshDb { url: fresh.url.clone(), data_dir: tempfile::tempdir().unwrap(), schema: None }, {
+            let mut config = config_for(&fresh, SigningAlg::RS256);
+            config.data_dir = fresh.data_dir.path().to_path_buf();
+            config
+        }).await;
+        let acme = TestApp {
+            client_id: client_id.clone(),
+            m2m_client_id: created["m2mClientId"].as_str().unwrap().into(),
+            m2m_secret: created["m2mClientSecret"].as_str().unwrap().into(),
+        };
+        server.m2m_token(&acme, "users:read").await;
+        let denied = server.token_request(&acme, &[("grant_type", "client_credentials"), ("scope", "users:write")]).await;
+        assert_eq!(denied.status(), 400, "scopes are limited to the app's");
+
+        let rotated = json_of(&fresh, &["app", "rotate-secret", &client_id, "--json"]);
+        assert_ne!(rotated["m2mClientSecret"], created["m2mClientSecret"]);
+        let old = server.token_request(&acme, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(old.status(), 401, "the old secret stops working at once");
+        let renewed = TestApp { m2m_secret: rotated["m2mClientSecret"].as_str().unwrap().into(), ..acme };
+        server.m2m_token(&renewed, "users:read").await;
+        let missing = command(&fresh, &["app", "rotate-secret", "app_000000000000000000000000"]).output().unwrap();
+        assert!(!missing.status.success());
+
+        // Keys: rotate from the CLI, the running server publishes it on its next reload.
+        let keys = json_of(&fresh, &["keys", "list", "--json"]);
+        assert_eq!(keys.as_array().unwrap().len(), 1);
+        assert_eq!(keys[0]["state"], "current");
+        run_ok(&fresh, &["keys", "rotate", "--alg", "EdDSA"]);
+        let keys = json_of(&fresh, &["keys", "list", "--json"]);
+        assert_eq!(keys.as_array().unwrap().len(), 2);
+        assert!(keys.as_array().unwrap().iter().any(|k| k["state"] == "pending" && k["alg"] == "EdDSA"));
+        server.state().refresh().await.unwrap();
+        let jwks: Value = server.http.get(format!("{}/jwks", server.issuer)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+        run_ok(&fresh, &["migrate"]);
+        server.finish().await;
+        fresh.drop_schema().await;
+    }
+}
+
+/// First start prints the demo app once, with a working curl; a restart prints no secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_prints_demo_app_once() {
+    let fresh = FreshDb::new(Db::Sqlite).await;
+    let port = free_port();
+    let mut child = serve(&fresh, port);
+    let printed = read_banner(&mut child);
+    assert!(printed.contains("M2M client secret  pmth_cs_"), "{printed}");
+    assert!(printed.contains(&format!("http://127.0.0.1:{port}/api/v1/oidc")));
+    let curl = printed.lines().find(|l| l.trim_start().starts_with("curl ")).unwrap().trim().to_owned();
+    let output = Command::new("sh").arg("-c").arg(&curl).output().unwrap();
+    let body: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(body["access_token"].is_string(), "the printed curl works: {body}");
+    stop(child);
+
+    let mut child = serve(&fresh, port);
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let mut rest = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut rest).unwrap();
+    let _ = child.wait();
+    assert!(!rest.contains("pmth_cs_"), "a restart prints no secret: {rest}");
+}

@@ -1,0 +1,12 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The one integration test binary. Every test in a `backend_tests!` block runs against a real
+//! server on a random port, once on SQLite and once on a fresh PostgreSQL schema.
+
+mod harness;
+
+mod cli;
+mod compat;
+mod keys;
+mod ops;
+mod token;
+mod tokens_lifecycle;
