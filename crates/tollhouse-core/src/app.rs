@@ -1,9 +1,9 @@
 //! Apps (tenants): a public client for end users and a confidential M2M client for the backend.
 
+use crate::UnixTime;
 use crate::ids::{AppClientId, M2mClientId};
 use crate::scope::ScopeSet;
 use crate::secret::SecretHash;
-use crate::UnixTime;
 
 /// Whether an app may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -39,17 +39,21 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock frozen at `unix_seconds`.
     pub fn at(unix_seconds: UnixTime) -> Self {
-        Self { millis: Arc::new(AtomicI64::new(unix_seconds.saturating_mul(1000))) }
+        Self {
+            millis: Arc::new(AtomicI64::new(unix_seconds.saturating_mul(1000))),
+        }
     }
 
     /// Moves the clock forward by `seconds`.
     pub fn advance(&self, seconds: i64) {
-        self.millis.fetch_add(seconds.saturating_mul(1000), Ordering::SeqCst);
+        self.millis
+            .fetch_add(seconds.saturating_mul(1000), Ordering::SeqCst);
     }
 
     /// Sets the clock to `unix_seconds`.
     pub fn set(&self, unix_seconds: UnixTime) {
-        self.millis.store(unix_seconds.saturating_mul(1000), Ordering::SeqCst);
+        self.millis
+            .store(unix_seconds.saturating_mul(1000), Ordering::SeqCst);
     }
 }
 

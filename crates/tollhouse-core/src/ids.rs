@@ -7,7 +7,9 @@ use std::fmt;
 pub const CLIENT_SECRET_PREFIX: &str = "pmth_cs_";
 
 fn is_lower_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 macro_rules! prefixed_id {
@@ -78,17 +80,25 @@ prefixed_id!(
 
 /// A freshly generated M2M client secret, `pmth_cs_<64 hex>`. Only its keyed hash is stored.
 pub fn generate_client_secret(rng: &dyn Random) -> String {
-    format!("{CLIENT_SECRET_PREFIX}{}", hex::encode(random_bytes::<32>(rng)))
+    format!(
+        "{CLIENT_SECRET_PREFIX}{}",
+        hex::encode(random_bytes::<32>(rng))
+    )
 }
 
 /// Whether `value` has the shape of an M2M client secret.
 pub fn looks_like_client_secret(value: &str) -> bool {
-    value.strip_prefix(CLIENT_SECRET_PREFIX).is_some_and(|rest| is_lower_hex(rest, 64))
+    value
+        .strip_prefix(CLIENT_SECRET_PREFIX)
+        .is_some_and(|rest| is_lower_hex(rest, 64))
 }
 
 /// A fresh JWT id: 128 random bits, URL-safe.
 pub fn generate_jti(rng: &dyn Random) -> String {
-    uuid::Builder::from_random_bytes(random_bytes::<16>(rng)).into_uuid().simple().to_string()
+    uuid::Builder::from_random_bytes(random_bytes::<16>(rng))
+        .into_uuid()
+        .simple()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -111,7 +121,13 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_refused() {
-        for bad in ["", "app_", "app_ABCDEF0123456789abcdef01", "m2m_0123456789abcdef01234567", "app_0123"] {
+        for bad in [
+            "",
+            "app_",
+            "app_ABCDEF0123456789abcdef01",
+            "m2m_0123456789abcdef01234567",
+            "app_0123",
+        ] {
             assert!(AppClientId::parse(bad).is_none(), "{bad}");
         }
         assert!(!looks_like_client_secret("pmth_cs_short"));

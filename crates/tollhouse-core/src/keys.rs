@@ -107,7 +107,10 @@ pub struct SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid()).field("alg", &self.alg).finish()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid())
+            .field("alg", &self.alg)
+            .finish()
     }
 }
 
@@ -121,9 +124,9 @@ impl SigningKey {
             SigningAlg::ES256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
                 .and_then(|k| k.to_pkcs8v1())
                 .map(|d| d.as_ref().to_vec()),
-            SigningAlg::EdDSA => {
-                Ed25519KeyPair::generate().and_then(|k| k.to_pkcs8()).map(|d| d.as_ref().to_vec())
-            }
+            SigningAlg::EdDSA => Ed25519KeyPair::generate()
+                .and_then(|k| k.to_pkcs8())
+                .map(|d| d.as_ref().to_vec()),
         }
         .map_err(|_| KeyError::Generate)?;
         let key = Self::from_pkcs8(alg, &der)?;
@@ -163,7 +166,13 @@ impl SigningKey {
         let public = PublicKey::from_parts(alg, &kid, jwk)?;
         let header = json!({"alg": alg.as_str(), "kid": kid, "typ": ACCESS_TOKEN_TYP});
         let encoded_header = B64.encode(header.to_string());
-        Ok(Self { alg, pair, public, encoded_header, rng: SystemRandom::new() })
+        Ok(Self {
+            alg,
+            pair,
+            public,
+            encoded_header,
+            rng: SystemRandom::new(),
+        })
     }
 
     /// The key id: the RFC 7638 SHA-256 thumbprint of the public key.
@@ -184,7 +193,8 @@ impl SigningKey {
     /// Signs `claims` as a compact JWS with header `{alg, kid, typ: "at+jwt"}`.
     pub fn sign_access_token<T: Serialize>(&self, claims: &T) -> Result<String, KeyError> {
         let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Serialize(e.to_string()))?;
-        let mut token = String::with_capacity(self.encoded_header.len() + payload.len() * 4 / 3 + 360);
+        let mut token =
+            String::with_capacity(self.encoded_header.len() + payload.len() * 4 / 3 + 360);
         token.push_str(&self.encoded_header);
         token.push('.');
         B64.encode_string(&payload, &mut token);
@@ -202,9 +212,10 @@ impl SigningKey {
                     .map_err(|_| KeyError::Sign)?;
                 Ok(out)
             }
-            Pair::Ec(pair) => {
-                pair.sign(&self.rng, message).map(|s| s.as_ref().to_vec()).map_err(|_| KeyError::Sign)
-            }
+            Pair::Ec(pair) => pair
+                .sign(&self.rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| KeyError::Sign),
             Pair::Ed(pair) => Ok(pair.sign(message).as_ref().to_vec()),
         }
     }
@@ -221,7 +232,10 @@ pub struct PublicKey {
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PublicKey").field("kid", &self.kid).field("alg", &self.alg).finish()
+        f.debug_struct("PublicKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish()
     }
 }
 
@@ -232,15 +246,24 @@ impl PublicKey {
             map.insert("alg".into(), Value::String(alg.as_str().to_owned()));
             map.insert("use".into(), Value::String("sig".into()));
         }
-        let parsed: Jwk = serde_json::from_value(jwk.clone()).map_err(|e| KeyError::Invalid(e.to_string()))?;
-        let decoding = DecodingKey::from_jwk(&parsed).map_err(|e| KeyError::Invalid(e.to_string()))?;
-        Ok(Self { kid: kid.to_owned(), alg, jwk, decoding })
+        let parsed: Jwk =
+            serde_json::from_value(jwk.clone()).map_err(|e| KeyError::Invalid(e.to_string()))?;
+        let decoding =
+            DecodingKey::from_jwk(&parsed).map_err(|e| KeyError::Invalid(e.to_string()))?;
+        Ok(Self {
+            kid: kid.to_owned(),
+            alg,
+            jwk,
+            decoding,
+        })
     }
 
     /// Rebuilds a public key from its stored JWK (as produced by [`PublicKey::jwk`]).
     pub fn from_jwk(jwk: &Value) -> Result<Self, KeyError> {
         let field = |name: &str| jwk.get(name).and_then(Value::as_str);
-        let alg: SigningAlg = field("alg").ok_or_else(|| KeyError::Invalid("jwk without alg".into()))?.parse()?;
+        let alg: SigningAlg = field("alg")
+            .ok_or_else(|| KeyError::Invalid("jwk without alg".into()))?
+            .parse()?;
         let kid = field("kid").ok_or_else(|| KeyError::Invalid("jwk without kid".into()))?;
         Self::from_parts(alg, kid, jwk.clone())
     }
@@ -303,7 +326,10 @@ pub struct TokenHeader {
 /// Reads the protected header of a compact JWS without verifying it.
 pub fn peek_header(token: &str) -> Result<TokenHeader, VerifyError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
-    Ok(TokenHeader { kid: header.kid, typ: header.typ })
+    Ok(TokenHeader {
+        kid: header.kid,
+        typ: header.typ,
+    })
 }
 
 /// RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order.
@@ -318,7 +344,10 @@ fn thumbprint(jwk: &Value) -> String {
         .iter()
         .filter_map(|m| jwk.get(*m).map(|v| ((*m).to_owned(), v.clone())))
         .collect();
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, Value::Object(canonical).to_string().as_bytes());
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        Value::Object(canonical).to_string().as_bytes(),
+    );
     B64.encode(digest.as_ref())
 }
 
@@ -349,7 +378,12 @@ mod tests {
             assert_eq!(again, back);
             // Another key of the same alg does not verify it.
             let (other, _) = SigningKey::generate(alg)?;
-            assert!(other.public().verify_access_token::<Claims>(&token).is_err());
+            assert!(
+                other
+                    .public()
+                    .verify_access_token::<Claims>(&token)
+                    .is_err()
+            );
         }
         Ok(())
     }
@@ -359,6 +393,9 @@ mod tests {
         // The example key of RFC 7638 §3.1 and its published thumbprint.
         let jwk = json!({"kty": "RSA", "e": "AQAB", "alg": "RS256", "kid": "2011-04-29",
             "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
-        assert_eq!(thumbprint(&jwk), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            thumbprint(&jwk),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 }

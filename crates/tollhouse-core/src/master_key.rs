@@ -119,7 +119,8 @@ impl SealingKey {
             return Err(MasterKeyError::Unseal);
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| MasterKeyError::Unseal)?;
+        let nonce =
+            aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| MasterKeyError::Unseal)?;
         let mut buf = body.to_vec();
         let plain = self
             .0
@@ -157,10 +158,19 @@ mod tests {
         let key = MasterKey::generate(&rng);
         let sealing = key.sealing_key();
         let sealed = sealing.seal(&rng, b"private key", b"kid-1");
-        assert_eq!(sealing.open(&sealed, b"kid-1").ok().as_deref(), Some(&b"private key"[..]));
-        assert!(sealing.open(&sealed, b"kid-2").is_err(), "aad binds the row");
+        assert_eq!(
+            sealing.open(&sealed, b"kid-1").ok().as_deref(),
+            Some(&b"private key"[..])
+        );
+        assert!(
+            sealing.open(&sealed, b"kid-2").is_err(),
+            "aad binds the row"
+        );
         let other = MasterKey::generate(&rng).sealing_key();
-        assert!(other.open(&sealed, b"kid-1").is_err(), "another master key cannot open it");
+        assert!(
+            other.open(&sealed, b"kid-1").is_err(),
+            "another master key cannot open it"
+        );
         assert_ne!(key.check_value(), MasterKey::generate(&rng).check_value());
     }
 }

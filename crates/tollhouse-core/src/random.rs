@@ -51,7 +51,10 @@ impl SeededRandom {
 impl Random for SeededRandom {
     fn fill(&self, buf: &mut [u8]) {
         // A poisoned lock only means another test thread panicked; the stream itself is intact.
-        let mut rng = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut rng = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         rng.fill_bytes(buf);
     }
 }

@@ -18,8 +18,7 @@ pub const KNOWN_SCOPES: &[&str] = &[
 ];
 
 /// Scopes a new app's M2M client may request unless `--scopes` says otherwise.
-pub const DEFAULT_APP_SCOPES: &str =
-    "openid email profile sign:job users:read users:write users:token device:approve sign:mint_user_token";
+pub const DEFAULT_APP_SCOPES: &str = "openid email profile sign:job users:read users:write users:token device:approve sign:mint_user_token";
 
 /// A set of scopes, kept sorted so its text form is stable.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -42,7 +41,10 @@ impl ScopeSet {
         let mut set = BTreeSet::new();
         for token in value.split(' ').filter(|t| !t.is_empty()) {
             // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-            if !token.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
+            if !token
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+            {
                 return Err(ScopeError::Malformed);
             }
             if !KNOWN_SCOPES.contains(&token) {
@@ -107,14 +109,25 @@ mod tests {
 
     #[test]
     fn refuses_unknown_and_malformed() {
-        assert_eq!(ScopeSet::parse("root"), Err(ScopeError::Unknown("root".into())));
+        assert_eq!(
+            ScopeSet::parse("root"),
+            Err(ScopeError::Unknown("root".into()))
+        );
         assert_eq!(ScopeSet::parse("a\"b"), Err(ScopeError::Malformed));
     }
 
     #[test]
     fn subset() {
         let allowed = ScopeSet::parse(DEFAULT_APP_SCOPES).unwrap_or_default();
-        assert!(ScopeSet::parse("users:read").unwrap_or_default().is_subset(&allowed));
-        assert!(!ScopeSet::parse("admin").unwrap_or_default().is_subset(&allowed));
+        assert!(
+            ScopeSet::parse("users:read")
+                .unwrap_or_default()
+                .is_subset(&allowed)
+        );
+        assert!(
+            !ScopeSet::parse("admin")
+                .unwrap_or_default()
+                .is_subset(&allowed)
+        );
     }
 }

@@ -37,7 +37,10 @@ pub async fn create_app(
         created_at: clock.now(),
     };
     store.insert_app(&app).await?;
-    Ok(CreatedApp { app, m2m_client_secret: secret })
+    Ok(CreatedApp {
+        app,
+        m2m_client_secret: secret,
+    })
 }
 
 /// Replaces an app's M2M secret; the old one stops working at once. `None` if no such app.
@@ -48,11 +51,19 @@ pub async fn rotate_secret(
     rng: &dyn Random,
     client_id: &str,
 ) -> Result<Option<CreatedApp>, StoreError> {
-    let Some(mut app) = store.app_by_client_id(client_id).await? else { return Ok(None) };
+    let Some(mut app) = store.app_by_client_id(client_id).await? else {
+        return Ok(None);
+    };
     let secret = generate_client_secret(rng);
     app.m2m_secret_hash = pepper.hash(&secret);
-    if !store.set_app_secret_hash(client_id, &app.m2m_secret_hash, clock.now()).await? {
+    if !store
+        .set_app_secret_hash(client_id, &app.m2m_secret_hash, clock.now())
+        .await?
+    {
         return Ok(None);
     }
-    Ok(Some(CreatedApp { app, m2m_client_secret: secret }))
+    Ok(Some(CreatedApp {
+        app,
+        m2m_client_secret: secret,
+    }))
 }

@@ -4,8 +4,8 @@ use crate::config::Config;
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::Path;
-use tollhouse_core::master_key::MasterKey;
 use tollhouse_core::Random;
+use tollhouse_core::master_key::MasterKey;
 use tollhouse_store::{SettingsRepository as _, SqlStore, StoreError};
 
 /// Environment variable holding the master key (64 hex digits or base64 of 32 bytes).
@@ -29,7 +29,9 @@ pub enum BootstrapError {
     #[error("master key from {0} is invalid: expected 32 bytes as 64 hex digits or base64")]
     BadMasterKey(String),
     /// The master key differs from the one the database was set up with.
-    #[error("the master key does not match the one this database was initialised with; set {MASTER_KEY_ENV} or --master-key-file to the original key")]
+    #[error(
+        "the master key does not match the one this database was initialised with; set {MASTER_KEY_ENV} or --master-key-file to the original key"
+    )]
     WrongMasterKey,
     /// The database failed.
     #[error("database: {0}")]
@@ -37,7 +39,10 @@ pub enum BootstrapError {
 }
 
 /// Opens the store (running migrations) and the master key, and checks they belong together.
-pub async fn open(config: &Config, rng: &dyn Random) -> Result<(SqlStore, MasterKey), BootstrapError> {
+pub async fn open(
+    config: &Config,
+    rng: &dyn Random,
+) -> Result<(SqlStore, MasterKey), BootstrapError> {
     let url = config.database_url();
     if url.starts_with("sqlite:") {
         create_private_dir(&config.data_dir)?;
@@ -45,7 +50,10 @@ pub async fn open(config: &Config, rng: &dyn Random) -> Result<(SqlStore, Master
     let master = load_master_key(config, rng)?;
     let store = SqlStore::connect(&url).await?;
     let check = master.check_value();
-    if !store.insert_setting_if_absent(MASTER_KEY_CHECK, &check).await? {
+    if !store
+        .insert_setting_if_absent(MASTER_KEY_CHECK, &check)
+        .await?
+    {
         let stored = store.setting(MASTER_KEY_CHECK).await?;
         if stored.as_deref() != Some(check.as_str()) {
             return Err(BootstrapError::WrongMasterKey);
@@ -55,16 +63,21 @@ pub async fn open(config: &Config, rng: &dyn Random) -> Result<(SqlStore, Master
 }
 
 fn create_private_dir(path: &Path) -> Result<(), BootstrapError> {
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(|source| BootstrapError::Io {
-        what: "cannot create data directory",
-        path: path.display().to_string(),
-        source,
-    })
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| BootstrapError::Io {
+            what: "cannot create data directory",
+            path: path.display().to_string(),
+            source,
+        })
 }
 
 fn load_master_key(config: &Config, rng: &dyn Random) -> Result<MasterKey, BootstrapError> {
     if let Ok(text) = std::env::var(MASTER_KEY_ENV) {
-        return MasterKey::parse(&text).map_err(|_| BootstrapError::BadMasterKey(MASTER_KEY_ENV.into()));
+        return MasterKey::parse(&text)
+            .map_err(|_| BootstrapError::BadMasterKey(MASTER_KEY_ENV.into()));
     }
     let path = config.master_key_file();
     let io = |what: &'static str| {
@@ -72,7 +85,8 @@ fn load_master_key(config: &Config, rng: &dyn Random) -> Result<MasterKey, Boots
         move |source| BootstrapError::Io { what, path, source }
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => MasterKey::parse(&text).map_err(|_| BootstrapError::BadMasterKey(path.display().to_string())),
+        Ok(text) => MasterKey::parse(&text)
+            .map_err(|_| BootstrapError::BadMasterKey(path.display().to_string())),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 create_private_dir(parent)?;
@@ -85,7 +99,8 @@ fn load_master_key(config: &Config, rng: &dyn Random) -> Result<MasterKey, Boots
                 .mode(0o600)
                 .open(&path)
                 .map_err(io("cannot create master key file"))?;
-            file.write_all(format!("{}\n", key.to_hex()).as_bytes()).map_err(io("cannot write master key file"))?;
+            file.write_all(format!("{}\n", key.to_hex()).as_bytes())
+                .map_err(io("cannot write master key file"))?;
             file.sync_all().map_err(io("cannot sync master key file"))?;
             Ok(key)
         }

@@ -69,12 +69,12 @@ pub const CLOCK_SKEW_SECS: i64 = 60;
 
 impl Config {
     /// Loads defaults, then `file` (if any), then the values given by flags or environment.
-    pub fn load(file: Option<&Path>, overrides: &ConfigOverrides) -> Result<Self, figment::Error> {
+    pub fn load(file: Option<&Path>, overrides: &ConfigOverrides) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment.merge(Serialized::defaults(overrides)).extract()
+        figment.merge(Serialized::defaults(overrides)).extract().map_err(Box::new)
     }
 
     /// The public base URL without a trailing slash.
@@ -94,18 +94,25 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("tollhouse.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("tollhouse.db").display()
+            ),
         }
     }
 
     /// Path of the master key file.
     pub fn master_key_file(&self) -> PathBuf {
-        self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
     }
 
     /// The longest lifetime any JWT may have; a retired key stays published this long.
     pub fn max_token_ttl_secs(&self) -> i64 {
-        self.access_token_ttl_secs.max(USER_TOKEN_TTL_SECS).max(SIGNER_TOKEN_TTL_SECS)
+        self.access_token_ttl_secs
+            .max(USER_TOKEN_TTL_SECS)
+            .max(SIGNER_TOKEN_TTL_SECS)
     }
 }
 
@@ -125,7 +132,12 @@ pub struct ConfigOverrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     /// Database URL, sqlite://… or postgres://… [default: SQLite in the data directory]
-    #[arg(long, env = "TOLLHOUSE_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TOLLHOUSE_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
     /// Master key file (hex) [default: <data-dir>/master.key]; TOLLHOUSE_MASTER_KEY takes precedence
@@ -138,7 +150,10 @@ pub struct ConfigOverrides {
     pub signing_alg: Option<SigningAlg>,
     /// Lifetime of client-credentials access tokens in seconds [default: 3600]
     #[arg(long, env = "TOLLHOUSE_ACCESS_TOKEN_TTL", global = true, value_parser = clap::value_parser!(i64).range(60..=86400))]
-    #[serde(skip_serializing_if = "Option::is_none", rename = "access_token_ttl_secs")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        rename = "access_token_ttl_secs"
+    )]
     pub access_token_ttl: Option<i64>,
     /// Seconds between signing-key reloads and expiry sweeps [default: 10]
     #[arg(long, env = "TOLLHOUSE_KEY_REFRESH", global = true, value_parser = clap::value_parser!(u64).range(1..=60))]
@@ -146,7 +161,10 @@ pub struct ConfigOverrides {
     pub key_refresh: Option<u64>,
     /// Seconds between `keys rotate` publishing a key and signing with it [default: 120]
     #[arg(long, env = "TOLLHOUSE_KEY_ACTIVATION_DELAY", global = true, value_parser = clap::value_parser!(i64).range(0..=86400))]
-    #[serde(skip_serializing_if = "Option::is_none", rename = "key_activation_delay_secs")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        rename = "key_activation_delay_secs"
+    )]
     pub key_activation_delay: Option<i64>,
     /// Largest accepted request body in bytes [default: 65536]
     #[arg(long, env = "TOLLHOUSE_MAX_BODY_BYTES", global = true)]
@@ -171,8 +189,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tollhouse-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let file = dir.join("tollhouse.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nsigning_alg = \"ES256\"\naccess_token_ttl_secs = 600\n")?;
-        let overrides = ConfigOverrides { listen: Some(SocketAddr::from(([127, 0, 0, 1], 9100))), ..Default::default() };
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nsigning_alg = \"ES256\"\naccess_token_ttl_secs = 600\n",
+        )?;
+        let overrides = ConfigOverrides {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
+            ..Default::default()
+        };
         let config = Config::load(Some(&file), &overrides)?;
         assert_eq!(config.listen.port(), 9100);
         assert_eq!(config.signing_alg, SigningAlg::ES256);

@@ -38,12 +38,22 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
     let response = next.run(request).await;
-    state.metrics.observe_request(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    state.metrics.observe_request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }
 
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({ "error": "not_found", "error_description": "no such route" })))
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(
+            serde_json::json!({ "error": "not_found", "error_description": "no such route" }),
+        ),
+    )
         .into_response()
 }
 

@@ -58,18 +58,27 @@ impl Keyring {
             Some(set) => set,
             None => {
                 rotate(store, sealing, config, config.signing_alg, 0, clock, rng).await?;
-                build_set(store, sealing, clock).await?.ok_or_else(|| KeyringError::Key {
-                    kid: "-".into(),
-                    reason: "no current key after creating one".into(),
-                })?
+                build_set(store, sealing, clock)
+                    .await?
+                    .ok_or_else(|| KeyringError::Key {
+                        kid: "-".into(),
+                        reason: "no current key after creating one".into(),
+                    })?
             }
         };
-        Ok(Self { set: RwLock::new(Arc::new(set)) })
+        Ok(Self {
+            set: RwLock::new(Arc::new(set)),
+        })
     }
 
     /// The current snapshot. Cheap: one `Arc` clone under a read lock.
     pub fn snapshot(&self) -> Arc<KeySet> {
-        Arc::clone(&self.set.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .set
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Re-reads the store, picking up rotations made by the CLI or another instance.
@@ -80,7 +89,10 @@ impl Keyring {
         clock: &dyn Clock,
     ) -> Result<(), KeyringError> {
         if let Some(set) = build_set(store, sealing, clock).await? {
-            *self.set.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
+            *self
+                .set
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
         }
         Ok(())
     }
@@ -129,22 +141,38 @@ async fn build_set(
     let mut published = HashMap::new();
     let mut jwks = Vec::new();
     for row in &stored {
-        let bad = |reason: String| KeyringError::Key { kid: row.kid.clone(), reason };
-        let jwk: serde_json::Value = serde_json::from_str(&row.public_jwk).map_err(|e| bad(e.to_string()))?;
+        let bad = |reason: String| KeyringError::Key {
+            kid: row.kid.clone(),
+            reason,
+        };
+        let jwk: serde_json::Value =
+            serde_json::from_str(&row.public_jwk).map_err(|e| bad(e.to_string()))?;
         let public = PublicKey::from_jwk(&jwk).map_err(|e| bad(e.to_string()))?;
         // Rows come newest activation first: the first one already active is current.
         if row.activates_at <= now && current.is_none() {
             let alg: SigningAlg = row.alg.parse().map_err(|e: KeyError| bad(e.to_string()))?;
-            let der = sealing.open(&row.private_sealed, row.kid.as_bytes()).map_err(|e| bad(e.to_string()))?;
-            current = Some(Arc::new(SigningKey::from_pkcs8(alg, &der).map_err(|e| bad(e.to_string()))?));
+            let der = sealing
+                .open(&row.private_sealed, row.kid.as_bytes())
+                .map_err(|e| bad(e.to_string()))?;
+            current = Some(Arc::new(
+                SigningKey::from_pkcs8(alg, &der).map_err(|e| bad(e.to_string()))?,
+            ));
         }
         jwks.push(jwk);
         published.insert(row.kid.clone(), public);
     }
-    let Some(current) = current else { return Ok(None) };
-    let body = serde_json::to_vec(&serde_json::json!({ "keys": jwks })).map_err(|e| KeyringError::Key {
-        kid: "-".into(),
-        reason: e.to_string(),
+    let Some(current) = current else {
+        return Ok(None);
+    };
+    let body = serde_json::to_vec(&serde_json::json!({ "keys": jwks })).map_err(|e| {
+        KeyringError::Key {
+            kid: "-".into(),
+            reason: e.to_string(),
+        }
     })?;
-    Ok(Some(KeySet { current, published, jwks: body.into() }))
+    Ok(Some(KeySet {
+        current,
+        published,
+        jwks: body.into(),
+    }))
 }

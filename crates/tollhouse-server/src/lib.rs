@@ -60,7 +60,10 @@ pub struct Deps {
 
 impl Default for Deps {
     fn default() -> Self {
-        Self { clock: Arc::new(tollhouse_core::SystemClock), rng: Arc::new(tollhouse_core::OsRandom) }
+        Self {
+            clock: Arc::new(tollhouse_core::SystemClock),
+            rng: Arc::new(tollhouse_core::OsRandom),
+        }
     }
 }
 
@@ -99,13 +102,32 @@ impl RunningServer {
 }
 
 /// Opens storage and keys, binds the listener and starts serving.
-pub async fn start(config: Config, deps: Deps, create_demo_app: bool) -> Result<RunningServer, StartError> {
+pub async fn start(
+    config: Config,
+    deps: Deps,
+    create_demo_app: bool,
+) -> Result<RunningServer, StartError> {
     let (store, master) = bootstrap::open(&config, deps.rng.as_ref()).await?;
     let store: Arc<dyn Store> = Arc::new(store);
     let sealing = master.sealing_key();
-    let keyring = Keyring::load(store.as_ref(), &sealing, &config, deps.clock.as_ref(), deps.rng.as_ref()).await?;
-    let listener = TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let keyring = Keyring::load(
+        store.as_ref(),
+        &sealing,
+        &config,
+        deps.clock.as_ref(),
+        deps.rng.as_ref(),
+    )
+    .await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let base_url = match &config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://{addr}"),
@@ -122,7 +144,11 @@ pub async fn start(config: Config, deps: Deps, create_demo_app: bool) -> Result<
         metrics: metrics::Metrics::default(),
         config,
     });
-    let demo_app = if create_demo_app { create_demo_app_once(&state).await? } else { None };
+    let demo_app = if create_demo_app {
+        create_demo_app_once(&state).await?
+    } else {
+        None
+    };
 
     let (shutdown, mut stop) = watch::channel(false);
     let router = http::router(state.clone());
@@ -151,18 +177,35 @@ pub async fn start(config: Config, deps: Deps, create_demo_app: bool) -> Result<
             }
         }
     });
-    Ok(RunningServer { addr, state, demo_app, shutdown, tasks: vec![http, refresher] })
+    Ok(RunningServer {
+        addr,
+        state,
+        demo_app,
+        shutdown,
+        tasks: vec![http, refresher],
+    })
 }
 
 /// Only a database that has never had an app gets the demo app, and only once.
 async fn create_demo_app_once(state: &AppState) -> Result<Option<CreatedApp>, StartError> {
     let has_apps = !state.store.list_apps().await?.is_empty();
-    if !state.store.insert_setting_if_absent(DEMO_APP_SETTING, "created").await? || has_apps {
+    if !state
+        .store
+        .insert_setting_if_absent(DEMO_APP_SETTING, "created")
+        .await?
+        || has_apps
+    {
         return Ok(None);
     }
     let scopes = ScopeSet::parse(DEFAULT_APP_SCOPES).unwrap_or_default();
-    let created =
-        apps::create_app(state.store.as_ref(), &state.pepper, state.clock.as_ref(), state.rng.as_ref(), "Demo app", scopes)
-            .await?;
+    let created = apps::create_app(
+        state.store.as_ref(),
+        &state.pepper,
+        state.clock.as_ref(),
+        state.rng.as_ref(),
+        "Demo app",
+        scopes,
+    )
+    .await?;
     Ok(Some(created))
 }

@@ -12,7 +12,11 @@ use tollhouse_store::{AppRepository as _, KeyRepository as _, Store as _};
 
 /// Identity, token and metering service for apps that pay for Livepeer video and AI.
 #[derive(Debug, Parser)]
-#[command(name = "tollhouse", version, after_help = "Secrets: the master key comes from TOLLHOUSE_MASTER_KEY (64 hex digits or base64 of 32 bytes) or the key file; it is never a flag.\nEvery option can also be set in the TOML file given by --config, under its snake_case name (e.g. signing_alg = \"ES256\").")]
+#[command(
+    name = "tollhouse",
+    version,
+    after_help = "Secrets: the master key comes from TOLLHOUSE_MASTER_KEY (64 hex digits or base64 of 32 bytes) or the key file; it is never a flag.\nEvery option can also be set in the TOML file given by --config, under its snake_case name (e.g. signing_alg = \"ES256\")."
+)]
 struct Cli {
     /// TOML configuration file
     #[arg(long, env = "TOLLHOUSE_CONFIG", global = true)]
@@ -110,8 +114,14 @@ async fn main() -> ExitCode {
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if config.log_json { builder.json().init() } else { builder.init() }
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_json {
+        builder.json().init()
+    } else {
+        builder.init()
+    }
 }
 
 type AnyError = Box<dyn std::error::Error>;
@@ -157,7 +167,9 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
             return;
         }
@@ -177,7 +189,15 @@ async fn app_command(cmd: AppCommand, config: Config) -> Result<(), AnyError> {
                 return Err("--name must be 1 to 200 characters".into());
             }
             let scopes = ScopeSet::parse(&scopes.replace(',', " "))?;
-            let created = apps::create_app(&store, &pepper, deps.clock.as_ref(), deps.rng.as_ref(), name, scopes).await?;
+            let created = apps::create_app(
+                &store,
+                &pepper,
+                deps.clock.as_ref(),
+                deps.rng.as_ref(),
+                name,
+                scopes,
+            )
+            .await?;
             print_credentials(&created, &issuer, json);
         }
         AppCommand::List { json } => {
@@ -191,14 +211,26 @@ async fn app_command(cmd: AppCommand, config: Config) -> Result<(), AnyError> {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 for a in &apps {
-                    println!("{}  {}  {:<8}  {}", a.client_id, a.m2m_client_id, a.status.as_str(), a.name);
+                    println!(
+                        "{}  {}  {:<8}  {}",
+                        a.client_id,
+                        a.m2m_client_id,
+                        a.status.as_str(),
+                        a.name
+                    );
                 }
             }
         }
         AppCommand::RotateSecret { client_id, json } => {
-            let created = apps::rotate_secret(&store, &pepper, deps.clock.as_ref(), deps.rng.as_ref(), &client_id)
-                .await?
-                .ok_or_else(|| format!("no app with client id {client_id}"))?;
+            let created = apps::rotate_secret(
+                &store,
+                &pepper,
+                deps.clock.as_ref(),
+                deps.rng.as_ref(),
+                &client_id,
+            )
+            .await?
+            .ok_or_else(|| format!("no app with client id {client_id}"))?;
             print_credentials(&created, &issuer, json);
         }
     }
@@ -227,10 +259,25 @@ async fn keys_command(cmd: KeysCommand, config: Config) -> Result<(), AnyError> 
     match cmd {
         KeysCommand::Rotate { alg, now } => {
             let alg = alg.unwrap_or(config.signing_alg);
-            let delay = if now { 0 } else { config.key_activation_delay_secs };
-            let key = keyring::rotate(&store, &sealing, &config, alg, delay, deps.clock.as_ref(), deps.rng.as_ref()).await?;
-            println!("added {} key {}; it signs new tokens from {} (unix), running servers pick it up within {} s",
-                key.alg, key.kid, key.activates_at, config.key_refresh_secs);
+            let delay = if now {
+                0
+            } else {
+                config.key_activation_delay_secs
+            };
+            let key = keyring::rotate(
+                &store,
+                &sealing,
+                &config,
+                alg,
+                delay,
+                deps.clock.as_ref(),
+                deps.rng.as_ref(),
+            )
+            .await?;
+            println!(
+                "added {} key {}; it signs new tokens from {} (unix), running servers pick it up within {} s",
+                key.alg, key.kid, key.activates_at, config.key_refresh_secs
+            );
         }
         KeysCommand::List { json } => {
             let now = deps.clock.now();
@@ -255,9 +302,14 @@ async fn keys_command(cmd: KeysCommand, config: Config) -> Result<(), AnyError> 
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 for r in &rows {
-                    println!("{}  {:<6}  {:<8}  activates {}  published until {}", r["kid"].as_str().unwrap_or(""),
-                        r["alg"].as_str().unwrap_or(""), r["state"].as_str().unwrap_or(""), r["activatesAt"],
-                        r["publishUntil"]);
+                    println!(
+                        "{}  {:<6}  {:<8}  activates {}  published until {}",
+                        r["kid"].as_str().unwrap_or(""),
+                        r["alg"].as_str().unwrap_or(""),
+                        r["state"].as_str().unwrap_or(""),
+                        r["activatesAt"],
+                        r["publishUntil"]
+                    );
                 }
             }
         }

@@ -25,7 +25,9 @@ struct GrantLabels {
 
 fn latency_histogram() -> Histogram {
     // 100 µs … ~3.3 s, doubling: resolves the sub-millisecond hot paths.
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 16))
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0001, 2.0, 16,
+    ))
 }
 
 /// The server's metrics.
@@ -41,12 +43,31 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("tollhouse");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
         let tokens_issued = Family::<GrantLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
-        registry.register("tokens_issued", "Access tokens issued by grant type", tokens_issued.clone());
-        Self { registry, requests, latency, tokens_issued }
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        registry.register(
+            "tokens_issued",
+            "Access tokens issued by grant type",
+            tokens_issued.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            tokens_issued,
+        }
     }
 }
 
@@ -54,14 +75,26 @@ impl Metrics {
     /// Records one finished request.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
         self.requests
-            .get_or_create(&RequestLabels { route: route.to_owned(), method: method.to_owned(), status })
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                method: method.to_owned(),
+                status,
+            })
             .inc();
-        self.latency.get_or_create(&RouteLabels { route: route.to_owned() }).observe(seconds);
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(seconds);
     }
 
     /// Counts an issued token.
     pub fn token_issued(&self, grant: &str) {
-        self.tokens_issued.get_or_create(&GrantLabels { grant: grant.to_owned() }).inc();
+        self.tokens_issued
+            .get_or_create(&GrantLabels {
+                grant: grant.to_owned(),
+            })
+            .inc();
     }
 
     /// The text exposition format.

@@ -49,7 +49,9 @@ impl AppState {
         let now = self.clock.now();
         self.store.purge_unpublished_keys(now).await?;
         self.store.purge_expired_revocations(now).await?;
-        self.keyring.reload(self.store.as_ref(), &self.sealing, self.clock.as_ref()).await
+        self.keyring
+            .reload(self.store.as_ref(), &self.sealing, self.clock.as_ref())
+            .await
     }
 }
 

@@ -3,11 +3,11 @@
 use crate::{SqlStore, StoreError};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
+use tollhouse_core::UnixTime;
 use tollhouse_core::app::{App, AppStatus};
 use tollhouse_core::ids::{AppClientId, M2mClientId};
 use tollhouse_core::scope::ScopeSet;
 use tollhouse_core::secret::SecretHash;
-use tollhouse_core::UnixTime;
 
 /// Storage of apps.
 #[async_trait::async_trait]
@@ -21,7 +21,12 @@ pub trait AppRepository {
     /// Every app, oldest first.
     async fn list_apps(&self) -> Result<Vec<App>, StoreError>;
     /// Replaces an app's M2M secret hash; `false` if no such app.
-    async fn set_app_secret_hash(&self, client_id: &str, hash: &SecretHash, now: UnixTime) -> Result<bool, StoreError>;
+    async fn set_app_secret_hash(
+        &self,
+        client_id: &str,
+        hash: &SecretHash,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
 }
 
 const APP_COLUMNS: &str =
@@ -66,13 +71,19 @@ impl AppRepository for SqlStore {
 
     async fn app_by_client_id(&self, client_id: &str) -> Result<Option<App>, StoreError> {
         let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1");
-        let row = sqlx::query(&sql).bind(client_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(app_from_row).transpose()
     }
 
     async fn app_by_m2m_client_id(&self, m2m_client_id: &str) -> Result<Option<App>, StoreError> {
         let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE m2m_client_id = $1");
-        let row = sqlx::query(&sql).bind(m2m_client_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(m2m_client_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(app_from_row).transpose()
     }
 
@@ -82,13 +93,20 @@ impl AppRepository for SqlStore {
         rows.iter().map(app_from_row).collect()
     }
 
-    async fn set_app_secret_hash(&self, client_id: &str, hash: &SecretHash, now: UnixTime) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE apps SET m2m_secret_hash = $1, updated_at = $2 WHERE client_id = $3")
-            .bind(hash.as_bytes().to_vec())
-            .bind(now)
-            .bind(client_id)
-            .execute(&self.pool)
-            .await?;
+    async fn set_app_secret_hash(
+        &self,
+        client_id: &str,
+        hash: &SecretHash,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE apps SET m2m_secret_hash = $1, updated_at = $2 WHERE client_id = $3",
+        )
+        .bind(hash.as_bytes().to_vec())
+        .bind(now)
+        .bind(client_id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -86,10 +86,12 @@ impl KeyRepository for SqlStore {
     }
 
     async fn purge_unpublished_keys(&self, now: UnixTime) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM signing_keys WHERE publish_until IS NOT NULL AND publish_until <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM signing_keys WHERE publish_until IS NOT NULL AND publish_until <= $1",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 }

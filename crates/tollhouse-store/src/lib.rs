@@ -21,7 +21,13 @@ pub use sql::{Backend, SqlStore};
 /// Everything the server needs from storage.
 #[async_trait::async_trait]
 pub trait Store:
-    AppRepository + KeyRepository + RevocationRepository + SettingsRepository + Send + Sync + std::fmt::Debug
+    AppRepository
+    + KeyRepository
+    + RevocationRepository
+    + SettingsRepository
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     /// Which database this is.
     fn backend(&self) -> Backend;

@@ -7,7 +7,12 @@ use tollhouse_core::UnixTime;
 #[async_trait::async_trait]
 pub trait RevocationRepository {
     /// Records that token `jti` of app `client_id` is revoked until `expires_at`. Idempotent.
-    async fn revoke_token(&self, jti: &str, client_id: &str, expires_at: UnixTime) -> Result<(), StoreError>;
+    async fn revoke_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError>;
     /// Whether `jti` is revoked.
     async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
     /// Forgets revocations of tokens expired at `now`; returns how many.
@@ -18,7 +23,12 @@ pub trait RevocationRepository {
 
 #[async_trait::async_trait]
 impl RevocationRepository for SqlStore {
-    async fn revoke_token(&self, jti: &str, client_id: &str, expires_at: UnixTime) -> Result<(), StoreError> {
+    async fn revoke_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
         )
@@ -48,7 +58,9 @@ impl RevocationRepository for SqlStore {
 
     async fn count_revocations(&self) -> Result<i64, StoreError> {
         use sqlx::Row as _;
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM revoked_tokens").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM revoked_tokens")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get("n")?)
     }
 }

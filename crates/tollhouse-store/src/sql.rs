@@ -38,7 +38,9 @@ impl SqlStore {
     /// Connects and runs pending migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let backend = Backend::from_url(url).ok_or_else(|| {
-            StoreError::Corrupt("unsupported database URL scheme (expected sqlite:// or postgres://)".to_owned())
+            StoreError::Corrupt(
+                "unsupported database URL scheme (expected sqlite:// or postgres://)".to_owned(),
+            )
         })?;
         install_default_drivers();
         let options = AnyPoolOptions::new()
@@ -68,12 +70,19 @@ impl SqlStore {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
-
 }
 
 #[async_trait::async_trait]

@@ -16,23 +16,36 @@ pub struct PresentedClient {
 }
 
 /// Reads the client's credentials from the Authorization header or the form, refusing both at once.
-pub fn presented_client(headers: &HeaderMap, params: &Params) -> Result<Option<PresentedClient>, OidcError> {
+pub fn presented_client(
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Option<PresentedClient>, OidcError> {
     let form_id = params.get("client_id")?;
     let form_secret = params.get("client_secret")?;
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let basic = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+            .and_then(|v| {
+                v.strip_prefix("Basic ")
+                    .or_else(|| v.strip_prefix("basic "))
+            })
             .ok_or(OidcError::InvalidClient)?;
         if form_secret.is_some() {
-            return Err(OidcError::invalid_request("use one client authentication method, not two"));
+            return Err(OidcError::invalid_request(
+                "use one client authentication method, not two",
+            ));
         }
         let (id, secret) = decode_basic(basic.trim()).ok_or(OidcError::InvalidClient)?;
         if form_id.is_some_and(|f| f != id) {
-            return Err(OidcError::invalid_request("client_id differs from the authenticated client"));
+            return Err(OidcError::invalid_request(
+                "client_id differs from the authenticated client",
+            ));
         }
-        return Ok(Some(PresentedClient { id, secret: Some(secret) }));
+        return Ok(Some(PresentedClient {
+            id,
+            secret: Some(secret),
+        }));
     }
     Ok(form_id.map(|id| PresentedClient {
         id: id.to_owned(),
@@ -42,12 +55,17 @@ pub fn presented_client(headers: &HeaderMap, params: &Params) -> Result<Option<P
 
 /// `base64(urlencode(id) ":" urlencode(secret))`.
 fn decode_basic(value: &str) -> Option<(String, String)> {
-    let raw = base64::engine::general_purpose::STANDARD.decode(value).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (id, secret) = text.split_once(':')?;
     let decode = |s: &str| -> Option<String> {
         let form = format!("v={}", s.replace('+', "%2B"));
-        serde_urlencoded::from_str::<Vec<(String, String)>>(&form).ok()?.pop().map(|(_, v)| v)
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&form)
+            .ok()?
+            .pop()
+            .map(|(_, v)| v)
     };
     let (id, secret) = (decode(id)?, decode(secret)?);
     (!id.is_empty()).then_some((id, secret))
@@ -55,15 +73,24 @@ fn decode_basic(value: &str) -> Option<(String, String)> {
 
 /// Authenticates an app's confidential (M2M) client. Unknown clients and wrong secrets fail the
 /// same way and in about the same time: the hash is computed either way.
-pub async fn authenticate_m2m(state: &AppState, client: Option<PresentedClient>) -> Result<App, OidcError> {
+pub async fn authenticate_m2m(
+    state: &AppState,
+    client: Option<PresentedClient>,
+) -> Result<App, OidcError> {
     let Some(client) = client else {
         return Err(OidcError::InvalidClient);
     };
-    let presented = state.pepper.hash(client.secret.as_deref().unwrap_or_default());
+    let presented = state
+        .pepper
+        .hash(client.secret.as_deref().unwrap_or_default());
     let app = state.store.app_by_m2m_client_id(&client.id).await?;
     match app {
         Some(app) if client.secret.is_some() && app.m2m_secret_hash.matches(&presented) => {
-            if app.status == AppStatus::Active { Ok(app) } else { Err(OidcError::InvalidClient) }
+            if app.status == AppStatus::Active {
+                Ok(app)
+            } else {
+                Err(OidcError::InvalidClient)
+            }
         }
         _ => Err(OidcError::InvalidClient),
     }
@@ -76,7 +103,10 @@ mod tests {
     #[test]
     fn basic_credentials_are_form_decoded() {
         let encoded = base64::engine::general_purpose::STANDARD.encode("m2m_x:a%2Bb%3Ac");
-        assert_eq!(decode_basic(&encoded), Some(("m2m_x".into(), "a+b:c".into())));
+        assert_eq!(
+            decode_basic(&encoded),
+            Some(("m2m_x".into(), "a+b:c".into()))
+        );
         let plain = base64::engine::general_purpose::STANDARD.encode("id:se:cret");
         assert_eq!(decode_basic(&plain), Some(("id".into(), "se:cret".into())));
         assert_eq!(decode_basic("!!!"), None);

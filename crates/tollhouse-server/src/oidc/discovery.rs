@@ -30,7 +30,10 @@ pub async fn document(State(state): State<AppState>) -> Response {
         "subject_types_supported": ["public"],
     });
     let mut response = axum::Json(body).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     response
 }
 
@@ -39,9 +42,15 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     let set = state.keyring.snapshot();
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jwk-set+json"),
+            ),
             // Short, so relying parties see a rotation quickly; they also refetch on unknown kid.
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=60"),
+            ),
         ],
         axum::body::Bytes::copy_from_slice(&set.jwks),
     )

@@ -52,25 +52,35 @@ impl OidcError {
     fn parts(&self) -> (StatusCode, &'static str, Text) {
         match self {
             Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d.clone()),
-            Self::InvalidClient => {
-                (StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed".into())
-            }
+            Self::InvalidClient => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed".into(),
+            ),
             Self::InvalidGrant(d) => (StatusCode::BAD_REQUEST, "invalid_grant", d.clone()),
-            Self::UnauthorizedClient(d) => (StatusCode::BAD_REQUEST, "unauthorized_client", d.clone()),
-            Self::UnsupportedGrantType(d) => (StatusCode::BAD_REQUEST, "unsupported_grant_type", d.clone()),
+            Self::UnauthorizedClient(d) => {
+                (StatusCode::BAD_REQUEST, "unauthorized_client", d.clone())
+            }
+            Self::UnsupportedGrantType(d) => {
+                (StatusCode::BAD_REQUEST, "unsupported_grant_type", d.clone())
+            }
             Self::InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", d.clone()),
             Self::InvalidTarget(d) => (StatusCode::BAD_REQUEST, "invalid_target", d.clone()),
-            Self::BodyTooLarge => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "request body too large".into())
-            }
+            Self::BodyTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "request body too large".into(),
+            ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
                 "storage is unavailable, retry later".into(),
             ),
-            Self::Internal(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error".into())
-            }
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal error".into(),
+            ),
         }
     }
 }

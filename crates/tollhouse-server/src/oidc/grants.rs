@@ -42,23 +42,35 @@ pub async fn token(
     let params = Params::from_request(&headers, body)?;
     let grant_type = params.require("grant_type")?;
     match grant_type {
-        "client_credentials" => client_credentials(&state, &headers, &params).await.map(IntoResponse::into_response),
-        other => Err(OidcError::UnsupportedGrantType(format!("grant type `{other}` is not supported").into())),
+        "client_credentials" => client_credentials(&state, &headers, &params)
+            .await
+            .map(IntoResponse::into_response),
+        other => Err(OidcError::UnsupportedGrantType(
+            format!("grant type `{other}` is not supported").into(),
+        )),
     }
 }
 
 /// RFC 6749 §4.4: an RFC 9068 JWT for the app itself.
-async fn client_credentials(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<TokenResponse, OidcError> {
+async fn client_credentials(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<TokenResponse, OidcError> {
     let app = authenticate_m2m(state, presented_client(headers, params)?).await?;
     let scope = match params.get("scope")? {
         None => app.allowed_scopes.clone(),
         Some(requested) => {
             let requested = ScopeSet::parse(requested).map_err(|e| match e {
-                ScopeError::Unknown(s) => OidcError::InvalidScope(format!("unknown scope `{s}`").into()),
+                ScopeError::Unknown(s) => {
+                    OidcError::InvalidScope(format!("unknown scope `{s}`").into())
+                }
                 ScopeError::Malformed => OidcError::InvalidScope("malformed scope".into()),
             })?;
             if !requested.is_subset(&app.allowed_scopes) {
-                return Err(OidcError::InvalidScope("scope exceeds what this client is allowed".into()));
+                return Err(OidcError::InvalidScope(
+                    "scope exceeds what this client is allowed".into(),
+                ));
             }
             requested
         }
@@ -80,9 +92,17 @@ async fn client_credentials(state: &AppState, headers: &HeaderMap, params: &Para
         user_type: Some(UserType::AppOwner),
     };
     let keys = state.keyring.snapshot();
-    let access_token = keys.current.sign_access_token(&claims).map_err(|e| OidcError::Internal(e.to_string()))?;
+    let access_token = keys
+        .current
+        .sign_access_token(&claims)
+        .map_err(|e| OidcError::Internal(e.to_string()))?;
     state.metrics.token_issued("client_credentials");
-    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope: claims.scope })
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: claims.scope,
+    })
 }
 
 /// RFC 8707 `resource` (or the common `audience`): an absolute URI without fragment; the issuer
@@ -90,17 +110,25 @@ async fn client_credentials(state: &AppState, headers: &HeaderMap, params: &Para
 fn audience(state: &AppState, params: &Params) -> Result<String, OidcError> {
     let resource = params.get("resource")?;
     let audience = params.get("audience")?;
-    let Some(value) = resource.or(audience) else { return Ok(state.issuer.clone()) };
+    let Some(value) = resource.or(audience) else {
+        return Ok(state.issuer.clone());
+    };
     if resource.is_some() && audience.is_some() && resource != audience {
-        return Err(OidcError::InvalidTarget("resource and audience differ".into()));
+        return Err(OidcError::InvalidTarget(
+            "resource and audience differ".into(),
+        ));
     }
     let absolute = value.split_once("://").is_some_and(|(scheme, rest)| {
         !scheme.is_empty()
-            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
             && !rest.is_empty()
     }) || value.starts_with("urn:");
     if !absolute || value.contains('#') || value.len() > 512 {
-        return Err(OidcError::InvalidTarget("resource must be an absolute URI without a fragment".into()));
+        return Err(OidcError::InvalidTarget(
+            "resource must be an absolute URI without a fragment".into(),
+        ));
     }
     Ok(value.to_owned())
 }

@@ -24,7 +24,8 @@ pub async fn introspect(
     let token = params.require("token")?;
     let body = match verify_access_token(&state, token) {
         Ok(claims)
-            if claims.client_id == app.client_id.as_str() && !state.store.is_token_revoked(&claims.jti).await? =>
+            if claims.client_id == app.client_id.as_str()
+                && !state.store.is_token_revoked(&claims.jti).await? =>
         {
             let mut body = json!({
                 "active": true,
@@ -43,13 +44,18 @@ pub async fn introspect(
                 map.insert("external_user_id".into(), ext.into());
             }
             if let (Some(map), Some(kind)) = (body.as_object_mut(), claims.user_type) {
-                map.insert("user_type".into(), serde_json::to_value(kind).unwrap_or_default());
+                map.insert(
+                    "user_type".into(),
+                    serde_json::to_value(kind).unwrap_or_default(),
+                );
             }
             body
         }
         _ => json!({ "active": false }),
     };
     let mut response = axum::Json(body).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }

@@ -19,12 +19,27 @@ pub const ISSUER_PATH: &str = "/api/v1/oidc";
 /// The issuer's routes, mounted at the server root.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/.well-known/openid-configuration", get(discovery::document))
-        .route("/.well-known/oauth-authorization-server", get(discovery::document))
-        .route("/api/v1/oidc/.well-known/openid-configuration", get(discovery::document))
-        .route("/api/v1/oidc/.well-known/oauth-authorization-server", get(discovery::document))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::document),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::document),
+        )
+        .route(
+            "/api/v1/oidc/.well-known/openid-configuration",
+            get(discovery::document),
+        )
+        .route(
+            "/api/v1/oidc/.well-known/oauth-authorization-server",
+            get(discovery::document),
+        )
         .route("/api/v1/oidc/jwks", get(discovery::jwks))
         .route("/api/v1/oidc/token", post(grants::token))
-        .route("/api/v1/oidc/token/introspection", post(introspection::introspect))
+        .route(
+            "/api/v1/oidc/token/introspection",
+            post(introspection::introspect),
+        )
         .route("/api/v1/oidc/token/revocation", post(revocation::revoke))
 }

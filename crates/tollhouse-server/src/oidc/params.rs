@@ -11,7 +11,10 @@ pub struct Params(Vec<(String, String)>);
 
 impl Params {
     /// Checks the content type and body size, then parses.
-    pub fn from_request(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Self, OidcError> {
+    pub fn from_request(
+        headers: &HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+    ) -> Result<Self, OidcError> {
         let body = body.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 OidcError::BodyTooLarge
@@ -23,9 +26,14 @@ impl Params {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+            .is_some_and(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
         if !is_form {
-            return Err(OidcError::invalid_request("content type must be application/x-www-form-urlencoded"));
+            return Err(OidcError::invalid_request(
+                "content type must be application/x-www-form-urlencoded",
+            ));
         }
         serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
             .map(Self)
@@ -38,7 +46,9 @@ impl Params {
         for (key, value) in &self.0 {
             if key == name {
                 if found.is_some() {
-                    return Err(OidcError::InvalidRequest(format!("parameter `{name}` is repeated").into()));
+                    return Err(OidcError::InvalidRequest(
+                        format!("parameter `{name}` is repeated").into(),
+                    ));
                 }
                 found = Some(value.as_str());
             }
@@ -48,6 +58,8 @@ impl Params {
 
     /// The value of a parameter that must be present.
     pub fn require(&self, name: &str) -> Result<&str, OidcError> {
-        self.get(name)?.ok_or_else(|| OidcError::InvalidRequest(format!("parameter `{name}` is required").into()))
+        self.get(name)?.ok_or_else(|| {
+            OidcError::InvalidRequest(format!("parameter `{name}` is required").into())
+        })
     }
 }

@@ -26,7 +26,10 @@ pub async fn revoke(
     if let Ok(claims) = verify_access_token(&state, token)
         && claims.client_id == app.client_id.as_str()
     {
-        state.store.revoke_token(&claims.jti, &claims.client_id, claims.exp).await?;
+        state
+            .store
+            .revoke_token(&claims.jti, &claims.client_id, claims.exp)
+            .await?;
     }
     Ok(StatusCode::OK)
 }

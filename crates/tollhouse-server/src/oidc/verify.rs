@@ -20,9 +20,16 @@ pub enum TokenRejection {
 }
 
 /// Verifies signature, `typ`, issuer and time window. Revocation is the caller's concern.
-pub fn verify_access_token(state: &AppState, token: &str) -> Result<AccessTokenClaims, TokenRejection> {
+pub fn verify_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<AccessTokenClaims, TokenRejection> {
     let header = peek_header(token)?;
-    if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)) {
+    if !header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP))
+    {
         return Err(VerifyError::WrongType.into());
     }
     let kid = header.kid.ok_or(VerifyError::UnknownKey)?;

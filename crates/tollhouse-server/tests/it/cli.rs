@@ -21,7 +21,11 @@ fn command(db: &FreshDb, args: &[&str]) -> Command {
 
 fn run_ok(db: &FreshDb, args: &[&str]) -> Vec<u8> {
     let output = command(db, args).output().unwrap();
-    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output.stdout
 }
 
@@ -30,7 +34,11 @@ fn json_of(db: &FreshDb, args: &[&str]) -> Value {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts `tollhouse serve` and waits until it accepts connections.
@@ -137,16 +145,32 @@ async fn first_start_prints_demo_app_once() {
     let printed = read_banner(&mut child);
     assert!(printed.contains("M2M client secret  pmth_cs_"), "{printed}");
     assert!(printed.contains(&format!("http://127.0.0.1:{port}/api/v1/oidc")));
-    let curl = printed.lines().find(|l| l.trim_start().starts_with("curl ")).unwrap().trim().to_owned();
+    let curl = printed
+        .lines()
+        .find(|l| l.trim_start().starts_with("curl "))
+        .unwrap()
+        .trim()
+        .to_owned();
     let output = Command::new("sh").arg("-c").arg(&curl).output().unwrap();
     let body: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert!(body["access_token"].is_string(), "the printed curl works: {body}");
+    assert!(
+        body["access_token"].is_string(),
+        "the printed curl works: {body}"
+    );
     stop(child);
 
     let mut child = serve(&fresh, port);
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let mut rest = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut rest).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut rest)
+        .unwrap();
     let _ = child.wait();
-    assert!(!rest.contains("pmth_cs_"), "a restart prints no secret: {rest}");
+    assert!(
+        !rest.contains("pmth_cs_"),
+        "a restart prints no secret: {rest}"
+    );
 }

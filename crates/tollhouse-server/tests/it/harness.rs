@@ -9,7 +9,8 @@ use tollhouse_server::{Deps, RunningServer};
 
 /// PostgreSQL the suite uses; override with `TOLLHOUSE_TEST_POSTGRES_URL`.
 pub fn postgres_base_url() -> String {
-    std::env::var("TOLLHOUSE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("TOLLHOUSE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// Which database a test runs on.
@@ -31,19 +32,35 @@ impl FreshDb {
         let data_dir = tempfile::tempdir().unwrap();
         match db {
             Db::Sqlite => {
-                let url = format!("sqlite://{}?mode=rwc", data_dir.path().join("tollhouse.db").display());
-                FreshDb { url, data_dir, schema: None }
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.path().join("tollhouse.db").display()
+                );
+                FreshDb {
+                    url,
+                    data_dir,
+                    schema: None,
+                }
             }
             Db::Postgres => {
                 let base = postgres_base_url();
                 let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = sqlx::PgConnection::connect(&base)
                     .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL at {base} is required for the test suite: {e}"));
-                sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.unwrap();
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL at {base} is required for the test suite: {e}")
+                    });
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
                 let sep = if base.contains('?') { '&' } else { '?' };
                 let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-                FreshDb { url, data_dir, schema: Some(schema) }
+                FreshDb {
+                    url,
+                    data_dir,
+                    schema: Some(schema),
+                }
             }
         }
     }
@@ -51,8 +68,13 @@ impl FreshDb {
     /// Drops the PostgreSQL schema.
     pub async fn drop_schema(&self) {
         if let Some(schema) = &self.schema {
-            let mut conn = sqlx::PgConnection::connect(&postgres_base_url()).await.unwrap();
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut conn).await.unwrap();
+            let mut conn = sqlx::PgConnection::connect(&postgres_base_url())
+                .await
+                .unwrap();
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
         }
     }
 }
@@ -88,7 +110,10 @@ pub fn config_for(db: &FreshDb, alg: SigningAlg) -> Config {
 
 /// The real current time, so JWT libraries that read the system clock agree with the server.
 pub fn wall_clock_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 impl TestServer {
@@ -104,7 +129,10 @@ impl TestServer {
 
     pub async fn start_on(db: FreshDb, config: Config) -> TestServer {
         let clock = ManualClock::at(wall_clock_now());
-        let deps = Deps { clock: Arc::new(clock.clone()), rng: Arc::new(tollhouse_core::OsRandom) };
+        let deps = Deps {
+            clock: Arc::new(clock.clone()),
+            rng: Arc::new(tollhouse_core::OsRandom),
+        };
         let server = tollhouse_server::start(config, deps, true).await.unwrap();
         let demo = match &server.demo_app {
             Some(demo) => TestApp {
@@ -115,10 +143,20 @@ impl TestServer {
             // A database that already had apps gets no demo app; make one for the test.
             None => {
                 let state = &server.state;
-                let scopes = tollhouse_core::scope::ScopeSet::parse(tollhouse_core::scope::DEFAULT_APP_SCOPES).unwrap();
+                let scopes = tollhouse_core::scope::ScopeSet::parse(
+                    tollhouse_core::scope::DEFAULT_APP_SCOPES,
+                )
+                .unwrap();
                 let created = tollhouse_server::apps::create_app(
-                    state.store.as_ref(), &state.pepper, state.clock.as_ref(), state.rng.as_ref(), "test", scopes,
-                ).await.unwrap();
+                    state.store.as_ref(),
+                    &state.pepper,
+                    state.clock.as_ref(),
+                    state.rng.as_ref(),
+                    "test",
+                    scopes,
+                )
+                .await
+                .unwrap();
                 TestApp {
                     client_id: created.app.client_id.to_string(),
                     m2m_client_id: created.app.m2m_client_id.to_string(),
@@ -129,7 +167,15 @@ impl TestServer {
         let app = demo;
         let base = format!("http://{}", server.addr);
         let issuer = server.state.issuer.clone();
-        TestServer { server: Some(server), clock, db, http: reqwest::Client::new(), base, issuer, app }
+        TestServer {
+            server: Some(server),
+            clock,
+            db,
+            http: reqwest::Client::new(),
+            base,
+            issuer,
+            app,
+        }
     }
 
     pub fn state(&self) -> &tollhouse_server::state::AppState {
@@ -143,9 +189,16 @@ impl TestServer {
     /// Creates another app in the same database.
     pub async fn create_app(&self, name: &str) -> TestApp {
         let state = self.state();
-        let scopes = tollhouse_core::scope::ScopeSet::parse(tollhouse_core::scope::DEFAULT_APP_SCOPES).unwrap();
+        let scopes =
+            tollhouse_core::scope::ScopeSet::parse(tollhouse_core::scope::DEFAULT_APP_SCOPES)
+                .unwrap();
         let created = tollhouse_server::apps::create_app(
-            state.store.as_ref(), &state.pepper, state.clock.as_ref(), state.rng.as_ref(), name, scopes,
+            state.store.as_ref(),
+            &state.pepper,
+            state.clock.as_ref(),
+            state.rng.as_ref(),
+            name,
+            scopes,
         )
         .await
         .unwrap();
@@ -169,7 +222,12 @@ impl TestServer {
 
     /// A client-credentials access token for `app`.
     pub async fn m2m_token(&self, app: &TestApp, scope: &str) -> String {
-        let response = self.token_request(app, &[("grant_type", "client_credentials"), ("scope", scope)]).await;
+        let response = self
+            .token_request(
+                app,
+                &[("grant_type", "client_credentials"), ("scope", scope)],
+            )
+            .await;
         assert_eq!(response.status(), 200);
         let body: serde_json::Value = response.json().await.unwrap();
         body["access_token"].as_str().unwrap().to_owned()

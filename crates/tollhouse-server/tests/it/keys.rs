@@ -8,8 +8,21 @@ use tollhouse_core::keys::SigningAlg;
 use tollhouse_server::keyring;
 
 async fn published_kids(server: &TestServer) -> Vec<String> {
-    let jwks: Value = server.http.get(format!("{}/jwks", server.issuer)).send().await.unwrap().json().await.unwrap();
-    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+    let jwks: Value = server
+        .http
+        .get(format!("{}/jwks", server.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn kid_of(token: &str) -> String {
@@ -98,7 +111,12 @@ async fn wrong_master_key_is_refused() {
     let other_key = server.db.data_dir.path().join("other.key");
     std::fs::write(&other_key, "11".repeat(32)).unwrap();
     config.master_key_file = Some(other_key);
-    let err = tollhouse_server::start(config, tollhouse_server::Deps::default(), false).await.unwrap_err();
-    assert!(err.to_string().contains("master key does not match"), "{err}");
+    let err = tollhouse_server::start(config, tollhouse_server::Deps::default(), false)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("master key does not match"),
+        "{err}"
+    );
     server.finish().await;
 }

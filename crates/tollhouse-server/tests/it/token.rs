@@ -13,7 +13,10 @@ use tollhouse_core::keys::SigningAlg;
 pub async fn validate_with_jwks(server: &TestServer, token: &str) -> Value {
     let discovery: Value = server
         .http
-        .get(format!("{}/.well-known/openid-configuration", server.issuer))
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            server.issuer
+        ))
         .send()
         .await
         .unwrap()
@@ -21,11 +24,20 @@ pub async fn validate_with_jwks(server: &TestServer, token: &str) -> Value {
         .await
         .unwrap();
     assert_eq!(discovery["issuer"], server.issuer);
-    let jwks: JwkSet =
-        server.http.get(discovery["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    let jwks: JwkSet = server
+        .http
+        .get(discovery["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let header = decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid is published");
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid is published");
     let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[&server.issuer]);
     validation.set_audience(&[&server.issuer]);
@@ -39,7 +51,12 @@ pub async fn validate_with_jwks(server: &TestServer, token: &str) -> Value {
 
 async fn json_error(response: reqwest::Response, status: u16, code: &str) {
     assert_eq!(response.status().as_u16(), status);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     assert!(response.headers().get("www-authenticate").is_none());
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], code, "{body}");
@@ -211,7 +228,10 @@ async fn es256_and_eddsa_tokens_validate() {
     for alg in [SigningAlg::ES256, SigningAlg::EdDSA] {
         let server = TestServer::start_with(Db::Sqlite, alg).await;
         let token = server.m2m_token(&server.app, "users:read").await;
-        assert_eq!(format!("{:?}", decode_header(&token).unwrap().alg), alg.as_str());
+        assert_eq!(
+            format!("{:?}", decode_header(&token).unwrap().alg),
+            alg.as_str()
+        );
         validate_with_jwks(&server, &token).await;
         server.finish().await;
     }
