@@ -69,12 +69,18 @@ pub const CLOCK_SKEW_SECS: i64 = 60;
 
 impl Config {
     /// Loads defaults, then `file` (if any), then the values given by flags or environment.
-    pub fn load(file: Option<&Path>, overrides: &ConfigOverrides) -> Result<Self, Box<figment::Error>> {
+    pub fn load(
+        file: Option<&Path>,
+        overrides: &ConfigOverrides,
+    ) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment.merge(Serialized::defaults(overrides)).extract().map_err(Box::new)
+        figment
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(Box::new)
     }
 
     /// The public base URL without a trailing slash.

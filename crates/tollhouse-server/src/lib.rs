@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod bootstrap;
+pub mod cache;
 pub mod config;
 pub mod http;
 pub mod keyring;
@@ -23,6 +24,10 @@ use tokio::task::JoinHandle;
 use tollhouse_core::scope::{DEFAULT_APP_SCOPES, ScopeSet};
 use tollhouse_core::{Clock, Random};
 use tollhouse_store::Store;
+
+/// How long an M2M client record is served from memory: a secret rotated by another process
+/// (the CLI, another instance) stops working within this time; in-process rotation is immediate.
+pub const M2M_CLIENT_CACHE_MILLIS: i64 = 1000;
 
 /// Set once the first-start demo app exists, so restarts never print a secret again.
 const DEMO_APP_SETTING: &str = "bootstrap.demo_app";
@@ -142,6 +147,7 @@ pub async fn start(
         clock: deps.clock,
         rng: deps.rng,
         metrics: metrics::Metrics::default(),
+        m2m_clients: cache::TtlCache::new(M2M_CLIENT_CACHE_MILLIS, 10_000),
         config,
     });
     let demo_app = if create_demo_app {

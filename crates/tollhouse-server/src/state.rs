@@ -1,9 +1,11 @@
 //! What every handler shares.
 
+use crate::cache::TtlCache;
 use crate::config::Config;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use std::sync::Arc;
+use tollhouse_core::app::App;
 use tollhouse_core::master_key::SealingKey;
 use tollhouse_core::secret::Pepper;
 use tollhouse_core::{Clock, Random};
@@ -36,6 +38,8 @@ pub struct Shared {
     pub rng: Arc<dyn Random>,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Apps by M2M client id, for the token endpoint's hot path.
+    pub m2m_clients: TtlCache<String, App>,
 }
 
 impl AppState {

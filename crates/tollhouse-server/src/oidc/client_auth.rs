@@ -83,7 +83,18 @@ pub async fn authenticate_m2m(
     let presented = state
         .pepper
         .hash(client.secret.as_deref().unwrap_or_default());
-    let app = state.store.app_by_m2m_client_id(&client.id).await?;
+    let app = match state.m2m_clients.get(&client.id, state.clock.as_ref()) {
+        Some(app) => Some(app),
+        None => {
+            let app = state.store.app_by_m2m_client_id(&client.id).await?;
+            if let Some(app) = &app {
+                state
+                    .m2m_clients
+                    .insert(client.id.clone(), app.clone(), state.clock.as_ref());
+            }
+            app
+        }
+    };
     match app {
         Some(app) if client.secret.is_some() && app.m2m_secret_hash.matches(&presented) => {
             if app.status == AppStatus::Active {

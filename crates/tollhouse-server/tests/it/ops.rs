@@ -21,6 +21,8 @@ backend_tests! {
         // The store going away makes the server unready, not dead, and the token endpoint
         // answers 503 in RFC 6749 form rather than failing the connection.
         server.state().store.close().await;
+        // Past the client cache's lifetime, so the token endpoint must ask the store.
+        server.clock.advance(1);
         let unready = server.http.get(server.url("/readyz")).send().await.unwrap();
         assert_eq!(unready.status(), 503);
         assert_eq!(server.http.get(server.url("/healthz")).send().await.unwrap().status(), 200);
