@@ -93,6 +93,45 @@ pub fn looks_like_client_secret(value: &str) -> bool {
         .is_some_and(|rest| is_lower_hex(rest, 64))
 }
 
+/// Prefix of opaque signer sessions and of the secret part of API keys.
+pub const OPAQUE_PREFIX: &str = "pmth_";
+/// Prefix of refresh tokens.
+pub const REFRESH_TOKEN_PREFIX: &str = "pmth_rt_";
+
+/// A fresh opaque signer session, `pmth_<64 hex>` (256 random bits).
+pub fn generate_signer_session(rng: &dyn Random) -> String {
+    format!("{OPAQUE_PREFIX}{}", hex::encode(random_bytes::<32>(rng)))
+}
+
+/// Whether `value` has the shape of an opaque signer session.
+pub fn looks_like_signer_session(value: &str) -> bool {
+    value
+        .strip_prefix(OPAQUE_PREFIX)
+        .is_some_and(|rest| is_lower_hex(rest, 64))
+}
+
+/// A fresh refresh token, `pmth_rt_<64 hex>`.
+pub fn generate_refresh_token(rng: &dyn Random) -> String {
+    format!(
+        "{REFRESH_TOKEN_PREFIX}{}",
+        hex::encode(random_bytes::<32>(rng))
+    )
+}
+
+/// Whether `value` has the shape of a refresh token.
+pub fn looks_like_refresh_token(value: &str) -> bool {
+    value
+        .strip_prefix(REFRESH_TOKEN_PREFIX)
+        .is_some_and(|rest| is_lower_hex(rest, 64))
+}
+
+/// A fresh UUID (v4) from the injected randomness.
+pub fn generate_uuid(rng: &dyn Random) -> String {
+    uuid::Builder::from_random_bytes(random_bytes::<16>(rng))
+        .into_uuid()
+        .to_string()
+}
+
 /// A fresh JWT id: 128 random bits, URL-safe.
 pub fn generate_jti(rng: &dyn Random) -> String {
     uuid::Builder::from_random_bytes(random_bytes::<16>(rng))
@@ -117,6 +156,11 @@ mod tests {
         let secret = generate_client_secret(&rng);
         assert!(looks_like_client_secret(&secret));
         assert_eq!(secret.len(), 8 + 64);
+        let session = generate_signer_session(&rng);
+        assert!(looks_like_signer_session(&session) && !looks_like_refresh_token(&session));
+        let refresh = generate_refresh_token(&rng);
+        assert!(looks_like_refresh_token(&refresh) && !looks_like_signer_session(&refresh));
+        assert_eq!(generate_uuid(&rng).len(), 36);
     }
 
     #[test]

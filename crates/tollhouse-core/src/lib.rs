@@ -12,6 +12,7 @@ pub mod master_key;
 pub mod random;
 pub mod scope;
 pub mod secret;
+pub mod user;
 
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use random::{OsRandom, Random, SeededRandom};

@@ -15,6 +15,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .merge(crate::oidc::routes())
+        .merge(crate::builder::routes())
         .merge(crate::ops::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

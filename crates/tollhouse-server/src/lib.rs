@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod bootstrap;
+pub mod builder;
 pub mod cache;
 pub mod config;
 pub mod http;

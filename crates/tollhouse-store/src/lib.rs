@@ -8,15 +8,19 @@ mod apps;
 mod error;
 mod keys;
 mod revocations;
+mod sessions;
 mod settings;
 mod sql;
+mod users;
 
 pub use apps::AppRepository;
 pub use error::StoreError;
 pub use keys::{KeyRepository, StoredKey};
 pub use revocations::RevocationRepository;
+pub use sessions::{RefreshRecord, Rotation, SessionRecord, SessionRepository};
 pub use settings::SettingsRepository;
 pub use sql::{Backend, SqlStore};
+pub use users::{Upserted, UserRepository};
 
 /// Everything the server needs from storage.
 #[async_trait::async_trait]
@@ -24,7 +28,9 @@ pub trait Store:
     AppRepository
     + KeyRepository
     + RevocationRepository
+    + SessionRepository
     + SettingsRepository
+    + UserRepository
     + Send
     + Sync
     + std::fmt::Debug

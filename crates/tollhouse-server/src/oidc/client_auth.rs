@@ -54,7 +54,7 @@ pub fn presented_client(
 }
 
 /// `base64(urlencode(id) ":" urlencode(secret))`.
-fn decode_basic(value: &str) -> Option<(String, String)> {
+pub fn decode_basic(value: &str) -> Option<(String, String)> {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(value)
         .ok()?;
@@ -80,28 +80,35 @@ pub async fn authenticate_m2m(
     let Some(client) = client else {
         return Err(OidcError::InvalidClient);
     };
-    let presented = state
-        .pepper
-        .hash(client.secret.as_deref().unwrap_or_default());
-    let app = match state.m2m_clients.get(&client.id, state.clock.as_ref()) {
+    authenticate_m2m_credentials(state, &client.id, client.secret.as_deref()).await
+}
+
+/// [`authenticate_m2m`] for an id and secret already extracted.
+pub async fn authenticate_m2m_credentials(
+    state: &AppState,
+    id: &str,
+    secret: Option<&str>,
+) -> Result<App, OidcError> {
+    let presented = state.pepper.hash(secret.unwrap_or_default());
+    let app = match state.m2m_clients.get(&id.to_owned(), state.clock.as_ref()) {
         Some(app) => Some(app),
         None => {
-            let app = state.store.app_by_m2m_client_id(&client.id).await?;
+            let app = state.store.app_by_m2m_client_id(id).await?;
             if let Some(app) = &app {
                 state
                     .m2m_clients
-                    .insert(client.id.clone(), app.clone(), state.clock.as_ref());
+                    .insert(id.to_owned(), app.clone(), state.clock.as_ref());
             }
             app
         }
     };
     match app {
-        Some(app) if client.secret.is_some() && app.m2m_secret_hash.matches(&presented) => {
-            if app.status == AppStatus::Active {
-                Ok(app)
-            } else {
-                Err(OidcError::InvalidClient)
-            }
+        Some(app)
+            if secret.is_some()
+                && app.m2m_secret_hash.matches(&presented)
+                && app.status == AppStatus::Active =>
+        {
+            Ok(app)
         }
         _ => Err(OidcError::InvalidClient),
     }

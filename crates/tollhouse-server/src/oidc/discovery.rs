@@ -8,7 +8,11 @@ use serde_json::json;
 use tollhouse_core::scope::KNOWN_SCOPES;
 
 /// The grant types the token endpoint accepts today.
-pub const GRANT_TYPES: &[&str] = &["client_credentials"];
+pub const GRANT_TYPES: &[&str] = &[
+    "client_credentials",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+];
 
 /// Provider metadata. Only endpoints that exist are advertised.
 pub async fn document(State(state): State<AppState>) -> Response {

@@ -45,6 +45,10 @@ pub async fn token(
         "client_credentials" => client_credentials(&state, &headers, &params)
             .await
             .map(IntoResponse::into_response),
+        "refresh_token" => super::refresh::refresh(&state, &headers, &params).await,
+        "urn:ietf:params:oauth:grant-type:token-exchange" => {
+            super::exchange::token_exchange(&state, &headers, &params).await
+        }
         other => Err(OidcError::UnsupportedGrantType(
             format!("grant type `{other}` is not supported").into(),
         )),

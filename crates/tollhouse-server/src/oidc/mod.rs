@@ -1,11 +1,14 @@
 //! The OIDC issuer surface: discovery, JWKS, the token endpoint, introspection and revocation.
 
-mod client_auth;
+pub mod client_auth;
 mod discovery;
 pub mod error;
+mod exchange;
 mod grants;
 mod introspection;
+pub mod mint;
 mod params;
+mod refresh;
 mod revocation;
 pub mod verify;
 

@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
+use tollhouse_core::ids::{looks_like_refresh_token, looks_like_signer_session};
 
 /// The revocation endpoint.
 pub async fn revoke(
@@ -21,11 +22,34 @@ pub async fn revoke(
     let app = authenticate_m2m(&state, presented_client(&headers, &params)?).await?;
     let token = params.require("token")?;
     // RFC 7009 §2.1: a hint the server does not understand is ignored, not refused.
-    // Only tokens of the caller's own app, and only while they could still be used: the
-    // revocation is remembered exactly until the token would have expired.
-    if let Ok(claims) = verify_access_token(&state, token)
+    let now = state.clock.now();
+    if looks_like_signer_session(token) {
+        let hash = state.pepper.hash(token);
+        if let Some(session) = state.store.signer_session(hash.as_bytes()).await?
+            && session.client_id == app.client_id.as_str()
+        {
+            state
+                .store
+                .revoke_signer_session(hash.as_bytes(), now)
+                .await?;
+        }
+    } else if looks_like_refresh_token(token) {
+        // Revoking one refresh token ends its whole family (the grant it belongs to).
+        if let Some(record) = state
+            .store
+            .refresh_token(state.pepper.hash(token).as_bytes())
+            .await?
+            && record.client_id == app.client_id.as_str()
+        {
+            state
+                .store
+                .revoke_refresh_family(&record.family_id, now)
+                .await?;
+        }
+    } else if let Ok(claims) = verify_access_token(&state, token)
         && claims.client_id == app.client_id.as_str()
     {
+        // Remembered exactly until the token would have expired anyway.
         state
             .store
             .revoke_token(&claims.jti, &claims.client_id, claims.exp)

@@ -233,6 +233,51 @@ impl TestServer {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// A Builder API request for `app`'s own routes (`path` below `/api/v1/apps/{clientId}`).
+    pub fn builder(
+        &self,
+        method: reqwest::Method,
+        app: &TestApp,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.builder_as(method, app, &app.client_id, path)
+    }
+
+    /// A Builder API request authenticated as `caller` against app `client_id`'s routes.
+    pub fn builder_as(
+        &self,
+        method: reqwest::Method,
+        caller: &TestApp,
+        client_id: &str,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(
+                method,
+                format!("{}/api/v1/apps/{client_id}{path}", self.base),
+            )
+            .basic_auth(&caller.m2m_client_id, Some(&caller.m2m_secret))
+    }
+
+    /// Upserts user `ext` of `app` and mints their token; returns the token response.
+    pub async fn user_tokens(&self, app: &TestApp, ext: &str) -> serde_json::Value {
+        let created = self
+            .builder(reqwest::Method::POST, app, "/users")
+            .json(&serde_json::json!({"externalUserId": ext}))
+            .send()
+            .await
+            .unwrap();
+        assert!(created.status().is_success());
+        let minted = self
+            .builder(reqwest::Method::POST, app, &format!("/users/{ext}/token"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(minted.status(), 200);
+        minted.json().await.unwrap()
+    }
+
     /// Stops the server and drops its database.
     pub async fn finish(mut self) {
         if let Some(server) = self.server.take() {

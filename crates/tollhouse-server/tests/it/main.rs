@@ -4,8 +4,10 @@
 
 mod harness;
 
+mod builder_users;
 mod cli;
 mod compat;
+mod exchange;
 mod keys;
 mod ops;
 mod token;
