@@ -125,6 +125,26 @@ pub fn looks_like_refresh_token(value: &str) -> bool {
         .is_some_and(|rest| is_lower_hex(rest, 64))
 }
 
+/// Prefix of the secret part of an API key.
+pub const API_KEY_PREFIX: &str = "pmth_ak_";
+
+/// A fresh API-key secret, `pmth_ak_<64 hex>`; the key handed out is `<app client id>_<secret>`.
+pub fn generate_api_key_secret(rng: &dyn Random) -> String {
+    format!("{API_KEY_PREFIX}{}", hex::encode(random_bytes::<32>(rng)))
+}
+
+/// Splits an API key as presented: composite `app_<24hex>_<secret>` or the bare secret.
+/// Returns the app id it names (if composite) and the secret part.
+pub fn split_api_key(value: &str) -> (Option<&str>, &str) {
+    if value.len() > 29 && value.starts_with(AppClientId::PREFIX) && value.as_bytes()[28] == b'_' {
+        let (app, rest) = value.split_at(28);
+        if AppClientId::parse(app).is_some() {
+            return (Some(app), &rest[1..]);
+        }
+    }
+    (None, value)
+}
+
 /// A fresh UUID (v4) from the injected randomness.
 pub fn generate_uuid(rng: &dyn Random) -> String {
     uuid::Builder::from_random_bytes(random_bytes::<16>(rng))
@@ -161,6 +181,11 @@ mod tests {
         let refresh = generate_refresh_token(&rng);
         assert!(looks_like_refresh_token(&refresh) && !looks_like_signer_session(&refresh));
         assert_eq!(generate_uuid(&rng).len(), 36);
+        let key = format!("{app}_{}", generate_api_key_secret(&rng));
+        let (named, secret) = split_api_key(&key);
+        assert_eq!(named, Some(app.as_str()));
+        assert!(secret.starts_with(API_KEY_PREFIX) && secret.len() == 8 + 64);
+        assert_eq!(split_api_key(secret), (None, secret));
     }
 
     #[test]

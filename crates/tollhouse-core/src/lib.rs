@@ -3,6 +3,7 @@
 //! Nothing here performs I/O or reads the wall clock: time arrives as a [`Clock`] parameter and
 //! randomness through [`Random`], so expiry and rotation are tested without sleeping.
 
+pub mod allowance;
 pub mod app;
 pub mod claims;
 pub mod clock;

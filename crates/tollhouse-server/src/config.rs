@@ -35,10 +35,43 @@ pub struct Config {
     pub key_activation_delay_secs: i64,
     /// Largest accepted request body, bytes.
     pub max_body_bytes: usize,
+    /// URL of the remote signer (go-livepeer `-remoteSigner`, or Tollhouse's signer proxy) handed
+    /// to clients with signer sessions as `signer_url`.
+    pub signer_url: Option<String>,
+    /// URL go-livepeer's `-remoteSignerWebhookUrl` points at, reported by signer routing
+    /// [default: `<public url>/webhooks/remote-signer`].
+    pub signer_webhook_url: Option<String>,
+    /// The capability catalog every app's manifest starts from; apps exclude entries from it.
+    pub capabilities: Vec<Capability>,
     /// Log filter (`info`, `tollhouse=debug,sqlx=warn`, …).
     pub log: String,
     /// Print logs as JSON lines instead of text.
     pub log_json: bool,
+}
+
+/// One pipeline/model pair of the capability catalog.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capability {
+    /// go-livepeer pipeline, e.g. `live-video-to-video`.
+    pub pipeline: String,
+    /// Model id.
+    pub model_id: String,
+}
+
+fn default_capabilities() -> Vec<Capability> {
+    [
+        ("live-video-to-video", "streamdiffusion"),
+        ("live-video-to-video", "comfyui"),
+        ("text-to-image", "SG161222/RealVisXL_V4.0_Lightning"),
+        ("llm", "meta-llama/Meta-Llama-3.1-8B-Instruct"),
+    ]
+    .into_iter()
+    .map(|(pipeline, model)| Capability {
+        pipeline: pipeline.into(),
+        model_id: model.into(),
+    })
+    .collect()
 }
 
 impl Default for Config {
@@ -54,6 +87,9 @@ impl Default for Config {
             key_refresh_secs: 10,
             key_activation_delay_secs: 120,
             max_body_bytes: 64 * 1024,
+            signer_url: None,
+            signer_webhook_url: None,
+            capabilities: default_capabilities(),
             log: "info".into(),
             log_json: false,
         }
@@ -176,6 +212,10 @@ pub struct ConfigOverrides {
     #[arg(long, env = "TOLLHOUSE_MAX_BODY_BYTES", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<usize>,
+    /// Remote signer URL given to clients as `signer_url` [default: none]
+    #[arg(long, env = "TOLLHOUSE_SIGNER_URL", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer_url: Option<String>,
     /// Log filter [default: info]
     #[arg(long, env = "TOLLHOUSE_LOG", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -2,6 +2,7 @@
 //! shared logic. `main.rs` is only the command line.
 
 pub mod apps;
+pub mod balances;
 pub mod bootstrap;
 pub mod builder;
 pub mod cache;

@@ -53,6 +53,7 @@ impl AppState {
         let now = self.clock.now();
         self.store.purge_unpublished_keys(now).await?;
         self.store.purge_expired_revocations(now).await?;
+        self.store.purge_expired_device_grants(now).await?;
         self.keyring
             .reload(self.store.as_ref(), &self.sealing, self.clock.as_ref())
             .await

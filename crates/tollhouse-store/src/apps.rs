@@ -20,6 +20,15 @@ pub trait AppRepository {
     async fn app_by_m2m_client_id(&self, m2m_client_id: &str) -> Result<Option<App>, StoreError>;
     /// Every app, oldest first.
     async fn list_apps(&self) -> Result<Vec<App>, StoreError>;
+    /// The JSON array of capabilities the app excluded.
+    async fn excluded_capabilities(&self, client_id: &str) -> Result<String, StoreError>;
+    /// Replaces the app's excluded capabilities.
+    async fn set_excluded_capabilities(
+        &self,
+        client_id: &str,
+        json: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
     /// Replaces an app's M2M secret hash; `false` if no such app.
     async fn set_app_secret_hash(
         &self,
@@ -91,6 +100,34 @@ impl AppRepository for SqlStore {
         let sql = format!("SELECT {APP_COLUMNS} FROM apps ORDER BY created_at, client_id");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter().map(app_from_row).collect()
+    }
+
+    async fn excluded_capabilities(&self, client_id: &str) -> Result<String, StoreError> {
+        let row = sqlx::query("SELECT excluded_capabilities FROM apps WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get("excluded_capabilities"))
+            .transpose()?
+            .unwrap_or_else(|| "[]".into()))
+    }
+
+    async fn set_excluded_capabilities(
+        &self,
+        client_id: &str,
+        json: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE apps SET excluded_capabilities = $1, updated_at = $2 WHERE client_id = $3",
+        )
+        .bind(json)
+        .bind(now)
+        .bind(client_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn set_app_secret_hash(

@@ -4,7 +4,9 @@
 //! Both dialects accept the same `$N` placeholders and `ON CONFLICT` upserts, so each query is
 //! written once; only the migrations differ (`migrations/sqlite`, `migrations/postgres`).
 
+mod allowances;
 mod apps;
+mod devices;
 mod error;
 mod keys;
 mod revocations;
@@ -13,7 +15,9 @@ mod settings;
 mod sql;
 mod users;
 
+pub use allowances::{AllowanceRepository, ApiKeyRecord};
 pub use apps::AppRepository;
+pub use devices::{DeviceGrant, DeviceRepository};
 pub use error::StoreError;
 pub use keys::{KeyRepository, StoredKey};
 pub use revocations::RevocationRepository;
@@ -25,7 +29,9 @@ pub use users::{Upserted, UserRepository};
 /// Everything the server needs from storage.
 #[async_trait::async_trait]
 pub trait Store:
-    AppRepository
+    AllowanceRepository
+    + AppRepository
+    + DeviceRepository
     + KeyRepository
     + RevocationRepository
     + SessionRepository

@@ -32,6 +32,21 @@ pub enum OidcError {
     /// RFC 8707: the requested resource is not acceptable.
     #[error("invalid_target: {0}")]
     InvalidTarget(Text),
+    /// RFC 8628: the user has not decided yet.
+    #[error("authorization_pending")]
+    AuthorizationPending,
+    /// RFC 8628: polling too fast; the interval grew by 5 s.
+    #[error("slow_down")]
+    SlowDown,
+    /// RFC 8628: the device code expired.
+    #[error("expired_token")]
+    ExpiredToken,
+    /// RFC 8628: the user refused.
+    #[error("access_denied")]
+    AccessDenied,
+    /// The app named in the path does not exist.
+    #[error("not_found")]
+    NotFound,
     /// The request body exceeds the configured limit.
     #[error("request body too large")]
     BodyTooLarge,
@@ -66,6 +81,27 @@ impl OidcError {
             }
             Self::InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", d.clone()),
             Self::InvalidTarget(d) => (StatusCode::BAD_REQUEST, "invalid_target", d.clone()),
+            Self::AuthorizationPending => (
+                StatusCode::BAD_REQUEST,
+                "authorization_pending",
+                "the user has not approved the device yet".into(),
+            ),
+            Self::SlowDown => (
+                StatusCode::BAD_REQUEST,
+                "slow_down",
+                "polling too fast; wait longer between polls".into(),
+            ),
+            Self::ExpiredToken => (
+                StatusCode::BAD_REQUEST,
+                "expired_token",
+                "the device code has expired".into(),
+            ),
+            Self::AccessDenied => (
+                StatusCode::BAD_REQUEST,
+                "access_denied",
+                "the user denied the request".into(),
+            ),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such app".into()),
             Self::BodyTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request",

@@ -1,16 +1,19 @@
-//! RFC 8693 token exchange with a user JWT as subject (spec: builder-api.md, dispatch table).
+//! RFC 8693 token exchange (spec: builder-api.md, dispatch table): a user JWT for an opaque
+//! signer session or a signer JWT, and an API key for a signer session.
 
 use super::client_auth::{authenticate_m2m, presented_client};
 use super::error::OidcError;
 use super::mint;
 use super::params::Params;
 use super::verify::verify_access_token;
+use crate::balances::balance_of;
 use crate::state::AppState;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tollhouse_core::app::App;
+use tollhouse_core::app::{App, AppStatus};
 use tollhouse_core::claims::UserType;
+use tollhouse_core::ids::{looks_like_client_secret, split_api_key};
 use tollhouse_core::scope::ScopeSet;
 use tollhouse_core::user::{AppUser, UserStatus};
 
@@ -19,37 +22,128 @@ pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_tok
 /// `subject_token_type` of a PymtHouse API key.
 pub const API_KEY_TYPE: &str = "urn:pymthouse:oauth:token-type:api_key";
 
-/// The token-exchange grant at `{issuer}/token`.
+/// The token-exchange grant at `{issuer}/token`; `path_app` is set when served at
+/// `/api/v1/apps/{clientId}/oidc/token`.
 pub async fn token_exchange(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    path_app: Option<&App>,
 ) -> Result<Response, OidcError> {
     let subject_type = params.require("subject_token_type")?;
     let subject = params.require("subject_token")?;
     match subject_type {
         ACCESS_TOKEN_TYPE => {
             let app = authenticate_m2m(state, presented_client(headers, params)?).await?;
+            if path_app.is_some_and(|p| p.client_id != app.client_id) {
+                return Err(OidcError::InvalidClient);
+            }
             exchange_user_jwt(state, &app, subject, params).await
         }
-        API_KEY_TYPE => Err(OidcError::invalid_request(
-            "API-key exchange is not available on this server yet",
-        )),
+        API_KEY_TYPE => {
+            // M2M credentials are optional here; when present they must be the key's app's.
+            let caller = match presented_client(headers, params)? {
+                Some(client)
+                    if headers.contains_key(header::AUTHORIZATION)
+                        || params.get("client_secret")?.is_some() =>
+                {
+                    Some(authenticate_m2m(state, Some(client)).await?)
+                }
+                _ => None,
+            };
+            let scope = requested_user_scope(params.get("scope")?)?;
+            let (app, user) = api_key_owner(state, subject, path_app.or(caller.as_ref())).await?;
+            if caller.is_some_and(|c| c.client_id != app.client_id) {
+                return Err(OidcError::InvalidGrant(
+                    "the API key belongs to another app".into(),
+                ));
+            }
+            signer_session_for(state, &app, &user, &scope).await
+        }
         _ => Err(OidcError::invalid_request("unsupported subject_token_type")),
     }
 }
 
-/// The user a subject JWT speaks for: signed by us, live, not revoked, a user token of `app`,
-/// and the user still active.
-async fn subject_user(
+/// The scope asked for on behalf of a user: `sign:job` by default, user scopes only.
+pub fn requested_user_scope(requested: Option<&str>) -> Result<String, OidcError> {
+    let scope = ScopeSet::parse(requested.unwrap_or("sign:job"))
+        .map_err(|e| OidcError::InvalidScope(e.to_string().into()))?;
+    if scope.is_empty() || scope.iter().any(|s| !mint::USER_SCOPES.contains(&s)) {
+        return Err(OidcError::InvalidScope(
+            "only user scopes may be requested with an API key".into(),
+        ));
+    }
+    Ok(scope.to_string())
+}
+
+/// The app and active user an API key belongs to. `expected_app`, when known, must match.
+pub async fn api_key_owner(
+    state: &AppState,
+    presented: &str,
+    expected_app: Option<&App>,
+) -> Result<(App, AppUser), OidcError> {
+    let invalid = || OidcError::InvalidGrant("the API key is invalid or revoked".into());
+    if looks_like_client_secret(presented) {
+        return Err(OidcError::invalid_request(
+            "that is an M2M client secret, not an API key",
+        ));
+    }
+    let (named_app, secret) = split_api_key(presented);
+    let key = state
+        .store
+        .api_key_by_hash(state.pepper.hash(secret).as_bytes())
+        .await?
+        .ok_or_else(invalid)?;
+    if key.revoked_at.is_some() || named_app.is_some_and(|a| a != key.client_id) {
+        return Err(invalid());
+    }
+    if expected_app.is_some_and(|a| a.client_id.as_str() != key.client_id) {
+        return Err(invalid());
+    }
+    let app = match expected_app {
+        Some(app) => app.clone(),
+        None => state
+            .store
+            .app_by_client_id(&key.client_id)
+            .await?
+            .ok_or_else(invalid)?,
+    };
+    let user = state
+        .store
+        .user_by_id(&key.user_id)
+        .await?
+        .ok_or_else(invalid)?;
+    if app.status != AppStatus::Active || user.status != UserStatus::Active {
+        return Err(invalid());
+    }
+    Ok((app, user))
+}
+
+/// Issues an opaque signer session and answers with the SignerSession document.
+pub async fn signer_session_for(
     state: &AppState,
     app: &App,
+    user: &AppUser,
+    scope: &str,
+) -> Result<Response, OidcError> {
+    let token = mint::new_signer_session(state, app, user, scope).await?;
+    state.metrics.token_issued("api_key_exchange");
+    exchange_response(state, user, token, mint::SIGNER_SESSION_TTL_SECS, scope).await
+}
+
+/// The user a subject JWT speaks for: signed by us, live, not revoked, a user token of `app`,
+/// and the user still active.
+pub async fn subject_user(
+    state: &AppState,
+    app: Option<&App>,
     subject: &str,
-) -> Result<(AppUser, ScopeSet), OidcError> {
+) -> Result<(AppUser, ScopeSet, String), OidcError> {
     let invalid =
         || OidcError::InvalidGrant("subject_token is not a valid user token of this app".into());
     let claims = verify_access_token(state, subject).map_err(|_| invalid())?;
-    if claims.user_type != Some(UserType::AppUser) || claims.client_id != app.client_id.as_str() {
+    if claims.user_type != Some(UserType::AppUser)
+        || app.is_some_and(|a| claims.client_id != a.client_id.as_str())
+    {
         return Err(invalid());
     }
     if state.store.is_token_revoked(&claims.jti).await? {
@@ -60,11 +154,11 @@ async fn subject_user(
         .user_by_id(&claims.sub)
         .await?
         .ok_or_else(invalid)?;
-    if user.status != UserStatus::Active || user.client_id != app.client_id.as_str() {
+    if user.status != UserStatus::Active || user.client_id != claims.client_id {
         return Err(OidcError::InvalidGrant("the user is deactivated".into()));
     }
     let scope = ScopeSet::parse(&claims.scope).map_err(|_| invalid())?;
-    Ok((user, scope))
+    Ok((user, scope, claims.client_id))
 }
 
 async fn exchange_user_jwt(
@@ -73,7 +167,7 @@ async fn exchange_user_jwt(
     subject: &str,
     params: &Params,
 ) -> Result<Response, OidcError> {
-    let (user, subject_scope) = subject_user(state, app, subject).await?;
+    let (user, subject_scope, _) = subject_user(state, Some(app), subject).await?;
     let scope = match params.get("scope")? {
         None => subject_scope,
         Some(requested) => {
@@ -95,6 +189,36 @@ async fn exchange_user_jwt(
             "resource and audience differ".into(),
         ));
     }
+    if let Some(code) = resource.and_then(|r| r.strip_prefix(super::device::DEVICE_RESOURCE_PREFIX))
+    {
+        let code = super::device::normalise_user_code(code);
+        let approved = state
+            .store
+            .decide_device_grant(
+                &code,
+                app.client_id.as_str(),
+                "approved",
+                Some(&user.id),
+                state.clock.now(),
+            )
+            .await?;
+        if !approved {
+            return Err(OidcError::InvalidGrant(
+                "unknown, expired or already decided user code".into(),
+            ));
+        }
+        // The SDK expects a token-endpoint response; a short signer JWT is the least it can use.
+        let token = mint::signer_jwt(state, app, &user, &scope_text, &state.issuer)?;
+        state.metrics.token_issued("device_approval");
+        return exchange_response(
+            state,
+            &user,
+            token,
+            crate::config::SIGNER_TOKEN_TTL_SECS,
+            &scope_text,
+        )
+        .await;
+    }
     let (access_token, expires_in, grant) = match resource.or(audience) {
         None => (
             mint::new_signer_session(state, app, &user, &scope_text).await?,
@@ -109,24 +233,33 @@ async fn exchange_user_jwt(
         Some(_) => return Err(OidcError::InvalidTarget("unsupported resource".into())),
     };
     state.metrics.token_issued(grant);
-    Ok(exchange_response(access_token, expires_in, &scope_text))
+    exchange_response(state, &user, access_token, expires_in, &scope_text).await
 }
 
-/// The token-exchange response; balances are the user's prepaid allowance (none stored yet on
-/// this server, so zero).
-fn exchange_response(access_token: String, expires_in: i64, scope: &str) -> Response {
-    let mut response = axum::Json(json!({
+/// The token-exchange / SignerSession response, with the user's prepaid balance.
+pub async fn exchange_response(
+    state: &AppState,
+    user: &AppUser,
+    access_token: String,
+    expires_in: i64,
+    scope: &str,
+) -> Result<Response, OidcError> {
+    let balance = balance_of(state, user).await?;
+    let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": expires_in,
         "scope": scope,
         "issued_token_type": ACCESS_TOKEN_TYPE,
-        "balanceUsdMicros": "0",
-        "lifetimeGrantedUsdMicros": "0",
-    }))
-    .into_response();
+        "balanceUsdMicros": balance.balance_usd_micros.to_string(),
+        "lifetimeGrantedUsdMicros": balance.lifetime_granted_usd_micros.to_string(),
+    });
+    if let (Some(map), Some(url)) = (body.as_object_mut(), &state.config.signer_url) {
+        map.insert("signer_url".into(), url.clone().into());
+    }
+    let mut response = axum::Json(body).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    Ok(response)
 }

@@ -46,8 +46,11 @@ pub async fn token(
             .await
             .map(IntoResponse::into_response),
         "refresh_token" => super::refresh::refresh(&state, &headers, &params).await,
+        "urn:ietf:params:oauth:grant-type:device_code" => {
+            super::device::poll(&state, &params).await
+        }
         "urn:ietf:params:oauth:grant-type:token-exchange" => {
-            super::exchange::token_exchange(&state, &headers, &params).await
+            super::exchange::token_exchange(&state, &headers, &params, None).await
         }
         other => Err(OidcError::UnsupportedGrantType(
             format!("grant type `{other}` is not supported").into(),

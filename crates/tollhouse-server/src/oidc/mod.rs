@@ -1,9 +1,11 @@
 //! The OIDC issuer surface: discovery, JWKS, the token endpoint, introspection and revocation.
 
 pub mod client_auth;
+pub mod device;
 mod discovery;
 pub mod error;
 mod exchange;
+mod facades;
 mod grants;
 mod introspection;
 pub mod mint;
@@ -45,4 +47,17 @@ pub fn routes() -> Router<AppState> {
             post(introspection::introspect),
         )
         .route("/api/v1/oidc/token/revocation", post(revocation::revoke))
+        .route(
+            "/api/v1/apps/{client_id}/oidc/token",
+            post(facades::app_token),
+        )
+        .route(
+            "/api/pymthouse/keys/exchange",
+            post(facades::api_key_exchange),
+        )
+        .route(
+            "/api/signer/device/exchange",
+            post(facades::device_exchange),
+        )
+        .route("/api/v1/oidc/device/auth", post(device::authorize))
 }

@@ -1,5 +1,6 @@
-//! Drives the Node checks in `compat/` (oauth4webapi and the unchanged `@pymthouse/builder-sdk`)
-//! against a real server on each database.
+//! Drives the Node suites in `compat/` (oauth4webapi and the unchanged `@pymthouse/builder-sdk`:
+//! `test/` for the issuer core, `builder/` for the Builder API and every token flow) against a
+//! real server on each database.
 
 use crate::backend_tests;
 use crate::harness::TestServer;
@@ -17,7 +18,11 @@ backend_tests! {
             dir.join("node_modules/@pymthouse/builder-sdk").is_dir(),
             "compat/node_modules is missing: run `npm ci --prefix compat` (scripts/setup does it)"
         );
-        let server = TestServer::start(db).await;
+        let fresh = crate::harness::FreshDb::new(db).await;
+        let mut config = crate::harness::config_for(&fresh, tollhouse_core::keys::SigningAlg::RS256);
+        config.signer_url = Some("http://127.0.0.1:8935".into());
+        let server = TestServer::start_on(fresh, config).await;
+        let other = server.create_app("other").await;
         let output = tokio::task::spawn_blocking({
             let (issuer, app) = (server.issuer.clone(), server.app.clone());
             move || {
@@ -28,6 +33,8 @@ backend_tests! {
                     .env("TOLLHOUSE_PUBLIC_CLIENT_ID", app.client_id)
                     .env("TOLLHOUSE_M2M_CLIENT_ID", app.m2m_client_id)
                     .env("TOLLHOUSE_M2M_CLIENT_SECRET", app.m2m_secret)
+                    .env("TOLLHOUSE_OTHER_M2M_CLIENT_ID", other.m2m_client_id)
+                    .env("TOLLHOUSE_OTHER_M2M_CLIENT_SECRET", other.m2m_secret)
                     .output()
                     .unwrap()
             }

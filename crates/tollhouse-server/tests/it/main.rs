@@ -4,9 +4,11 @@
 
 mod harness;
 
+mod builder_more;
 mod builder_users;
 mod cli;
 mod compat;
+mod device;
 mod exchange;
 mod keys;
 mod ops;

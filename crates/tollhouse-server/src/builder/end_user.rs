@@ -1,0 +1,106 @@
+//! End-user routes, authenticated by the user's own bearer: a user JWT, an opaque signer session
+//! or an API key. `GET /api/v1/user/usage/balance` and `GET /api/v1/user/usage`.
+
+use super::allowances::balance_json;
+use super::error::BuilderError;
+use crate::balances::balance_of;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tollhouse_core::ids::{looks_like_signer_session, split_api_key};
+use tollhouse_core::user::{AppUser, UserStatus};
+
+async fn bearer_user(state: &AppState, headers: &HeaderMap) -> Result<AppUser, BuilderError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or(BuilderError::Unauthorized)?;
+    let user_id = if looks_like_signer_session(token) {
+        let session = state
+            .store
+            .signer_session(state.pepper.hash(token).as_bytes())
+            .await?;
+        session
+            .filter(|s| s.revoked_at.is_none() && state.clock.now() < s.expires_at)
+            .map(|s| s.user_id)
+    } else if token.starts_with("eyJ") {
+        match crate::oidc::verify::verify_access_token(state, token) {
+            Ok(claims)
+                if claims.external_user_id.is_some()
+                    && !state.store.is_token_revoked(&claims.jti).await? =>
+            {
+                Some(claims.sub)
+            }
+            _ => None,
+        }
+    } else {
+        let (_, secret) = split_api_key(token);
+        let key = state
+            .store
+            .api_key_by_hash(state.pepper.hash(secret).as_bytes())
+            .await?;
+        key.filter(|k| k.revoked_at.is_none()).map(|k| k.user_id)
+    };
+    let user = match user_id {
+        Some(id) => state.store.user_by_id(&id).await?,
+        None => None,
+    };
+    user.filter(|u| u.status == UserStatus::Active)
+        .ok_or(BuilderError::Unauthorized)
+}
+
+fn reject_user_id(query: Option<&str>) -> Result<(), BuilderError> {
+    let names_user =
+        query.is_some_and(|q| q.split('&').any(|p| p.split('=').next() == Some("userId")));
+    if names_user {
+        return Err(BuilderError::invalid(
+            "userId is not accepted here: the bearer token names the user",
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /api/v1/user/usage/balance`.
+pub async fn balance(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, BuilderError> {
+    reject_user_id(query.as_deref())?;
+    let user = bearer_user(&state, &headers).await?;
+    let balance = balance_of(&state, &user).await?;
+    Ok(Json(balance_json(&user, &balance)).into_response())
+}
+
+/// `GET /api/v1/user/usage`: no usage is ingested by this server yet, so every total is zero.
+pub async fn usage(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, BuilderError> {
+    reject_user_id(query.as_deref())?;
+    let user = bearer_user(&state, &headers).await?;
+    Ok(Json(json!({
+        "clientId": user.client_id,
+        "externalUserId": user.external_user_id.as_str(),
+        "source": "tollhouse",
+        "totals": {
+            "requestCount": 0,
+            "totalFeeWei": "0",
+            "currency": "USD",
+            "networkFeeUsdMicros": "0",
+            "ownerChargeUsdMicros": "0",
+            "platformFeeUsdMicros": "0",
+            "endUserBillableUsdMicros": "0",
+        },
+    }))
+    .into_response())
+}
