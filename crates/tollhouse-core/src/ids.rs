@@ -145,6 +145,14 @@ pub fn split_api_key(value: &str) -> (Option<&str>, &str) {
     (None, value)
 }
 
+/// Whether `value` has the shape of an API key, composite or bare.
+pub fn looks_like_api_key(value: &str) -> bool {
+    split_api_key(value)
+        .1
+        .strip_prefix(API_KEY_PREFIX)
+        .is_some_and(|rest| is_lower_hex(rest, 64))
+}
+
 /// A fresh UUID (v4) from the injected randomness.
 pub fn generate_uuid(rng: &dyn Random) -> String {
     uuid::Builder::from_random_bytes(random_bytes::<16>(rng))
@@ -186,6 +194,9 @@ mod tests {
         assert_eq!(named, Some(app.as_str()));
         assert!(secret.starts_with(API_KEY_PREFIX) && secret.len() == 8 + 64);
         assert_eq!(split_api_key(secret), (None, secret));
+        assert!(
+            looks_like_api_key(&key) && looks_like_api_key(secret) && !looks_like_api_key(&session)
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tollhouse_core::app::App;
-use tollhouse_core::ids::{looks_like_refresh_token, looks_like_signer_session};
+use tollhouse_core::ids::{
+    looks_like_api_key, looks_like_refresh_token, looks_like_signer_session, split_api_key,
+};
 use tollhouse_core::user::UserStatus;
 
 /// The introspection endpoint.
@@ -29,6 +31,8 @@ pub async fn introspect(
         introspect_session(&state, &app, token).await?
     } else if looks_like_refresh_token(token) {
         introspect_refresh(&state, &app, token).await?
+    } else if looks_like_api_key(token) {
+        introspect_api_key(&state, &app, token).await?
     } else {
         introspect_jwt(&state, &app, token).await?
     }
@@ -139,6 +143,42 @@ async fn introspect_refresh(
         "sub": record.user_id,
         "iss": state.issuer,
         "exp": record.expires_at,
+    })))
+}
+
+async fn introspect_api_key(
+    state: &AppState,
+    app: &App,
+    token: &str,
+) -> Result<Option<Value>, OidcError> {
+    let (named, secret) = split_api_key(token);
+    let Some(key) = state
+        .store
+        .api_key_by_hash(state.pepper.hash(secret).as_bytes())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let ours = key.client_id == app.client_id.as_str() && named.is_none_or(|n| n == key.client_id);
+    if !ours || key.revoked_at.is_some() {
+        return Ok(None);
+    }
+    let Some(user) = state.store.user_by_id(&key.user_id).await? else {
+        return Ok(None);
+    };
+    if user.status != UserStatus::Active {
+        return Ok(None);
+    }
+    Ok(Some(json!({
+        "active": true,
+        "token_type": "api_key",
+        "scope": "sign:job",
+        "client_id": key.client_id,
+        "sub": user.id,
+        "external_user_id": user.external_user_id.as_str(),
+        "user_type": "app_user",
+        "iss": state.issuer,
+        "iat": key.created_at,
     })))
 }
 

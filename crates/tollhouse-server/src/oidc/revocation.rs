@@ -10,7 +10,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use tollhouse_core::ids::{looks_like_refresh_token, looks_like_signer_session};
+use tollhouse_core::ids::{
+    looks_like_api_key, looks_like_refresh_token, looks_like_signer_session, split_api_key,
+};
 
 /// The revocation endpoint.
 pub async fn revoke(
@@ -44,6 +46,20 @@ pub async fn revoke(
             state
                 .store
                 .revoke_refresh_family(&record.family_id, now)
+                .await?;
+        }
+    } else if looks_like_api_key(token) {
+        let (named, secret) = split_api_key(token);
+        if let Some(key) = state
+            .store
+            .api_key_by_hash(state.pepper.hash(secret).as_bytes())
+            .await?
+            && key.client_id == app.client_id.as_str()
+            && named.is_none_or(|n| n == key.client_id)
+        {
+            state
+                .store
+                .revoke_api_key(&key.user_id, &key.id, now)
                 .await?;
         }
     } else if let Ok(claims) = verify_access_token(&state, token)

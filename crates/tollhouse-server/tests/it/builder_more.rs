@@ -95,6 +95,21 @@ backend_tests! {
         let (status, _) = call(server.http.get(server.url("/api/v1/user/usage/balance")).bearer_auth("pmth_ak_nope")).await;
         assert_eq!(status, 401);
 
+        // Introspection sees the key (composite or bare) for its own app only.
+        let introspect = |token: String, caller: TestApp| {
+            let server = &server;
+            async move {
+                call(server.http.post(format!("{}/token/introspection", server.issuer)).basic_auth(&caller.m2m_client_id, Some(&caller.m2m_secret)).form(&[("token", token.as_str())])).await.1
+            }
+        };
+        let info = introspect(api_key.clone(), app.clone()).await;
+        assert_eq!((info["active"].as_bool(), info["external_user_id"].as_str()), (Some(true), Some("kim")));
+        assert_eq!(introspect(bare.clone(), app.clone()).await["active"], true);
+        assert_eq!(introspect(api_key.clone(), other.clone()).await["active"], false);
+        // RFC 7009 revocation by another app does nothing.
+        server.http.post(format!("{}/token/revocation", server.issuer)).basic_auth(&other.m2m_client_id, Some(&other.m2m_secret)).form(&[("token", api_key.as_str())]).send().await.unwrap();
+        assert_eq!(introspect(api_key.clone(), app.clone()).await["active"], true);
+
         // Revocation: the key fails everywhere at once.
         let (status, revoked) = call(server.builder(Method::DELETE, &app, &format!("/users/kim/keys?keyId={}", key["id"].as_str().unwrap()))).await;
         assert_eq!((status, revoked["key"]["status"].as_str()), (200, Some("revoked")));
@@ -108,6 +123,10 @@ backend_tests! {
         assert_eq!(status, 404);
         // A deactivated user's keys stop working too.
         let second = create_key(&server, &app, "kim").await;
+        // RFC 7009 revocation by the owning app works like the Builder route.
+        let third = create_key(&server, &app, "kim").await;
+        server.http.post(format!("{}/token/revocation", server.issuer)).basic_auth(&app.m2m_client_id, Some(&app.m2m_secret)).form(&[("token", third["apiKey"].as_str().unwrap())]).send().await.unwrap();
+        assert_eq!(introspect(third["apiKey"].as_str().unwrap().to_owned(), app.clone()).await["active"], false);
         call(server.builder(Method::DELETE, &app, "/users?externalUserId=kim")).await;
         let (status, _) = call(server.http.post(&facade).json(&json!({"apiKey": second["apiKey"]}))).await;
         assert_eq!(status, 400);
