@@ -100,6 +100,31 @@ fn refresh_from_row(row: &AnyRow) -> Result<RefreshRecord, StoreError> {
     })
 }
 
+async fn insert_refresh_row<'e, E>(
+    executor: E,
+    hash: &[u8],
+    record: &RefreshRecord,
+    now: UnixTime,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(hash.to_vec())
+    .bind(&record.family_id)
+    .bind(&record.client_id)
+    .bind(&record.user_id)
+    .bind(&record.scope)
+    .bind(now)
+    .bind(record.expires_at)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 const REFRESH_COLUMNS: &str =
     "family_id, client_id, user_id, scope, expires_at, rotated_at, revoked_at";
 
@@ -111,20 +136,7 @@ impl SessionRepository for SqlStore {
         record: &RefreshRecord,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(hash.to_vec())
-        .bind(&record.family_id)
-        .bind(&record.client_id)
-        .bind(&record.user_id)
-        .bind(&record.scope)
-        .bind(now)
-        .bind(record.expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_refresh_row(&self.pool, hash, record, now).await
     }
 
     async fn rotate_refresh_token(
@@ -171,19 +183,7 @@ impl SessionRepository for SqlStore {
             revoked_at: None,
             ..record
         };
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(new_hash.to_vec())
-        .bind(&successor.family_id)
-        .bind(&successor.client_id)
-        .bind(&successor.user_id)
-        .bind(&successor.scope)
-        .bind(now)
-        .bind(successor.expires_at)
-        .execute(&mut *tx)
-        .await?;
+        insert_refresh_row(&mut *tx, new_hash, &successor, now).await?;
         tx.commit().await?;
         Ok(Rotation::Rotated(successor))
     }

@@ -98,6 +98,33 @@ pub struct TestApp {
     pub m2m_secret: String,
 }
 
+impl From<&tollhouse_server::apps::CreatedApp> for TestApp {
+    fn from(created: &tollhouse_server::apps::CreatedApp) -> Self {
+        TestApp {
+            client_id: created.app.client_id.to_string(),
+            m2m_client_id: created.app.m2m_client_id.to_string(),
+            m2m_secret: created.m2m_client_secret.clone(),
+        }
+    }
+}
+
+/// Creates an app with the default scopes directly in the server's store.
+async fn create_app_in(state: &tollhouse_server::state::AppState, name: &str) -> TestApp {
+    let scopes =
+        tollhouse_core::scope::ScopeSet::parse(tollhouse_core::scope::DEFAULT_APP_SCOPES).unwrap();
+    let created = tollhouse_server::apps::create_app(
+        state.store.as_ref(),
+        &state.pepper,
+        state.clock.as_ref(),
+        state.rng.as_ref(),
+        name,
+        scopes,
+    )
+    .await
+    .unwrap();
+    TestApp::from(&created)
+}
+
 pub fn config_for(db: &FreshDb, alg: SigningAlg) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -134,37 +161,11 @@ impl TestServer {
             rng: Arc::new(tollhouse_core::OsRandom),
         };
         let server = tollhouse_server::start(config, deps, true).await.unwrap();
-        let demo = match &server.demo_app {
-            Some(demo) => TestApp {
-                client_id: demo.app.client_id.to_string(),
-                m2m_client_id: demo.app.m2m_client_id.to_string(),
-                m2m_secret: demo.m2m_client_secret.clone(),
-            },
-            // A database that already had apps gets no demo app; make one for the test.
-            None => {
-                let state = &server.state;
-                let scopes = tollhouse_core::scope::ScopeSet::parse(
-                    tollhouse_core::scope::DEFAULT_APP_SCOPES,
-                )
-                .unwrap();
-                let created = tollhouse_server::apps::create_app(
-                    state.store.as_ref(),
-                    &state.pepper,
-                    state.clock.as_ref(),
-                    state.rng.as_ref(),
-                    "test",
-                    scopes,
-                )
-                .await
-                .unwrap();
-                TestApp {
-                    client_id: created.app.client_id.to_string(),
-                    m2m_client_id: created.app.m2m_client_id.to_string(),
-                    m2m_secret: created.m2m_client_secret,
-                }
-            }
+        // A database that already had apps gets no demo app; make one for the test.
+        let app = match &server.demo_app {
+            Some(demo) => TestApp::from(demo),
+            None => create_app_in(&server.state, "test").await,
         };
-        let app = demo;
         let base = format!("http://{}", server.addr);
         let issuer = server.state.issuer.clone();
         TestServer {
@@ -188,25 +189,7 @@ impl TestServer {
 
     /// Creates another app in the same database.
     pub async fn create_app(&self, name: &str) -> TestApp {
-        let state = self.state();
-        let scopes =
-            tollhouse_core::scope::ScopeSet::parse(tollhouse_core::scope::DEFAULT_APP_SCOPES)
-                .unwrap();
-        let created = tollhouse_server::apps::create_app(
-            state.store.as_ref(),
-            &state.pepper,
-            state.clock.as_ref(),
-            state.rng.as_ref(),
-            name,
-            scopes,
-        )
-        .await
-        .unwrap();
-        TestApp {
-            client_id: created.app.client_id.to_string(),
-            m2m_client_id: created.app.m2m_client_id.to_string(),
-            m2m_secret: created.m2m_client_secret,
-        }
+        create_app_in(self.state(), name).await
     }
 
     /// POSTs a form to the token endpoint with HTTP Basic for `app`.
