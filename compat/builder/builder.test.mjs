@@ -21,6 +21,7 @@ import { pollDeviceToken } from "@pymthouse/builder-sdk/device";
 import {
   exchangeApiKeyForSigner,
   mintSignerSessionFromApiKeyDirect,
+  mintUserSignerToken,
 } from "@pymthouse/builder-sdk/signer/server";
 
 // ---------------------------------------------------------------------------------------------
@@ -768,4 +769,31 @@ test("(12) tenant isolation: another app's M2M credentials get 404 on this app's
     assert.equal(err.status, 404);
     return true;
   });
+});
+
+test("(13) mintUserSignerToken (signer/server): M2M mints a 300 s signer JWT for a user, with balances", { timeout: 20_000 }, async () => {
+  const e = env();
+  const externalUserId = freshUserId("mint");
+  const minted = await mintUserSignerToken({
+    issuerUrl: e.issuer,
+    m2mClientId: e.m2mClientId,
+    m2mClientSecret: e.m2mClientSecret,
+    externalUserId,
+    allowInsecureHttp: e.insecure,
+  });
+  // The SDK returns {jwt, expiresAt, refreshAt, balanceUsdMicros, lifetimeGrantedUsdMicros}.
+  assert.equal(typeof minted.jwt, "string");
+  assert.equal(minted.jwt.split(".").length, 3, "a JWT");
+  const lifetimeMs = minted.expiresAt - Date.now();
+  assert.ok(lifetimeMs > 0 && lifetimeMs <= 300_000, `expires in ${lifetimeMs} ms`);
+  assert.equal(typeof minted.balanceUsdMicros, "string");
+  assert.equal(typeof minted.lifetimeGrantedUsdMicros, "string");
+  const claims = await verifyJwt(minted.jwt, {
+    issuerUrl: e.issuer,
+    audience: e.issuer,
+    allowInsecureHttp: e.insecure,
+    requiredScopes: ["sign:job"],
+  });
+  assert.equal(claims.client_id, e.publicClientId);
+  assert.equal(claims.external_user_id, externalUserId);
 });

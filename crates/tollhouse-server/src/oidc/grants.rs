@@ -42,6 +42,9 @@ pub async fn token(
     let params = Params::from_request(&headers, body)?;
     let grant_type = params.require("grant_type")?;
     match grant_type {
+        "client_credentials" if params.get("external_user_id")?.is_some() => {
+            super::mint_for_user::mint_user_signer_token(&state, &headers, &params).await
+        }
         "client_credentials" => client_credentials(&state, &headers, &params)
             .await
             .map(IntoResponse::into_response),

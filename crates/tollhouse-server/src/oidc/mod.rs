@@ -9,6 +9,7 @@ mod facades;
 mod grants;
 mod introspection;
 pub mod mint;
+mod mint_for_user;
 mod params;
 mod refresh;
 mod revocation;

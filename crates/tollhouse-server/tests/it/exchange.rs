@@ -178,3 +178,40 @@ backend_tests! {
         server.finish().await;
     }
 }
+
+mod mint_user_token {
+    use super::*;
+    use crate::backend_tests;
+
+    backend_tests! {
+        async fn m2m_mints_signer_jwts_for_its_users(db: Db) {
+            let server = TestServer::start(db).await;
+            let app = server.app.clone();
+            let form = [("grant_type", "client_credentials"), ("scope", "sign:mint_user_token"), ("external_user_id", "ola"), ("audience", server.issuer.as_str())];
+            let (status, minted) = post_token(&server, Some(&app), &form).await;
+            assert_eq!(status, 200, "{minted}");
+            assert_eq!(minted["expires_in"], 300);
+            assert_eq!(minted["scope"], "sign:job");
+            assert_eq!(minted["balanceUsdMicros"], "0");
+            assert_eq!(minted["lifetimeGrantedUsdMicros"], "0");
+            let claims = crate::token::validate_with_jwks(&server, minted["access_token"].as_str().unwrap()).await;
+            assert_eq!((claims["external_user_id"].as_str(), claims["client_id"].as_str()), (Some("ola"), Some(app.client_id.as_str())));
+            assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);
+            // The user now exists; a deactivated user gets nothing; bad ids and scopes are refused.
+            let listed: Value = server.builder(reqwest::Method::GET, &app, "/users").send().await.unwrap().json().await.unwrap();
+            assert_eq!(listed["users"][0]["externalUserId"], "ola");
+            server.builder(reqwest::Method::DELETE, &app, "/users?externalUserId=ola").send().await.unwrap();
+            let (status, err) = post_token(&server, Some(&app), &form).await;
+            assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")));
+            let (status, _) = post_token(&server, Some(&app), &[("grant_type", "client_credentials"), ("scope", "sign:mint_user_token"), ("external_user_id", "a@b")]).await;
+            assert_eq!(status, 400);
+            let (status, err) = post_token(&server, Some(&app), &[("grant_type", "client_credentials"), ("scope", "users:read"), ("external_user_id", "pam")]).await;
+            assert_eq!((status, err["error"].as_str()), (400, Some("invalid_scope")));
+            let (status, err) = post_token(&server, Some(&app), &[("grant_type", "client_credentials"), ("scope", "sign:mint_user_token"), ("external_user_id", "pam"), ("audience", "https://x.example/")]).await;
+            assert_eq!((status, err["error"].as_str()), (400, Some("invalid_target")));
+            let (status, _) = post_token(&server, None, &form).await;
+            assert_eq!(status, 401);
+            server.finish().await;
+        }
+    }
+}
