@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod builder_matrix;
 mod builder_more;
 mod builder_users;
 mod cli;
