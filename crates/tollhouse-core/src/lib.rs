@@ -11,6 +11,7 @@ pub mod ids;
 pub mod keys;
 pub mod master_key;
 pub mod random;
+pub mod rooms;
 pub mod scope;
 pub mod secret;
 pub mod user;

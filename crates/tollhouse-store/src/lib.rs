@@ -10,6 +10,7 @@ mod devices;
 mod error;
 mod keys;
 mod revocations;
+mod rooms;
 mod sessions;
 mod settings;
 mod sql;
@@ -21,6 +22,7 @@ pub use devices::{DeviceGrant, DeviceRepository};
 pub use error::StoreError;
 pub use keys::{KeyRepository, StoredKey};
 pub use revocations::RevocationRepository;
+pub use rooms::{RoomRecord, RoomRepository, RoomSecrets};
 pub use sessions::{RefreshRecord, Rotation, SessionRecord, SessionRepository};
 pub use settings::SettingsRepository;
 pub use sql::{Backend, SqlStore};
@@ -34,6 +36,7 @@ pub trait Store:
     + DeviceRepository
     + KeyRepository
     + RevocationRepository
+    + RoomRepository
     + SessionRepository
     + SettingsRepository
     + UserRepository
