@@ -50,7 +50,9 @@ pub struct Config {
 }
 
 /// One pipeline/model pair of the capability catalog.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct Capability {
     /// go-livepeer pipeline, e.g. `live-video-to-video`.

@@ -10,13 +10,12 @@ use std::time::Instant;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-/// Every route, with metrics, tracing (request id, never a credential) and the body limit.
+/// Every route, with metrics, tracing (request id, never a credential) and the body limit. The
+/// routes are exactly those the OpenAPI document describes (see [`crate::openapi`]).
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
-        .merge(crate::oidc::routes())
-        .merge(crate::builder::routes())
-        .merge(crate::ops::routes())
+    let (routes, _) = crate::openapi::api().split_for_parts();
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
@@ -39,6 +38,14 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
     let response = next.run(request).await;
+    // Every served route is described: a route added with a plain `.route()` instead of
+    // utoipa-axum's `routes!` fails any debug build (every test) that calls it.
+    debug_assert!(
+        route == "unmatched"
+            || response.status() == StatusCode::METHOD_NOT_ALLOWED
+            || crate::openapi::describes(&method, &route),
+        "{method} {route} is served but not described in the OpenAPI document"
+    );
     state.metrics.observe_request(
         &route,
         &method,

@@ -3,6 +3,7 @@
 
 use crate::config::{CLOCK_SKEW_SECS, Config};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tollhouse_core::keys::{KeyError, PublicKey, SigningAlg, SigningKey};
 use tollhouse_core::master_key::SealingKey;
@@ -42,7 +43,10 @@ pub struct KeySet {
 /// The shared, reloadable key set.
 #[derive(Debug)]
 pub struct Keyring {
-    set: RwLock<Arc<KeySet>>,
+    /// The set, with the number of the reload that built it.
+    set: RwLock<(u64, Arc<KeySet>)>,
+    /// Numbers reloads in the order they start.
+    reloads: AtomicU64,
 }
 
 impl Keyring {
@@ -67,7 +71,8 @@ impl Keyring {
             }
         };
         Ok(Self {
-            set: RwLock::new(Arc::new(set)),
+            set: RwLock::new((0, Arc::new(set))),
+            reloads: AtomicU64::new(0),
         })
     }
 
@@ -77,22 +82,29 @@ impl Keyring {
             &self
                 .set
                 .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .1,
         )
     }
 
-    /// Re-reads the store, picking up rotations made by the CLI or another instance.
+    /// Re-reads the store, picking up rotations made by the CLI or another instance. Of two
+    /// overlapping reloads (the periodic one and an explicit one), the one that started later
+    /// wins whichever finishes last, so an older view of the store never replaces a newer one.
     pub async fn reload(
         &self,
         store: &dyn tollhouse_store::Store,
         sealing: &SealingKey,
         clock: &dyn Clock,
     ) -> Result<(), KeyringError> {
+        let number = self.reloads.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(set) = build_set(store, sealing, clock).await? {
-            *self
+            let mut current = self
                 .set
                 .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if number > current.0 {
+                *current = (number, Arc::new(set));
+            }
         }
         Ok(())
     }

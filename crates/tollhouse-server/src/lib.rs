@@ -11,6 +11,7 @@ pub mod http;
 pub mod keyring;
 pub mod metrics;
 pub mod oidc;
+pub mod openapi;
 pub mod ops;
 pub mod state;
 

@@ -12,6 +12,10 @@ pub enum StoreError {
     /// The database could not be reached or failed the statement.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// A text value the database cannot hold: PostgreSQL refuses the NUL character (SQLSTATE
+    /// 22021), so such a value can be neither stored nor found.
+    #[error("text contains a character the database cannot store")]
+    InvalidText,
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -21,6 +25,7 @@ impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => Self::InvalidText,
             _ => Self::Database(err),
         }
     }

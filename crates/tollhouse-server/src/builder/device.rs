@@ -3,30 +3,47 @@
 //! performs.)
 
 use super::auth::authenticate;
-use super::error::{BuilderError, json_object};
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors, json_object};
+use super::{Done, path_params};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 /// Body of a denial.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Deny {
+    /// The user code the device shows (`XXXX-XXXX`; case, dashes and spaces do not matter).
     user_code: String,
 }
 
 /// Denies the pending device grant with this user code.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/device/deny",
+    operation_id = "denyDeviceLogin",
+    tag = "builder",
+    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    request_body(content = Deny, content_type = "application/json"),
+    security(("m2m_basic" = [])),
+    responses(
+        (status = 200, description = "Denied; the device's next poll gets `access_denied`", body = Done),
+        BuilderErrors,
+        BodyTooLarge
+    )
+)]
 pub async fn deny(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    client_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
-) -> Result<Response, BuilderError> {
+) -> Result<Json<Done>, BuilderError> {
+    let client_id = path_params(client_id)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     let body: Deny = json_object(body)?;
     let code = crate::oidc::device::normalise_user_code(&body.user_code);
@@ -45,5 +62,8 @@ pub async fn deny(
             "no pending device login with that code".into(),
         ));
     }
-    Ok(Json(json!({ "success": true, "status": "denied" })).into_response())
+    Ok(Json(Done {
+        status: "denied",
+        success: true,
+    }))
 }

@@ -1,17 +1,17 @@
 //! End-user routes, authenticated by the user's own bearer: a user JWT, an opaque signer session
 //! or an API key. `GET /api/v1/user/usage/balance` and `GET /api/v1/user/usage`.
 
-use super::allowances::balance_json;
-use super::error::BuilderError;
+use super::allowances::BalanceView;
+use super::error::{BuilderError, EndUserErrors};
 use crate::balances::balance_of;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use tollhouse_core::ids::{looks_like_signer_session, split_api_key};
 use tollhouse_core::user::{AppUser, UserStatus};
+use utoipa::ToSchema;
 
 async fn bearer_user(state: &AppState, headers: &HeaderMap) -> Result<AppUser, BuilderError> {
     let token = headers
@@ -69,38 +69,94 @@ fn reject_user_id(query: Option<&str>) -> Result<(), BuilderError> {
 }
 
 /// `GET /api/v1/user/usage/balance`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/user/usage/balance",
+    operation_id = "getMyBalance",
+    tag = "end-user",
+    security(("user_bearer" = [])),
+    responses((status = 200, description = "The caller's balance", body = BalanceView), EndUserErrors)
+)]
 pub async fn balance(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Response, BuilderError> {
+) -> Result<Json<BalanceView>, BuilderError> {
     reject_user_id(query.as_deref())?;
     let user = bearer_user(&state, &headers).await?;
     let balance = balance_of(&state, &user).await?;
-    Ok(Json(balance_json(&user, &balance)).into_response())
+    Ok(Json(BalanceView::of(&user, &balance)))
+}
+
+/// The caller's usage.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UserUsage {
+    /// The app's public client id.
+    client_id: String,
+    /// The integrator's id for the user.
+    external_user_id: String,
+    /// Always `tollhouse`.
+    #[schema(value_type = String, pattern = "^tollhouse$")]
+    source: &'static str,
+    /// Usage totals.
+    totals: UsageTotals,
+}
+
+/// Usage totals; amounts are decimal strings.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UsageTotals {
+    /// Always `USD`.
+    #[schema(value_type = String, pattern = "^USD$")]
+    currency: &'static str,
+    /// What the end user is billed, micro-USD.
+    #[schema(value_type = String, pattern = "^[0-9]+$")]
+    end_user_billable_usd_micros: &'static str,
+    /// Network fees, micro-USD.
+    #[schema(value_type = String, pattern = "^[0-9]+$")]
+    network_fee_usd_micros: &'static str,
+    /// The app owner's charge, micro-USD.
+    #[schema(value_type = String, pattern = "^[0-9]+$")]
+    owner_charge_usd_micros: &'static str,
+    /// Platform fees, micro-USD.
+    #[schema(value_type = String, pattern = "^[0-9]+$")]
+    platform_fee_usd_micros: &'static str,
+    /// Signed requests.
+    request_count: u64,
+    /// Ticket face value, wei.
+    #[schema(value_type = String, pattern = "^[0-9]+$")]
+    total_fee_wei: &'static str,
 }
 
 /// `GET /api/v1/user/usage`: no usage is ingested by this server yet, so every total is zero.
+#[utoipa::path(
+    get,
+    path = "/api/v1/user/usage",
+    operation_id = "getMyUsage",
+    tag = "end-user",
+    security(("user_bearer" = [])),
+    responses((status = 200, description = "The caller's usage totals", body = UserUsage), EndUserErrors)
+)]
 pub async fn usage(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Result<Response, BuilderError> {
+) -> Result<Json<UserUsage>, BuilderError> {
     reject_user_id(query.as_deref())?;
     let user = bearer_user(&state, &headers).await?;
-    Ok(Json(json!({
-        "clientId": user.client_id,
-        "externalUserId": user.external_user_id.as_str(),
-        "source": "tollhouse",
-        "totals": {
-            "requestCount": 0,
-            "totalFeeWei": "0",
-            "currency": "USD",
-            "networkFeeUsdMicros": "0",
-            "ownerChargeUsdMicros": "0",
-            "platformFeeUsdMicros": "0",
-            "endUserBillableUsdMicros": "0",
+    Ok(Json(UserUsage {
+        client_id: user.client_id,
+        external_user_id: user.external_user_id.to_string(),
+        source: "tollhouse",
+        totals: UsageTotals {
+            currency: "USD",
+            end_user_billable_usd_micros: "0",
+            network_fee_usd_micros: "0",
+            owner_charge_usd_micros: "0",
+            platform_fee_usd_micros: "0",
+            request_count: 0,
+            total_fee_wei: "0",
         },
     }))
-    .into_response())
 }

@@ -1,10 +1,14 @@
 //! The Builder API's error shape: `{"error": "<snake_case>", "error_description": "…"}`, always
 //! JSON. `@pymthouse/builder-sdk` maps `code`/`error` into `PmtHouseError.code`.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa::openapi::{RefOr, Response as ApiResponse};
 
 type Text = Cow<'static, str>;
 
@@ -43,34 +47,35 @@ impl BuilderError {
         Self::InvalidRequest(text.into())
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, Text) {
+    fn parts(&self) -> (StatusCode, BuilderErrorCode, Text) {
+        use BuilderErrorCode as C;
         match self {
             Self::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                C::Unauthorized,
                 "valid M2M client credentials are required".into(),
             ),
-            Self::NotFound(d) => (StatusCode::NOT_FOUND, "not_found", d.clone()),
-            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d.clone()),
-            Self::InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", d.clone()),
+            Self::NotFound(d) => (StatusCode::NOT_FOUND, C::NotFound, d.clone()),
+            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, C::InvalidRequest, d.clone()),
+            Self::InvalidScope(d) => (StatusCode::BAD_REQUEST, C::InvalidScope, d.clone()),
             Self::UserInactive => (
                 StatusCode::FORBIDDEN,
-                "user_inactive",
+                C::UserInactive,
                 "the user is deactivated".into(),
             ),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                C::PayloadTooLarge,
                 "request body too large".into(),
             ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
+                C::TemporarilyUnavailable,
                 "storage is unavailable, retry later".into(),
             ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
+                C::ServerError,
                 "internal error".into(),
             ),
         }
@@ -81,8 +86,18 @@ impl From<tollhouse_store::StoreError> for BuilderError {
     fn from(err: tollhouse_store::StoreError) -> Self {
         match err {
             tollhouse_store::StoreError::Database(_) => Self::Unavailable(err),
+            tollhouse_store::StoreError::InvalidText => {
+                Self::invalid("a parameter contains a NUL character")
+            }
             other => Self::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<PathRejection> for BuilderError {
+    fn from(rejection: PathRejection) -> Self {
+        // E.g. a percent-encoded segment that is not UTF-8.
+        Self::InvalidRequest(rejection.body_text().into())
     }
 }
 
@@ -103,12 +118,12 @@ impl IntoResponse for BuilderError {
             Self::Internal(cause) => tracing::error!(error = %cause, "internal error"),
             _ => {}
         }
-        let (status, code, description) = self.parts();
-        (
-            status,
-            axum::Json(serde_json::json!({ "error": code, "error_description": description })),
-        )
-            .into_response()
+        let (status, error, error_description) = self.parts();
+        let body = BuilderErrorBody {
+            error,
+            error_description,
+        };
+        (status, axum::Json(body)).into_response()
     }
 }
 
@@ -124,4 +139,107 @@ pub fn json_object<T: serde::de::DeserializeOwned>(
         ));
     }
     serde_json::from_value(value).map_err(|e| BuilderError::InvalidRequest(e.to_string().into()))
+}
+
+/// The `error` codes of the Builder API and the end-user routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BuilderErrorCode {
+    /// Missing or wrong credentials.
+    Unauthorized,
+    /// Unknown app, user or key, or another tenant's app.
+    NotFound,
+    /// Malformed body, query or path; invalid values.
+    InvalidRequest,
+    /// A scope the caller may not have.
+    InvalidScope,
+    /// The user is deactivated.
+    UserInactive,
+    /// The body exceeds the configured limit.
+    PayloadTooLarge,
+    /// Storage is unreachable; retry later.
+    TemporarilyUnavailable,
+    /// An internal error.
+    ServerError,
+}
+
+/// The Builder API's error body.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuilderErrorBody {
+    /// The error code.
+    pub error: BuilderErrorCode,
+    /// Human-readable detail.
+    #[schema(value_type = String)]
+    pub error_description: Text,
+}
+
+/// The errors every Builder route can answer, for `#[utoipa::path]`; routes that read a body add
+/// 413, routes that refuse a deactivated user add 403.
+#[derive(Debug)]
+pub struct BuilderErrors;
+
+impl utoipa::IntoResponses for BuilderErrors {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        crate::openapi::error_responses::<BuilderErrorBody>(&[
+            (
+                400,
+                "Malformed request or invalid value (`invalid_request`, `invalid_scope`)",
+            ),
+            (401, "Missing or wrong M2M credentials (`unauthorized`)"),
+            (
+                404,
+                "No such app, user or key, or another app's (`not_found`)",
+            ),
+            (500, "Internal error"),
+            (503, "Storage unavailable (`temporarily_unavailable`)"),
+        ])
+    }
+}
+
+/// 413 for routes with a JSON body.
+#[derive(Debug)]
+pub struct BodyTooLarge;
+
+impl utoipa::IntoResponses for BodyTooLarge {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        crate::openapi::error_responses::<BuilderErrorBody>(&[(
+            413,
+            "Request body too large (`payload_too_large`)",
+        )])
+    }
+}
+
+/// 403 for routes that refuse a deactivated user.
+#[derive(Debug)]
+pub struct UserInactive;
+
+impl utoipa::IntoResponses for UserInactive {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        crate::openapi::error_responses::<BuilderErrorBody>(&[(
+            403,
+            "The user is deactivated (`user_inactive`)",
+        )])
+    }
+}
+
+/// The errors of the end-user routes.
+#[derive(Debug)]
+pub struct EndUserErrors;
+
+impl utoipa::IntoResponses for EndUserErrors {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        crate::openapi::error_responses::<BuilderErrorBody>(&[
+            (
+                400,
+                "`userId` given: the bearer names the user (`invalid_request`)",
+            ),
+            (
+                401,
+                "Missing, invalid, revoked or expired bearer, or a deactivated user (`unauthorized`)",
+            ),
+            (500, "Internal error"),
+            (503, "Storage unavailable (`temporarily_unavailable`)"),
+        ])
+    }
 }

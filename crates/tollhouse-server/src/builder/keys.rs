@@ -3,58 +3,169 @@
 
 use super::allowances::find_user;
 use super::auth::authenticate;
-use super::error::{BuilderError, json_object};
-use super::rfc3339;
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors, UserInactive, json_object};
+use super::{path_params, rfc3339};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tollhouse_core::ids::{generate_api_key_secret, generate_uuid};
 use tollhouse_core::user::UserStatus;
 use tollhouse_store::ApiKeyRecord;
+use utoipa::{IntoParams, ToSchema};
 
-fn key_json(key: &ApiKeyRecord) -> Value {
-    json!({
-        "id": key.id,
-        "label": key.label,
-        "prefix": key.prefix,
-        "suffix": key.suffix,
-        "status": if key.revoked_at.is_some() { "revoked" } else { "active" },
-        "createdAt": rfc3339(key.created_at),
-        "revokedAt": key.revoked_at.map(rfc3339),
-    })
+/// An API key as listed (the key itself is never shown again).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApiKeyView {
+    /// When the key was created (RFC 3339).
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// The key's id (a UUID).
+    id: String,
+    /// The integrator's label, if any.
+    #[schema(required = true)]
+    label: Option<String>,
+    /// The first 41 characters of the composite key.
+    prefix: String,
+    /// When the key was revoked (RFC 3339), or null.
+    #[schema(required = true, format = DateTime)]
+    revoked_at: Option<String>,
+    /// `active` or `revoked`.
+    #[schema(value_type = String, pattern = "^(active|revoked)$")]
+    status: &'static str,
+    /// The last 4 characters of the key.
+    suffix: String,
+}
+
+impl From<&ApiKeyRecord> for ApiKeyView {
+    fn from(key: &ApiKeyRecord) -> Self {
+        Self {
+            created_at: rfc3339(key.created_at),
+            id: key.id.clone(),
+            label: key.label.clone(),
+            prefix: key.prefix.clone(),
+            revoked_at: key.revoked_at.map(rfc3339),
+            status: if key.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "active"
+            },
+            suffix: key.suffix.clone(),
+        }
+    }
+}
+
+/// A new API key, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreatedApiKey {
+    /// The composite key `app_<24hex>_pmth_ak_<64hex>`.
+    api_key: String,
+    /// When the key was created (RFC 3339).
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// The key's id (a UUID).
+    id: String,
+    /// The integrator's label, if any.
+    #[schema(required = true)]
+    label: Option<String>,
+    /// The first 41 characters of the composite key.
+    prefix: String,
+    /// Always null.
+    #[schema(required = true, format = DateTime)]
+    revoked_at: Option<String>,
+    /// Always `active`.
+    #[schema(value_type = String, pattern = "^active$")]
+    status: &'static str,
+    /// The last 4 characters of the key.
+    suffix: String,
 }
 
 /// `GET A/users/{ext}/keys`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyList {
+    /// Every key of the user, live or revoked.
+    keys: Vec<ApiKeyView>,
+}
+
+/// `DELETE A/users/{ext}/keys`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokedKey {
+    /// The key, now revoked.
+    key: ApiKeyView,
+    /// Always `true`.
+    success: bool,
+}
+
+/// `GET A/users/{ext}/keys`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/users/{external_user_id}/keys",
+    operation_id = "listApiKeys",
+    tag = "builder",
+    params(
+        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
+        ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    ),
+    security(("m2m_basic" = [])),
+    responses((status = 200, description = "The user's API keys", body = KeyList), BuilderErrors)
+)]
 pub async fn list(
     State(state): State<AppState>,
-    Path((client_id, ext)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
-) -> Result<Response, BuilderError> {
+) -> Result<Json<KeyList>, BuilderError> {
+    let (client_id, ext) = path_params(path)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     let user = find_user(&state, app.client_id.as_str(), &ext).await?;
     let keys = state.store.api_keys_for_user(&user.id).await?;
-    Ok(Json(json!({ "keys": keys.iter().map(key_json).collect::<Vec<_>>() })).into_response())
+    Ok(Json(KeyList {
+        keys: keys.iter().map(ApiKeyView::from).collect(),
+    }))
 }
 
-/// Body of key creation.
-#[derive(Debug, Deserialize, Default)]
+/// Body of key creation (optional).
+#[derive(Debug, Deserialize, Default, ToSchema)]
 pub struct CreateKey {
+    /// A label for the integrator's own use, at most 200 bytes of UTF-8, no NUL; empty means
+    /// none.
     #[serde(default)]
     label: Option<String>,
 }
 
 /// `POST A/users/{ext}/keys`: 201 with the composite key `app_<24hex>_pmth_ak_<64hex>`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/users/{external_user_id}/keys",
+    operation_id = "createApiKey",
+    tag = "builder",
+    params(
+        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
+        ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    ),
+    request_body(content = Option<CreateKey>, content_type = "application/json"),
+    security(("m2m_basic" = [])),
+    responses(
+        (status = 201, description = "The new key, shown once", body = CreatedApiKey),
+        BuilderErrors,
+        UserInactive,
+        BodyTooLarge
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
-    Path((client_id, ext)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, BuilderError> {
+    let (client_id, ext) = path_params(path)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     let body: CreateKey = match body {
         Err(JsonRejection::MissingJsonContentType(_)) => CreateKey::default(),
@@ -63,6 +174,12 @@ pub async fn create(
     if body.label.as_ref().is_some_and(|l| l.len() > 200) {
         return Err(BuilderError::invalid(
             "label must be at most 200 characters",
+        ));
+    }
+    // Storable on every backend: PostgreSQL refuses NUL in text.
+    if body.label.as_ref().is_some_and(|l| l.contains('\0')) {
+        return Err(BuilderError::invalid(
+            "label must not contain NUL characters",
         ));
     }
     let user = find_user(&state, app.client_id.as_str(), &ext).await?;
@@ -86,10 +203,17 @@ pub async fn create(
         .store
         .insert_api_key(&record, state.pepper.hash(&secret).as_bytes())
         .await?;
-    let mut body = key_json(&record);
-    if let Some(map) = body.as_object_mut() {
-        map.insert("apiKey".into(), composite.into());
-    }
+    let view = ApiKeyView::from(&record);
+    let body = CreatedApiKey {
+        api_key: composite,
+        created_at: view.created_at,
+        id: view.id,
+        label: view.label,
+        prefix: view.prefix,
+        revoked_at: view.revoked_at,
+        status: view.status,
+        suffix: view.suffix,
+    };
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     response
         .headers_mut()
@@ -98,20 +222,37 @@ pub async fn create(
 }
 
 /// Query of key revocation.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct KeyQuery {
+    /// The key to revoke.
     #[serde(default)]
+    #[param(required = true, nullable = false)]
     key_id: Option<String>,
 }
 
 /// `DELETE A/users/{ext}/keys?keyId=`: revokes; the key fails everywhere at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/apps/{client_id}/users/{external_user_id}/keys",
+    operation_id = "revokeApiKey",
+    tag = "builder",
+    params(
+        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
+        ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"),
+        KeyQuery
+    ),
+    security(("m2m_basic" = [])),
+    responses((status = 200, description = "The key, now revoked", body = RevokedKey), BuilderErrors)
+)]
 pub async fn revoke(
     State(state): State<AppState>,
-    Path((client_id, ext)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
-    query: Result<Query<KeyQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, BuilderError> {
+    query: Result<Query<KeyQuery>, QueryRejection>,
+) -> Result<Json<RevokedKey>, BuilderError> {
+    let (client_id, ext) = path_params(path)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     let Query(query) = query.map_err(|_| BuilderError::invalid("malformed query string"))?;
     let key_id = query
@@ -123,5 +264,8 @@ pub async fn revoke(
         .revoke_api_key(&user.id, &key_id, state.clock.now())
         .await?
         .ok_or_else(|| BuilderError::NotFound("no such key".into()))?;
-    Ok(Json(json!({ "success": true, "key": key_json(&key) })).into_response())
+    Ok(Json(RevokedKey {
+        key: ApiKeyView::from(&key),
+        success: true,
+    }))
 }

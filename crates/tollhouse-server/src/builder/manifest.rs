@@ -2,20 +2,54 @@
 //! routing (`GET A/signer/routing`).
 
 use super::auth::authenticate;
-use super::error::{BuilderError, json_object};
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors, json_object};
+use super::path_params;
 use crate::config::Capability;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use utoipa::ToSchema;
+
+/// One pipeline/model pair, as the manifest shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ManifestCapability {
+    /// Model id.
+    model_id: String,
+    /// go-livepeer pipeline, e.g. `live-video-to-video`.
+    pipeline: String,
+}
+
+impl From<&Capability> for ManifestCapability {
+    fn from(c: &Capability) -> Self {
+        Self {
+            model_id: c.model_id.clone(),
+            pipeline: c.pipeline.clone(),
+        }
+    }
+}
+
+/// The app's resolved manifest.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Manifest {
+    /// The catalog less the app's exclusions.
+    capabilities: Vec<ManifestCapability>,
+    /// What the app excluded.
+    excluded_capabilities: Vec<ManifestCapability>,
+    /// Identifies this manifest; the `ETag` is this value quoted.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    manifest_version: String,
+}
 
 /// The resolved manifest and its entity tag.
-fn resolve(state: &AppState, excluded: &BTreeSet<Capability>) -> (Value, String) {
+fn resolve(state: &AppState, excluded: &BTreeSet<Capability>) -> (Manifest, String) {
     let capabilities: Vec<&Capability> = state
         .config
         .capabilities
@@ -25,12 +59,16 @@ fn resolve(state: &AppState, excluded: &BTreeSet<Capability>) -> (Value, String)
     let canonical = serde_json::to_string(&json!([capabilities, excluded])).unwrap_or_default();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
     let version = hex::encode(&digest.as_ref()[..16]);
-    let body = json!({
-        "capabilities": capabilities,
-        "excludedCapabilities": excluded,
-        "manifestVersion": version,
-    });
-    (body, format!("\"{version}\""))
+    let etag = format!("\"{version}\"");
+    let body = Manifest {
+        capabilities: capabilities
+            .into_iter()
+            .map(ManifestCapability::from)
+            .collect(),
+        excluded_capabilities: excluded.iter().map(ManifestCapability::from).collect(),
+        manifest_version: version,
+    };
+    (body, etag)
 }
 
 async fn stored_exclusions(
@@ -42,7 +80,7 @@ async fn stored_exclusions(
         .map_err(|e| BuilderError::Internal(format!("stored exclusions: {e}")))
 }
 
-fn manifest_response(body: Value, etag: &str) -> Response {
+fn manifest_response(body: Manifest, etag: &str) -> Response {
     let mut response = Json(body).into_response();
     if let Ok(value) = HeaderValue::from_str(etag) {
         response.headers_mut().insert(header::ETAG, value);
@@ -64,11 +102,30 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 /// `GET A/manifest`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/manifest",
+    operation_id = "getManifest",
+    tag = "builder",
+    params(
+        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
+        ("If-None-Match" = Option<String>, Header, description = "An entity tag from an earlier answer")
+    ),
+    security(("m2m_basic" = [])),
+    responses(
+        (status = 200, description = "The manifest", body = Manifest,
+            headers(("ETag" = String, description = "Strong entity tag of this manifest"))),
+        (status = 304, description = "Unchanged since the given entity tag",
+            headers(("ETag" = String, description = "Strong entity tag of this manifest"))),
+        BuilderErrors
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    client_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, BuilderError> {
+    let client_id = path_params(client_id)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     let excluded = stored_exclusions(&state, app.client_id.as_str()).await?;
     let (body, etag) = resolve(&state, &excluded);
@@ -83,19 +140,36 @@ pub async fn get(
 }
 
 /// Body of `PUT A/manifest`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PutManifest {
+    /// Catalog entries to exclude (replaces the current exclusions).
     excluded_capabilities: Vec<Capability>,
 }
 
 /// `PUT A/manifest`: replaces the exclusions; every one must name a catalog entry.
+#[utoipa::path(
+    put,
+    path = "/api/v1/apps/{client_id}/manifest",
+    operation_id = "putManifest",
+    tag = "builder",
+    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    request_body(content = PutManifest, content_type = "application/json"),
+    security(("m2m_basic" = [])),
+    responses(
+        (status = 200, description = "The resolved manifest", body = Manifest,
+            headers(("ETag" = String, description = "Strong entity tag of this manifest"))),
+        BuilderErrors,
+        BodyTooLarge
+    )
+)]
 pub async fn put(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    client_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, BuilderError> {
+    let client_id = path_params(client_id)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     let body: PutManifest = json_object(body)?;
     let excluded: BTreeSet<Capability> = body.excluded_capabilities.into_iter().collect();
@@ -118,12 +192,76 @@ pub async fn put(
     Ok(manifest_response(body, &etag))
 }
 
+/// Where an app's signing traffic and webhook go.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SignerRouting {
+    /// The app's public client id.
+    client_id: String,
+    /// Integration patterns.
+    patterns: RoutingPatterns,
+    /// The routing itself.
+    routing: Routing,
+}
+
+/// The routing of `GET A/signer/routing`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Routing {
+    /// Always `webhook`: the signer asks the webhook who the user is.
+    #[schema(value_type = String, pattern = "^webhook$")]
+    identity_mode: &'static str,
+    /// The issuer's JWK set.
+    jwks_uri: String,
+    /// Always `platform_ingest`.
+    #[schema(value_type = String, pattern = "^platform_ingest$")]
+    metering_mode: &'static str,
+    /// The remote signer's URL, or null when none is configured.
+    #[schema(required = true)]
+    remote_dmz_url: Option<String>,
+    /// The remote signer's URL, or null when none is configured.
+    #[schema(required = true)]
+    signer_api_url: Option<String>,
+}
+
+/// Integration patterns of `GET A/signer/routing`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RoutingPatterns {
+    /// Signing directly against the remote signer.
+    direct_dmz: DirectDmz,
+}
+
+/// The direct-DMZ pattern.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DirectDmz {
+    /// What the pattern is.
+    #[schema(value_type = String)]
+    description: &'static str,
+    /// The remote signer's URL, or null when none is configured.
+    #[schema(required = true)]
+    signer_api_url: Option<String>,
+    /// The webhook the signer calls.
+    webhook_url: String,
+}
+
 /// `GET A/signer/routing`: where this app's signing traffic and webhook go.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/signer/routing",
+    operation_id = "getSignerRouting",
+    tag = "builder",
+    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    security(("m2m_basic" = [])),
+    responses((status = 200, description = "The app's signer routing", body = SignerRouting), BuilderErrors)
+)]
 pub async fn routing(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    client_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-) -> Result<Response, BuilderError> {
+) -> Result<Json<SignerRouting>, BuilderError> {
+    let client_id = path_params(client_id)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     let webhook = state
         .config
@@ -131,22 +269,21 @@ pub async fn routing(
         .clone()
         .unwrap_or_else(|| format!("{}/webhooks/remote-signer", state.base_url));
     let signer = state.config.signer_url.clone();
-    Ok(Json(json!({
-        "clientId": app.client_id,
-        "routing": {
-            "signerApiUrl": signer,
-            "remoteDmzUrl": signer,
-            "jwksUri": format!("{}/jwks", state.issuer),
-            "identityMode": "webhook",
-            "meteringMode": "platform_ingest",
+    Ok(Json(SignerRouting {
+        client_id: app.client_id.to_string(),
+        patterns: RoutingPatterns {
+            direct_dmz: DirectDmz {
+                description: "Sign against the remote signer directly with a user signer token; the signer asks the webhook who the user is.",
+                signer_api_url: signer.clone(),
+                webhook_url: webhook,
+            },
         },
-        "patterns": {
-            "directDmz": {
-                "description": "Sign against the remote signer directly with a user signer token; the signer asks the webhook who the user is.",
-                "signerApiUrl": signer,
-                "webhookUrl": webhook,
-            }
-        }
+        routing: Routing {
+            identity_mode: "webhook",
+            jwks_uri: format!("{}/jwks", state.issuer),
+            metering_mode: "platform_ingest",
+            remote_dmz_url: signer.clone(),
+            signer_api_url: signer,
+        },
     }))
-    .into_response())
 }

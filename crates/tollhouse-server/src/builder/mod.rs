@@ -11,44 +11,44 @@ mod manifest;
 mod users;
 
 use crate::state::AppState;
-use axum::Router;
-use axum::routing::{get, post};
+use axum::extract::Path;
+use axum::extract::rejection::PathRejection;
+use error::BuilderError;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// The Builder routes.
-pub fn routes() -> Router<AppState> {
-    const A: &str = "/api/v1/apps/{client_id}";
-    Router::new()
-        .route(A, get(users::app_info))
-        .route(
-            &format!("{A}/users"),
-            get(users::list)
-                .post(users::upsert)
-                .delete(users::deactivate),
-        )
-        .route(
-            &format!("{A}/users/{{external_user_id}}/token"),
-            post(users::mint_token),
-        )
-        .route(
-            &format!("{A}/users/{{external_user_id}}/allowances"),
-            get(allowances::get_allowances).post(allowances::grant),
-        )
-        .route(
-            &format!("{A}/usage/balance"),
-            get(allowances::usage_balance),
-        )
-        .route(
-            &format!("{A}/manifest"),
-            get(manifest::get).put(manifest::put),
-        )
-        .route(&format!("{A}/signer/routing"), get(manifest::routing))
-        .route(&format!("{A}/device/deny"), post(device::deny))
-        .route("/api/v1/user/usage/balance", get(end_user::balance))
-        .route("/api/v1/user/usage", get(end_user::usage))
-        .route(
-            &format!("{A}/users/{{external_user_id}}/keys"),
-            get(keys::list).post(keys::create).delete(keys::revoke),
-        )
+/// The Builder routes and the end-user routes. Each path and method comes from the handler's
+/// `#[utoipa::path]`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(users::app_info))
+        .routes(routes!(users::list, users::upsert, users::deactivate))
+        .routes(routes!(users::mint_token))
+        .routes(routes!(allowances::get_allowances, allowances::grant))
+        .routes(routes!(allowances::usage_balance))
+        .routes(routes!(manifest::get, manifest::put))
+        .routes(routes!(manifest::routing))
+        .routes(routes!(device::deny))
+        .routes(routes!(end_user::balance))
+        .routes(routes!(end_user::usage))
+        .routes(routes!(keys::list, keys::create, keys::revoke))
+}
+
+/// The path parameters, or a Builder-shaped 400 (e.g. a segment that is not UTF-8).
+fn path_params<T>(path: Result<Path<T>, PathRejection>) -> Result<T, BuilderError> {
+    path.map(|Path(value)| value).map_err(BuilderError::from)
+}
+
+/// `{"success": true, "status": …}`: deactivation and device denial.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Done {
+    /// The resulting status (`inactive`, `denied`).
+    #[schema(value_type = String, pattern = "^(inactive|denied)$")]
+    pub status: &'static str,
+    /// Always `true`.
+    pub success: bool,
 }
 
 /// RFC 3339 form of a unix time, as the Builder API reports times.

@@ -1,32 +1,104 @@
 //! App info, app users, and minting a user's tokens.
 
 use super::auth::authenticate;
-use super::error::{BuilderError, json_object};
-use super::rfc3339;
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors, UserInactive, json_object};
+use super::{Done, path_params, rfc3339};
 use crate::oidc::mint;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tollhouse_core::ids::generate_uuid;
 use tollhouse_core::scope::ScopeSet;
 use tollhouse_core::user::{AppUser, ExternalUserId, UserStatus};
 use tollhouse_store::Upserted;
+use utoipa::{IntoParams, ToSchema};
 
-fn user_json(user: &AppUser) -> Value {
-    json!({
-        "id": user.id,
-        "clientId": user.client_id,
-        "externalUserId": user.external_user_id.as_str(),
-        "email": user.email,
-        "status": user.status.as_str(),
-        "role": "user",
-        "createdAt": rfc3339(user.created_at),
-    })
+/// The app, as `GET A` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppInfo {
+    /// Scopes the app's M2M client may request.
+    allowed_scopes: Vec<String>,
+    /// The public client id (`app_…`).
+    client_id: String,
+    /// Display name.
+    name: String,
+    /// `active` (a disabled app cannot authenticate).
+    #[schema(value_type = String, pattern = "^(active|disabled)$")]
+    status: &'static str,
+}
+
+/// An app user.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UserView {
+    /// The app's public client id.
+    client_id: String,
+    /// When the user was first created (RFC 3339).
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// The user's email, if one was given.
+    #[schema(required = true)]
+    email: Option<String>,
+    /// The integrator's id for the user.
+    external_user_id: String,
+    /// Tollhouse's id for the user (a UUID; the `sub` of the user's tokens).
+    id: String,
+    /// Always `user`.
+    #[schema(value_type = String, pattern = "^user$")]
+    role: &'static str,
+    /// `active` or `inactive`.
+    #[schema(value_type = String, pattern = "^(active|inactive)$")]
+    status: &'static str,
+}
+
+impl From<&AppUser> for UserView {
+    fn from(user: &AppUser) -> Self {
+        Self {
+            client_id: user.client_id.clone(),
+            created_at: rfc3339(user.created_at),
+            email: user.email.clone(),
+            external_user_id: user.external_user_id.to_string(),
+            id: user.id.clone(),
+            role: "user",
+            status: user.status.as_str(),
+        }
+    }
+}
+
+/// `GET A/users`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserList {
+    /// Every user of the app, active or not.
+    users: Vec<UserView>,
+}
+
+/// A user's tokens as `POST A/users/{ext}/token` returns them.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuilderUserTokens {
+    /// 900 s RFC 9068 user JWT.
+    access_token: String,
+    /// A fresh UUID identifying this issuance.
+    correlation_id: String,
+    /// Lifetime of the access token in seconds.
+    expires_in: i64,
+    /// A rotating refresh token (a new family).
+    refresh_token: String,
+    /// Space-separated scopes.
+    scope: String,
+    /// Always `app_user`.
+    #[schema(value_type = String, pattern = "^app_user$")]
+    subject_type: &'static str,
+    /// Always `Bearer`.
+    #[schema(value_type = String, pattern = "^Bearer$")]
+    token_type: &'static str,
 }
 
 fn external_id(value: &str) -> Result<ExternalUserId, BuilderError> {
@@ -34,51 +106,92 @@ fn external_id(value: &str) -> Result<ExternalUserId, BuilderError> {
 }
 
 /// `GET A`: the app itself.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}",
+    operation_id = "getApp",
+    tag = "builder",
+    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    security(("m2m_basic" = [])),
+    responses((status = 200, description = "The app", body = AppInfo), BuilderErrors)
+)]
 pub async fn app_info(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    client_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-) -> Result<Response, BuilderError> {
+) -> Result<Json<AppInfo>, BuilderError> {
+    let client_id = path_params(client_id)?;
     let app = authenticate(&state, &headers, &client_id).await?;
-    let scopes: Vec<&str> = app.allowed_scopes.iter().collect();
-    Ok(Json(json!({
-        "clientId": app.client_id,
-        "name": app.name,
-        "status": app.status.as_str(),
-        "allowedScopes": scopes,
+    Ok(Json(AppInfo {
+        allowed_scopes: app.allowed_scopes.iter().map(str::to_owned).collect(),
+        client_id: app.client_id.to_string(),
+        name: app.name,
+        status: app.status.as_str(),
     }))
-    .into_response())
 }
 
 /// `GET A/users`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{client_id}/users",
+    operation_id = "listUsers",
+    tag = "builder",
+    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    security(("m2m_basic" = [])),
+    responses((status = 200, description = "The app's users", body = UserList), BuilderErrors)
+)]
 pub async fn list(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    client_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-) -> Result<Response, BuilderError> {
+) -> Result<Json<UserList>, BuilderError> {
+    let client_id = path_params(client_id)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     let users = state.store.list_users(app.client_id.as_str()).await?;
-    Ok(Json(json!({ "users": users.iter().map(user_json).collect::<Vec<_>>() })).into_response())
+    Ok(Json(UserList {
+        users: users.iter().map(UserView::from).collect(),
+    }))
 }
 
 /// Body of `POST A/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpsertUser {
+    /// The integrator's id for the user (no `owner:`/`user:` prefix).
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
     external_user_id: String,
+    /// An email address (at most 254 characters); empty or absent leaves it unchanged.
     #[serde(default)]
     email: Option<String>,
+    /// `active` (default for a new user) or `inactive`.
     #[serde(default)]
+    #[schema(pattern = "^(active|inactive)$")]
     status: Option<String>,
 }
 
 /// `POST A/users`: 201 for a new user, 200 for an existing one (given fields updated).
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/users",
+    operation_id = "upsertUser",
+    tag = "builder",
+    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    request_body(content = UpsertUser, content_type = "application/json"),
+    security(("m2m_basic" = [])),
+    responses(
+        (status = 200, description = "The existing user, updated", body = UserView),
+        (status = 201, description = "The new user", body = UserView),
+        BuilderErrors,
+        BodyTooLarge
+    )
+)]
 pub async fn upsert(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    client_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, BuilderError> {
+    let client_id = path_params(client_id)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     let body: UpsertUser = json_object(body)?;
     let external_user_id = external_id(&body.external_user_id)?;
@@ -91,7 +204,7 @@ pub async fn upsert(
         Some(email)
             if email.len() <= 254
                 && email.contains('@')
-                && !email.contains(char::is_whitespace) =>
+                && !email.contains(|c: char| c.is_whitespace() || c.is_control()) =>
         {
             Some(email)
         }
@@ -120,24 +233,41 @@ pub async fn upsert(
     } else {
         StatusCode::OK
     };
-    Ok((code, Json(user_json(&user))).into_response())
+    Ok((code, Json(UserView::from(&user))).into_response())
 }
 
 /// Query of `DELETE A/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
+    /// The user to deactivate.
     #[serde(default)]
+    #[param(
+        required = true,
+        nullable = false,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+    )]
     external_user_id: Option<String>,
 }
 
 /// `DELETE A/users?externalUserId=`: deactivates (the record and its usage history stay).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/apps/{client_id}/users",
+    operation_id = "deactivateUser",
+    tag = "builder",
+    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)"), UserQuery),
+    security(("m2m_basic" = [])),
+    responses((status = 200, description = "The user is now inactive", body = Done), BuilderErrors)
+)]
 pub async fn deactivate(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    client_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    query: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, BuilderError> {
+    query: Result<Query<UserQuery>, QueryRejection>,
+) -> Result<Json<Done>, BuilderError> {
+    let client_id = path_params(client_id)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     let Query(query) = query.map_err(|_| BuilderError::invalid("malformed query string"))?;
     let ext = query
@@ -154,23 +284,46 @@ pub async fn deactivate(
         )
         .await?
         .ok_or_else(|| BuilderError::NotFound("no such user".into()))?;
-    Ok(Json(json!({ "success": true, "status": user.status.as_str() })).into_response())
+    Ok(Json(Done {
+        status: user.status.as_str(),
+        success: true,
+    }))
 }
 
-/// Body of `POST A/users/{ext}/token`.
-#[derive(Debug, Deserialize, Default)]
+/// Body of `POST A/users/{ext}/token` (optional: no body means the defaults).
+#[derive(Debug, Deserialize, Default, ToSchema)]
 pub struct MintBody {
+    /// User scopes, space-separated (`openid email profile sign:job`); default `sign:job`.
     #[serde(default)]
     scope: Option<String>,
 }
 
 /// `POST A/users/{ext}/token`: a 900 s user JWT and a rotating refresh token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/users/{external_user_id}/token",
+    operation_id = "mintUserToken",
+    tag = "builder",
+    params(
+        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
+        ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    ),
+    request_body(content = Option<MintBody>, content_type = "application/json"),
+    security(("m2m_basic" = [])),
+    responses(
+        (status = 200, description = "The user's tokens", body = BuilderUserTokens),
+        BuilderErrors,
+        UserInactive,
+        BodyTooLarge
+    )
+)]
 pub async fn mint_token(
     State(state): State<AppState>,
-    Path((client_id, ext)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, BuilderError> {
+    let (client_id, ext) = path_params(path)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     // No body means "defaults": the SDK sends `{}` or nothing.
     let body: MintBody = match body {
@@ -198,15 +351,15 @@ pub async fn mint_token(
         .await
         .map_err(internal)?;
     state.metrics.token_issued("builder_user_token");
-    let mut response = Json(json!({
-        "access_token": access_token,
-        "refresh_token": refresh_token,
-        "token_type": "Bearer",
-        "expires_in": crate::config::USER_TOKEN_TTL_SECS,
-        "scope": scope_text,
-        "subject_type": "app_user",
-        "correlation_id": generate_uuid(state.rng.as_ref()),
-    }))
+    let mut response = Json(BuilderUserTokens {
+        access_token,
+        correlation_id: generate_uuid(state.rng.as_ref()),
+        expires_in: crate::config::USER_TOKEN_TTL_SECS,
+        refresh_token,
+        scope: scope_text,
+        subject_type: "app_user",
+        token_type: "Bearer",
+    })
     .into_response();
     response
         .headers_mut()

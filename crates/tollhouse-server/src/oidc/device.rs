@@ -1,21 +1,23 @@
 //! RFC 8628 device authorization: `{issuer}/device/auth`, polling at the token endpoint, and
 //! approval by the integrator's backend (token exchange with `resource=urn:pmth:device_code:…`).
 
-use super::error::OidcError;
+use super::error::{OAuthErrors, OidcError};
 use super::exchange::requested_user_scope;
+use super::grants::UserTokens;
 use super::mint;
 use super::params::Params;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use tollhouse_core::app::{App, AppStatus};
 use tollhouse_core::random::random_bytes;
 use tollhouse_core::user::UserStatus;
 use tollhouse_store::{DeviceGrant, StoreError};
+use utoipa::ToSchema;
 
 /// How long a device code lives.
 pub const DEVICE_CODE_TTL_SECS: i64 = 600;
@@ -62,12 +64,58 @@ async fn public_app(state: &AppState, params: &Params) -> Result<App, OidcError>
     }
 }
 
+/// The parameters of `POST {issuer}/device/auth` (form-encoded).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct DeviceAuthorizationRequest {
+    /// The app's public client id (`app_…`).
+    client_id: String,
+    /// Requested user scopes, space-separated (default `sign:job`).
+    scope: Option<String>,
+}
+
+/// RFC 8628 §3.2 device authorization response.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceAuthorization {
+    /// The device's secret polling code.
+    pub device_code: String,
+    /// Seconds until the codes expire.
+    pub expires_in: i64,
+    /// Minimum seconds between polls.
+    pub interval: i64,
+    /// The code the user types, `XXXX-XXXX` from a base-20 alphabet.
+    #[schema(pattern = "^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$")]
+    pub user_code: String,
+    /// Where the user goes.
+    pub verification_uri: String,
+    /// `verification_uri` with `user_code`, `client_id` and `iss`.
+    pub verification_uri_complete: String,
+}
+
+impl IntoResponse for DeviceAuthorization {
+    fn into_response(self) -> Response {
+        super::no_store(axum::Json(self))
+    }
+}
+
 /// `POST {issuer}/device/auth`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/oidc/device/auth",
+    operation_id = "deviceAuthorization",
+    tag = "oidc",
+    request_body(content = DeviceAuthorizationRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "A pending device login (RFC 8628 §3.2)", body = DeviceAuthorization),
+        OAuthErrors
+    )
+)]
 pub async fn authorize(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OidcError> {
+) -> Result<DeviceAuthorization, OidcError> {
     let params = Params::from_request(&headers, body)?;
     let app = public_app(&state, &params).await?;
     let scope = requested_user_scope(params.get("scope")?)?;
@@ -104,19 +152,14 @@ pub async fn authorize(
         app.client_id,
         form_encode(&state.issuer)
     );
-    let mut response = axum::Json(json!({
-        "device_code": device_code,
-        "user_code": shown,
-        "verification_uri": verification_uri,
-        "verification_uri_complete": complete,
-        "expires_in": DEVICE_CODE_TTL_SECS,
-        "interval": DEVICE_POLL_INTERVAL_SECS,
-    }))
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(DeviceAuthorization {
+        device_code,
+        expires_in: DEVICE_CODE_TTL_SECS,
+        interval: DEVICE_POLL_INTERVAL_SECS,
+        user_code: shown,
+        verification_uri,
+        verification_uri_complete: complete,
+    })
 }
 
 fn form_encode(value: &str) -> String {
@@ -126,7 +169,7 @@ fn form_encode(value: &str) -> String {
 }
 
 /// The device-code grant at the token endpoint.
-pub async fn poll(state: &AppState, params: &Params) -> Result<Response, OidcError> {
+pub async fn poll(state: &AppState, params: &Params) -> Result<UserTokens, OidcError> {
     let device_code = params.require("device_code")?;
     let app = public_app(state, params).await?;
     let hash = state.pepper.hash(device_code);
@@ -180,18 +223,13 @@ pub async fn poll(state: &AppState, params: &Params) -> Result<Response, OidcErr
             let access_token = mint::user_access_token(state, &app, &user, &grant.scope)?;
             let refresh_token = mint::new_refresh_token(state, &app, &user, &grant.scope).await?;
             state.metrics.token_issued("device_code");
-            let mut response = axum::Json(json!({
-                "access_token": access_token,
-                "token_type": "Bearer",
-                "expires_in": crate::config::USER_TOKEN_TTL_SECS,
-                "refresh_token": refresh_token,
-                "scope": grant.scope,
-            }))
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            Ok(response)
+            Ok(UserTokens {
+                access_token,
+                expires_in: crate::config::USER_TOKEN_TTL_SECS,
+                refresh_token,
+                scope: grant.scope,
+                token_type: "Bearer",
+            })
         }
         _ => Err(invalid()),
     }

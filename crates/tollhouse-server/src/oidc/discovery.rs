@@ -4,8 +4,9 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use tollhouse_core::scope::KNOWN_SCOPES;
+use utoipa::ToSchema;
 
 /// The grant types the token endpoint accepts today.
 pub const GRANT_TYPES: &[&str] = &[
@@ -14,26 +15,76 @@ pub const GRANT_TYPES: &[&str] = &[
     "urn:ietf:params:oauth:grant-type:token-exchange",
 ];
 
-/// Provider metadata. Only endpoints that exist are advertised.
-pub async fn document(State(state): State<AppState>) -> Response {
+/// OpenID Provider / RFC 8414 authorization server metadata. Only endpoints that exist are
+/// advertised.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderMetadata {
+    /// The JWT signing algorithm in use.
+    #[schema(value_type = Vec<String>)]
+    access_token_signing_alg_values_supported: [&'static str; 1],
+    /// RFC 8628 device authorization endpoint.
+    device_authorization_endpoint: String,
+    /// Grant types the token endpoint accepts.
+    #[schema(value_type = Vec<String>)]
+    grant_types_supported: &'static [&'static str],
+    /// RFC 7662 introspection endpoint.
+    introspection_endpoint: String,
+    /// How clients authenticate at the introspection endpoint.
+    #[schema(value_type = Vec<String>)]
+    introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    /// The issuer identifier; equals the `iss` of every token.
+    issuer: String,
+    /// The JWK set.
+    jwks_uri: String,
+    /// Empty: there is no authorization endpoint.
+    #[schema(value_type = Vec<String>)]
+    response_types_supported: [&'static str; 0],
+    /// RFC 7009 revocation endpoint.
+    revocation_endpoint: String,
+    /// How clients authenticate at the revocation endpoint.
+    #[schema(value_type = Vec<String>)]
+    revocation_endpoint_auth_methods_supported: [&'static str; 2],
+    /// Every scope the server knows.
+    #[schema(value_type = Vec<String>)]
+    scopes_supported: &'static [&'static str],
+    /// Always `["public"]`.
+    #[schema(value_type = Vec<String>)]
+    subject_types_supported: [&'static str; 1],
+    /// The token endpoint.
+    token_endpoint: String,
+    /// How clients authenticate at the token endpoint.
+    #[schema(value_type = Vec<String>)]
+    token_endpoint_auth_methods_supported: [&'static str; 3],
+}
+
+/// Provider metadata, cacheable for 5 minutes.
+async fn document(state: &AppState) -> Response {
     let issuer = &state.issuer;
     let alg = state.keyring.snapshot().current.alg().as_str();
-    let body = json!({
-        "issuer": issuer,
-        "token_endpoint": format!("{issuer}/token"),
-        "jwks_uri": format!("{issuer}/jwks"),
-        "introspection_endpoint": format!("{issuer}/token/introspection"),
-        "revocation_endpoint": format!("{issuer}/token/revocation"),
-        "device_authorization_endpoint": format!("{issuer}/device/auth"),
-        "grant_types_supported": GRANT_TYPES,
-        "scopes_supported": KNOWN_SCOPES,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "access_token_signing_alg_values_supported": [alg],
-        "response_types_supported": [],
-        "subject_types_supported": ["public"],
-    });
+    let body = ProviderMetadata {
+        access_token_signing_alg_values_supported: [alg],
+        device_authorization_endpoint: format!("{issuer}/device/auth"),
+        grant_types_supported: GRANT_TYPES,
+        introspection_endpoint: format!("{issuer}/token/introspection"),
+        introspection_endpoint_auth_methods_supported: [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        issuer: issuer.clone(),
+        jwks_uri: format!("{issuer}/jwks"),
+        response_types_supported: [],
+        revocation_endpoint: format!("{issuer}/token/revocation"),
+        revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+        scopes_supported: KNOWN_SCOPES,
+        subject_types_supported: ["public"],
+        token_endpoint: format!("{issuer}/token"),
+        token_endpoint_auth_methods_supported: [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+    };
     let mut response = axum::Json(body).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -42,7 +93,103 @@ pub async fn document(State(state): State<AppState>) -> Response {
     response
 }
 
+/// `GET /.well-known/openid-configuration`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    operation_id = "rootOpenidConfiguration",
+    tag = "oidc",
+    responses((status = 200, description = "Provider metadata", body = ProviderMetadata))
+)]
+pub async fn root_openid_configuration(State(state): State<AppState>) -> Response {
+    document(&state).await
+}
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414's name).
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    operation_id = "rootOauthAuthorizationServer",
+    tag = "oidc",
+    responses((status = 200, description = "Provider metadata", body = ProviderMetadata))
+)]
+pub async fn root_oauth_authorization_server(State(state): State<AppState>) -> Response {
+    document(&state).await
+}
+
+/// `GET {issuer}/.well-known/openid-configuration`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/oidc/.well-known/openid-configuration",
+    operation_id = "openidConfiguration",
+    tag = "oidc",
+    responses((status = 200, description = "Provider metadata", body = ProviderMetadata))
+)]
+pub async fn openid_configuration(State(state): State<AppState>) -> Response {
+    document(&state).await
+}
+
+/// `GET {issuer}/.well-known/oauth-authorization-server` (RFC 8414's name).
+#[utoipa::path(
+    get,
+    path = "/api/v1/oidc/.well-known/oauth-authorization-server",
+    operation_id = "oauthAuthorizationServer",
+    tag = "oidc",
+    responses((status = 200, description = "Provider metadata", body = ProviderMetadata))
+)]
+pub async fn oauth_authorization_server(State(state): State<AppState>) -> Response {
+    document(&state).await
+}
+
+/// A JWK set (RFC 7517 §5).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct Jwks {
+    /// The current key and every retired key that may still verify a live token.
+    keys: Vec<Jwk>,
+}
+
+/// A public signing key (RFC 7517): RSA (`n`, `e`), EC P-256 (`crv`, `x`, `y`) or OKP Ed25519
+/// (`crv`, `x`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct Jwk {
+    /// `RSA`, `EC` or `OKP`.
+    #[schema(pattern = "^(RSA|EC|OKP)$")]
+    kty: String,
+    /// Key id (RFC 7638 thumbprint).
+    kid: String,
+    /// `RS256`, `ES256` or `EdDSA`.
+    alg: String,
+    /// Always `sig`.
+    #[schema(rename = "use")]
+    use_: String,
+    /// RSA modulus.
+    #[schema(nullable = false)]
+    n: Option<String>,
+    /// RSA exponent.
+    #[schema(nullable = false)]
+    e: Option<String>,
+    /// Curve: `P-256` or `Ed25519`.
+    #[schema(nullable = false)]
+    crv: Option<String>,
+    /// Curve point x.
+    #[schema(nullable = false)]
+    x: Option<String>,
+    /// Curve point y (EC).
+    #[schema(nullable = false)]
+    y: Option<String>,
+}
+
 /// `{"keys": […]}`: the current key and every retired key that may still verify a live token.
+// The body is rendered once per key reload (see `keyring`), not from `Jwks`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/oidc/jwks",
+    operation_id = "jwks",
+    tag = "oidc",
+    responses((status = 200, description = "The published keys", body = Jwks, content_type = "application/jwk-set+json"))
+)]
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let set = state.keyring.snapshot();
     (

@@ -2,7 +2,11 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa::openapi::{RefOr, Response as ApiResponse};
 
 type Text = Cow<'static, str>;
 
@@ -64,57 +68,58 @@ impl OidcError {
         Self::InvalidRequest(text.into())
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, Text) {
+    fn parts(&self) -> (StatusCode, OAuthErrorCode, Text) {
+        use OAuthErrorCode as C;
         match self {
-            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d.clone()),
+            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, C::InvalidRequest, d.clone()),
             Self::InvalidClient => (
                 StatusCode::UNAUTHORIZED,
-                "invalid_client",
+                C::InvalidClient,
                 "client authentication failed".into(),
             ),
-            Self::InvalidGrant(d) => (StatusCode::BAD_REQUEST, "invalid_grant", d.clone()),
+            Self::InvalidGrant(d) => (StatusCode::BAD_REQUEST, C::InvalidGrant, d.clone()),
             Self::UnauthorizedClient(d) => {
-                (StatusCode::BAD_REQUEST, "unauthorized_client", d.clone())
+                (StatusCode::BAD_REQUEST, C::UnauthorizedClient, d.clone())
             }
             Self::UnsupportedGrantType(d) => {
-                (StatusCode::BAD_REQUEST, "unsupported_grant_type", d.clone())
+                (StatusCode::BAD_REQUEST, C::UnsupportedGrantType, d.clone())
             }
-            Self::InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", d.clone()),
-            Self::InvalidTarget(d) => (StatusCode::BAD_REQUEST, "invalid_target", d.clone()),
+            Self::InvalidScope(d) => (StatusCode::BAD_REQUEST, C::InvalidScope, d.clone()),
+            Self::InvalidTarget(d) => (StatusCode::BAD_REQUEST, C::InvalidTarget, d.clone()),
             Self::AuthorizationPending => (
                 StatusCode::BAD_REQUEST,
-                "authorization_pending",
+                C::AuthorizationPending,
                 "the user has not approved the device yet".into(),
             ),
             Self::SlowDown => (
                 StatusCode::BAD_REQUEST,
-                "slow_down",
+                C::SlowDown,
                 "polling too fast; wait longer between polls".into(),
             ),
             Self::ExpiredToken => (
                 StatusCode::BAD_REQUEST,
-                "expired_token",
+                C::ExpiredToken,
                 "the device code has expired".into(),
             ),
             Self::AccessDenied => (
                 StatusCode::BAD_REQUEST,
-                "access_denied",
+                C::AccessDenied,
                 "the user denied the request".into(),
             ),
-            Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such app".into()),
+            Self::NotFound => (StatusCode::NOT_FOUND, C::NotFound, "no such app".into()),
             Self::BodyTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
+                C::InvalidRequest,
                 "request body too large".into(),
             ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
+                C::TemporarilyUnavailable,
                 "storage is unavailable, retry later".into(),
             ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
+                C::ServerError,
                 "internal error".into(),
             ),
         }
@@ -125,6 +130,9 @@ impl From<tollhouse_store::StoreError> for OidcError {
     fn from(err: tollhouse_store::StoreError) -> Self {
         match err {
             tollhouse_store::StoreError::Database(_) => Self::Unavailable(err),
+            tollhouse_store::StoreError::InvalidText => {
+                Self::invalid_request("a parameter contains a NUL character")
+            }
             other => Self::Internal(other.to_string()),
         }
     }
@@ -137,11 +145,95 @@ impl IntoResponse for OidcError {
             Self::Internal(cause) => tracing::error!(error = %cause, "internal error"),
             _ => {}
         }
-        let (status, code, description) = self.parts();
-        let body = serde_json::json!({ "error": code, "error_description": description });
+        let (status, error, error_description) = self.parts();
+        let body = OAuthErrorBody {
+            error,
+            error_description,
+        };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
+    }
+}
+
+/// The `error` codes this server sends (RFC 6749 §5.2, RFC 8628 §3.5, RFC 8707).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthErrorCode {
+    /// Missing, repeated or malformed parameter, or a body too large.
+    InvalidRequest,
+    /// Client authentication failed.
+    InvalidClient,
+    /// The grant or token is invalid, expired or revoked.
+    InvalidGrant,
+    /// This client may not use this grant.
+    UnauthorizedClient,
+    /// The grant type is not supported.
+    UnsupportedGrantType,
+    /// A requested scope is unknown or not allowed.
+    InvalidScope,
+    /// The requested resource is not acceptable.
+    InvalidTarget,
+    /// The user has not decided yet.
+    AuthorizationPending,
+    /// Polling too fast.
+    SlowDown,
+    /// The device code expired.
+    ExpiredToken,
+    /// The user refused.
+    AccessDenied,
+    /// The app does not exist.
+    NotFound,
+    /// Storage is unreachable; retry later.
+    TemporarilyUnavailable,
+    /// An internal error.
+    ServerError,
+}
+
+/// An RFC 6749 error response body.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthErrorBody {
+    /// The error code.
+    pub error: OAuthErrorCode,
+    /// Human-readable detail; never echoes a credential.
+    #[schema(value_type = String)]
+    pub error_description: Text,
+}
+
+/// The errors of the form-encoded endpoints that authenticate a client (token, introspection,
+/// revocation, device authorization), for `#[utoipa::path]`.
+#[derive(Debug)]
+pub struct OAuthErrors;
+
+impl utoipa::IntoResponses for OAuthErrors {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        crate::openapi::error_responses::<OAuthErrorBody>(&[
+            (
+                400,
+                "Invalid request, grant, scope or target (RFC 6749 §5.2)",
+            ),
+            (401, "Client authentication failed (`invalid_client`)"),
+            (413, "Request body too large"),
+            (500, "Internal error"),
+            (503, "Storage unavailable (`temporarily_unavailable`)"),
+        ])
+    }
+}
+
+/// The errors of the JSON exchange facades (no client authentication; 404 for an unknown app).
+#[derive(Debug)]
+pub struct FacadeErrors;
+
+impl utoipa::IntoResponses for FacadeErrors {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        crate::openapi::error_responses::<OAuthErrorBody>(&[
+            (400, "Invalid request, grant or scope"),
+            (404, "No such app (`not_found`)"),
+            (413, "Request body too large"),
+            (500, "Internal error"),
+            (503, "Storage unavailable (`temporarily_unavailable`)"),
+        ])
     }
 }

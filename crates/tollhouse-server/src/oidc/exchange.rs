@@ -3,24 +3,24 @@
 
 use super::client_auth::{authenticate_m2m, presented_client};
 use super::error::OidcError;
+use super::grants::{SubjectTokenType, form_enum};
 use super::mint;
 use super::params::Params;
 use super::verify::verify_access_token;
 use crate::balances::balance_of;
 use crate::state::AppState;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use tollhouse_core::app::{App, AppStatus};
 use tollhouse_core::claims::UserType;
 use tollhouse_core::ids::{looks_like_client_secret, split_api_key};
 use tollhouse_core::scope::ScopeSet;
 use tollhouse_core::user::{AppUser, UserStatus};
+use utoipa::ToSchema;
 
 /// `subject_token_type` of a JWT access token.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
-/// `subject_token_type` of a PymtHouse API key.
-pub const API_KEY_TYPE: &str = "urn:pymthouse:oauth:token-type:api_key";
 
 /// The token-exchange grant at `{issuer}/token`; `path_app` is set when served at
 /// `/api/v1/apps/{clientId}/oidc/token`.
@@ -29,18 +29,21 @@ pub async fn token_exchange(
     headers: &HeaderMap,
     params: &Params,
     path_app: Option<&App>,
-) -> Result<Response, OidcError> {
+) -> Result<SignerSession, OidcError> {
     let subject_type = params.require("subject_token_type")?;
     let subject = params.require("subject_token")?;
+    let Some(subject_type) = form_enum::<SubjectTokenType>(subject_type) else {
+        return Err(OidcError::invalid_request("unsupported subject_token_type"));
+    };
     match subject_type {
-        ACCESS_TOKEN_TYPE => {
+        SubjectTokenType::AccessToken => {
             let app = authenticate_m2m(state, presented_client(headers, params)?).await?;
             if path_app.is_some_and(|p| p.client_id != app.client_id) {
                 return Err(OidcError::InvalidClient);
             }
             exchange_user_jwt(state, &app, subject, params).await
         }
-        API_KEY_TYPE => {
+        SubjectTokenType::ApiKey => {
             // M2M credentials are optional here; when present they must be the key's app's.
             let caller = match presented_client(headers, params)? {
                 Some(client)
@@ -60,7 +63,6 @@ pub async fn token_exchange(
             }
             signer_session_for(state, &app, &user, &scope).await
         }
-        _ => Err(OidcError::invalid_request("unsupported subject_token_type")),
     }
 }
 
@@ -125,7 +127,7 @@ pub async fn signer_session_for(
     app: &App,
     user: &AppUser,
     scope: &str,
-) -> Result<Response, OidcError> {
+) -> Result<SignerSession, OidcError> {
     let token = mint::new_signer_session(state, app, user, scope).await?;
     state.metrics.token_issued("api_key_exchange");
     exchange_response(state, user, token, mint::SIGNER_SESSION_TTL_SECS, scope).await
@@ -166,7 +168,7 @@ async fn exchange_user_jwt(
     app: &App,
     subject: &str,
     params: &Params,
-) -> Result<Response, OidcError> {
+) -> Result<SignerSession, OidcError> {
     let (user, subject_scope, _) = subject_user(state, Some(app), subject).await?;
     let scope = match params.get("scope")? {
         None => subject_scope,
@@ -236,6 +238,43 @@ async fn exchange_user_jwt(
     exchange_response(state, &user, access_token, expires_in, &scope_text).await
 }
 
+/// The token-exchange / SignerSession response: the issued token with the user's prepaid
+/// balance.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignerSession {
+    /// An opaque `pmth_` signer session (90 days) or a signer JWT (300 s).
+    pub access_token: String,
+    /// The user's balance in micro-USD, a decimal string.
+    #[serde(rename = "balanceUsdMicros")]
+    #[schema(pattern = "^-?[0-9]+$")]
+    pub balance_usd_micros: String,
+    /// Lifetime in seconds.
+    pub expires_in: i64,
+    /// Always `urn:ietf:params:oauth:token-type:access_token`.
+    #[schema(value_type = String, pattern = "^urn:ietf:params:oauth:token-type:access_token$")]
+    pub issued_token_type: &'static str,
+    /// Everything ever granted to the user, in micro-USD, a decimal string.
+    #[serde(rename = "lifetimeGrantedUsdMicros")]
+    #[schema(pattern = "^-?[0-9]+$")]
+    pub lifetime_granted_usd_micros: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// The remote signer's URL, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub signer_url: Option<String>,
+    /// Always `Bearer`.
+    #[schema(value_type = String, pattern = "^Bearer$")]
+    pub token_type: &'static str,
+}
+
+impl IntoResponse for SignerSession {
+    fn into_response(self) -> Response {
+        super::no_store(axum::Json(self))
+    }
+}
+
 /// The token-exchange / SignerSession response, with the user's prepaid balance.
 pub async fn exchange_response(
     state: &AppState,
@@ -243,23 +282,16 @@ pub async fn exchange_response(
     access_token: String,
     expires_in: i64,
     scope: &str,
-) -> Result<Response, OidcError> {
+) -> Result<SignerSession, OidcError> {
     let balance = balance_of(state, user).await?;
-    let mut body = json!({
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": expires_in,
-        "scope": scope,
-        "issued_token_type": ACCESS_TOKEN_TYPE,
-        "balanceUsdMicros": balance.balance_usd_micros.to_string(),
-        "lifetimeGrantedUsdMicros": balance.lifetime_granted_usd_micros.to_string(),
-    });
-    if let (Some(map), Some(url)) = (body.as_object_mut(), &state.config.signer_url) {
-        map.insert("signer_url".into(), url.clone().into());
-    }
-    let mut response = axum::Json(body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(SignerSession {
+        access_token,
+        balance_usd_micros: balance.balance_usd_micros.to_string(),
+        expires_in,
+        issued_token_type: ACCESS_TOKEN_TYPE,
+        lifetime_granted_usd_micros: balance.lifetime_granted_usd_micros.to_string(),
+        scope: scope.to_owned(),
+        signer_url: state.config.signer_url.clone(),
+        token_type: "Bearer",
+    })
 }

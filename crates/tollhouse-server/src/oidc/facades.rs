@@ -2,23 +2,25 @@
 //! the app-scoped token endpoint the SDK's direct API-key exchange calls, and the JSON facades
 //! for API-key and device-token exchange.
 
-use super::error::OidcError;
+use super::error::{FacadeErrors, OAuthErrorBody, OAuthErrors, OidcError};
 use super::exchange::{
-    api_key_owner, exchange_response, requested_user_scope, signer_session_for, subject_user,
+    SignerSession, api_key_owner, exchange_response, requested_user_scope, signer_session_for,
+    subject_user,
 };
+use super::grants::{GrantType, SubjectTokenType, form_enum};
 use super::mint;
 use super::params::Params;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
 use tollhouse_core::app::App;
+use utoipa::ToSchema;
 
 /// How long an unknown app takes to answer, so response time does not reveal which apps exist.
 const UNKNOWN_APP_DELAY: Duration = Duration::from_millis(25);
@@ -33,17 +35,55 @@ async fn path_app(state: &AppState, client_id: &str) -> Result<App, OidcError> {
     }
 }
 
+/// The parameters of the app-scoped token endpoint (form-encoded): a token exchange only.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct AppTokenRequest {
+    /// Only the token exchange is served here.
+    #[schema(pattern = "^urn:ietf:params:oauth:grant-type:token-exchange$")]
+    grant_type: String,
+    /// A user JWT of this app (needs M2M credentials) or an API key.
+    subject_token: String,
+    /// The subject token's type.
+    subject_token_type: SubjectTokenType,
+    /// Requested scopes, space-separated.
+    scope: Option<String>,
+    /// `{issuer}` for a signer JWT; `urn:pmth:device_code:CODE` approves a device login.
+    resource: Option<String>,
+    /// Audience, as `resource`.
+    audience: Option<String>,
+    /// The M2M client id (`client_secret_post`).
+    client_id: Option<String>,
+    /// The M2M client secret (`client_secret_post`).
+    client_secret: Option<String>,
+}
+
 /// `POST /api/v1/apps/{clientId}/oidc/token`: token exchange with the app taken from the path.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/oidc/token",
+    operation_id = "appTokenExchange",
+    tag = "facades",
+    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    request_body(content = AppTokenRequest, content_type = "application/x-www-form-urlencoded"),
+    security((), ("m2m_basic" = [])),
+    responses(
+        (status = 200, description = "A signer session or signer JWT", body = SignerSession),
+        (status = 404, description = "No such app (`not_found`)", body = OAuthErrorBody),
+        OAuthErrors
+    )
+)]
 pub async fn app_token(
     State(state): State<AppState>,
-    Path(client_id): Path<String>,
+    client_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OidcError> {
+) -> Result<SignerSession, OidcError> {
     let params = Params::from_request(&headers, body)?;
+    let Path(client_id) = client_id.map_err(|r| OidcError::invalid_request(r.body_text()))?;
     let app = path_app(&state, &client_id).await?;
     match params.require("grant_type")? {
-        "urn:ietf:params:oauth:grant-type:token-exchange" => {
+        grant if form_enum::<GrantType>(grant) == Some(GrantType::TokenExchange) => {
             super::exchange::token_exchange(&state, &headers, &params, Some(&app)).await
         }
         other => Err(OidcError::UnsupportedGrantType(
@@ -71,21 +111,35 @@ fn json_body<T: serde::de::DeserializeOwned>(
 }
 
 /// Body of the API-key facade.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct KeyExchange {
+pub struct KeyExchange {
+    /// The API key, bare (`pmth_…`) or composite (`app_…_pmth_…`).
     api_key: String,
+    /// Requested user scopes, space-separated (default `sign:job`).
     #[serde(default)]
     scope: Option<String>,
+    /// The app the key must belong to.
     #[serde(default)]
     client_id: Option<String>,
 }
 
 /// `POST /api/pymthouse/keys/exchange` `{apiKey, scope?, clientId}` → SignerSession.
+#[utoipa::path(
+    post,
+    path = "/api/pymthouse/keys/exchange",
+    operation_id = "apiKeyExchange",
+    tag = "facades",
+    request_body(content = KeyExchange, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A 90-day opaque signer session", body = SignerSession),
+        FacadeErrors
+    )
+)]
 pub async fn api_key_exchange(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
-) -> Result<Response, OidcError> {
+) -> Result<SignerSession, OidcError> {
     let body: KeyExchange = json_body(body)?;
     let scope = requested_user_scope(body.scope.as_deref())?;
     let expected = match body.client_id.as_deref() {
@@ -97,22 +151,36 @@ pub async fn api_key_exchange(
 }
 
 /// Body of the device-token facade.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct DeviceExchange {
+pub struct DeviceExchange {
+    /// The user JWT the device obtained through the device flow.
     device_token: String,
+    /// Requested scopes, a subset of the device token's.
     #[serde(default)]
     scope: Option<String>,
+    /// The app the device token must belong to.
     #[serde(default)]
     client_id: Option<String>,
 }
 
 /// `POST /api/signer/device/exchange` `{deviceToken, scope?, clientId?}` → a 300 s signer JWT.
 /// The device token is the user JWT a device obtained through the device flow.
+#[utoipa::path(
+    post,
+    path = "/api/signer/device/exchange",
+    operation_id = "deviceTokenExchange",
+    tag = "facades",
+    request_body(content = DeviceExchange, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A 300 s signer JWT", body = SignerSession),
+        FacadeErrors
+    )
+)]
 pub async fn device_exchange(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
-) -> Result<Response, OidcError> {
+) -> Result<SignerSession, OidcError> {
     let body: DeviceExchange = json_body(body)?;
     let (user, subject_scope, client_id) = subject_user(&state, None, &body.device_token).await?;
     if body.client_id.as_deref().is_some_and(|c| c != client_id) {

@@ -1,7 +1,7 @@
 //! `POST {issuer}/token`: one explicit dispatch on `grant_type`.
 
 use super::client_auth::{authenticate_m2m, presented_client};
-use super::error::OidcError;
+use super::error::{OAuthErrors, OidcError};
 use super::params::Params;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -9,55 +9,191 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tollhouse_core::claims::{AccessTokenClaims, UserType};
 use tollhouse_core::ids::generate_jti;
 use tollhouse_core::scope::{ScopeError, ScopeSet};
+use utoipa::ToSchema;
 
-/// The successful token response (RFC 6749 §5.1).
-#[derive(Debug, Serialize)]
+/// The successful `client_credentials` response (RFC 6749 §5.1): a JWT for the app itself.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TokenResponse {
+    /// RFC 9068 JWT access token.
     access_token: String,
+    /// Always `Bearer`.
+    #[schema(value_type = String, pattern = "^Bearer$")]
     token_type: &'static str,
+    /// Lifetime in seconds.
     expires_in: i64,
+    /// Space-separated granted scopes.
     scope: String,
+}
+
+/// A user's access token with its rotating refresh token: the `refresh_token` and `device_code`
+/// grants.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserTokens {
+    /// 900 s RFC 9068 user JWT.
+    pub access_token: String,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: i64,
+    /// The next refresh token (the presented one is now spent).
+    pub refresh_token: String,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// Always `Bearer`.
+    #[schema(value_type = String, pattern = "^Bearer$")]
+    pub token_type: &'static str,
+}
+
+impl IntoResponse for UserTokens {
+    fn into_response(self) -> Response {
+        super::no_store(axum::Json(self))
+    }
+}
+
+/// Every success of `POST {issuer}/token`, by grant.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum TokenEndpointResponse {
+    /// `client_credentials`.
+    App(TokenResponse),
+    /// `refresh_token`, `urn:ietf:params:oauth:grant-type:device_code`.
+    User(UserTokens),
+    /// Token exchange, and `client_credentials` with `external_user_id`.
+    Signer(super::exchange::SignerSession),
+}
+
+impl IntoResponse for TokenEndpointResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::App(r) => r.into_response(),
+            Self::User(r) => r.into_response(),
+            Self::Signer(r) => r.into_response(),
+        }
+    }
+}
+
+/// The parameters of `POST {issuer}/token` (`application/x-www-form-urlencoded`; each at most
+/// once). Which ones apply depends on `grant_type`; client credentials go in HTTP Basic or as
+/// `client_id` + `client_secret`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TokenRequest {
+    grant_type: GrantType,
+    /// Requested scopes, space-separated.
+    scope: Option<String>,
+    /// The client: an M2M client id, or an app's public client id (device code, refresh).
+    client_id: Option<String>,
+    /// The M2M client secret (`client_secret_post`).
+    client_secret: Option<String>,
+    /// RFC 8707 resource: an absolute URI; `urn:pmth:device_code:CODE` approves a device login.
+    resource: Option<String>,
+    /// Audience, as `resource`.
+    audience: Option<String>,
+    /// With `client_credentials` and `scope=sign:mint_user_token`: the user to mint for.
+    external_user_id: Option<String>,
+    /// `refresh_token` grant.
+    refresh_token: Option<String>,
+    /// `device_code` grant.
+    device_code: Option<String>,
+    /// Token exchange: a user JWT or an API key.
+    subject_token: Option<String>,
+    /// Token exchange: the subject token's type.
+    subject_token_type: Option<SubjectTokenType>,
+}
+
+/// Grant types of the token endpoint.
+// The serde names are both the documented values and what the dispatch in `token` matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum GrantType {
+    /// RFC 6749 §4.4.
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+    /// RFC 6749 §6.
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    /// RFC 8628.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+    /// RFC 8693.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
+}
+
+/// `subject_token_type` values of the token exchange.
+// Documented values and dispatch at once, as `GrantType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum SubjectTokenType {
+    /// A user JWT issued to this app.
+    #[serde(rename = "urn:ietf:params:oauth:token-type:access_token")]
+    AccessToken,
+    /// A user's API key (bare or composite).
+    #[serde(rename = "urn:pymthouse:oauth:token-type:api_key")]
+    ApiKey,
+}
+
+/// A form value as one of the unit variants of `T` (by serde name), if it is one.
+pub fn form_enum<T: serde::de::DeserializeOwned>(value: &str) -> Option<T> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(value)).ok()
 }
 
 impl IntoResponse for TokenResponse {
     fn into_response(self) -> Response {
-        let mut response = axum::Json(self).into_response();
+        let mut response = super::no_store(axum::Json(self));
         let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         response
     }
 }
 
 /// The token endpoint.
+#[utoipa::path(
+    post,
+    path = "/api/v1/oidc/token",
+    operation_id = "token",
+    tag = "oidc",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    security((), ("m2m_basic" = [])),
+    responses(
+        (status = 200, description = "Tokens; the shape depends on the grant", body = TokenEndpointResponse),
+        OAuthErrors
+    )
+)]
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OidcError> {
+) -> Result<TokenEndpointResponse, OidcError> {
     let params = Params::from_request(&headers, body)?;
     let grant_type = params.require("grant_type")?;
-    match grant_type {
-        "client_credentials" if params.get("external_user_id")?.is_some() => {
-            super::mint_for_user::mint_user_signer_token(&state, &headers, &params).await
+    let Some(grant) = form_enum::<GrantType>(grant_type) else {
+        return Err(OidcError::UnsupportedGrantType(
+            format!("grant type `{grant_type}` is not supported").into(),
+        ));
+    };
+    match grant {
+        GrantType::ClientCredentials if params.get("external_user_id")?.is_some() => {
+            super::mint_for_user::mint_user_signer_token(&state, &headers, &params)
+                .await
+                .map(TokenEndpointResponse::Signer)
         }
-        "client_credentials" => client_credentials(&state, &headers, &params)
+        GrantType::ClientCredentials => client_credentials(&state, &headers, &params)
             .await
-            .map(IntoResponse::into_response),
-        "refresh_token" => super::refresh::refresh(&state, &headers, &params).await,
-        "urn:ietf:params:oauth:grant-type:device_code" => {
-            super::device::poll(&state, &params).await
+            .map(TokenEndpointResponse::App),
+        GrantType::RefreshToken => super::refresh::refresh(&state, &headers, &params)
+            .await
+            .map(TokenEndpointResponse::User),
+        GrantType::DeviceCode => super::device::poll(&state, &params)
+            .await
+            .map(TokenEndpointResponse::User),
+        GrantType::TokenExchange => {
+            super::exchange::token_exchange(&state, &headers, &params, None)
+                .await
+                .map(TokenEndpointResponse::Signer)
         }
-        "urn:ietf:params:oauth:grant-type:token-exchange" => {
-            super::exchange::token_exchange(&state, &headers, &params, None).await
-        }
-        other => Err(OidcError::UnsupportedGrantType(
-            format!("grant type `{other}` is not supported").into(),
-        )),
     }
 }
 

@@ -2,32 +2,124 @@
 //! tokens. A client sees only its own app's tokens; anything else is simply inactive.
 
 use super::client_auth::{authenticate_m2m, presented_client};
-use super::error::OidcError;
+use super::error::{OAuthErrors, OidcError};
 use super::params::Params;
 use super::verify::verify_access_token;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
 use tollhouse_core::app::App;
+use tollhouse_core::claims::UserType;
 use tollhouse_core::ids::{
     looks_like_api_key, looks_like_refresh_token, looks_like_signer_session, split_api_key,
 };
 use tollhouse_core::user::UserStatus;
+use utoipa::ToSchema;
+
+/// The parameters of introspection and revocation (form-encoded). The client authenticates with
+/// HTTP Basic or `client_id` + `client_secret`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TokenRequestByValue {
+    /// A JWT, opaque signer session, refresh token or API key.
+    token: String,
+    /// Accepted and ignored (RFC 7009 §2.1).
+    token_type_hint: Option<String>,
+    /// The M2M client id (`client_secret_post`).
+    client_id: Option<String>,
+    /// The M2M client secret (`client_secret_post`).
+    client_secret: Option<String>,
+}
+
+/// RFC 7662 §2.2 introspection response: `{"active": false}` for anything this client may not
+/// see, otherwise the token's claims.
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Introspection {
+    /// Whether the token is live and this client's.
+    pub active: bool,
+    /// Audience (JWTs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub aud: Option<String>,
+    /// The app's public client id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub client_id: Option<String>,
+    /// Expiry, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub exp: Option<i64>,
+    /// The integrator's id for the user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub external_user_id: Option<String>,
+    /// Issued at, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub iat: Option<i64>,
+    /// The issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub iss: Option<String>,
+    /// JWT id (JWTs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub jti: Option<String>,
+    /// Not before, seconds since the epoch (JWTs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub nbf: Option<i64>,
+    /// Space-separated scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub scope: Option<String>,
+    /// The subject: a user id, or the M2M client id of an app token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub sub: Option<String>,
+    /// `Bearer`, `refresh_token` or `api_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, nullable = false, pattern = "^(Bearer|refresh_token|api_key)$")]
+    pub token_type: Option<&'static str>,
+    /// `app_user` or `app_owner`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, nullable = false, pattern = "^(app_user|app_owner)$")]
+    pub user_type: Option<UserType>,
+}
+
+impl IntoResponse for Introspection {
+    fn into_response(self) -> Response {
+        super::no_store(axum::Json(self))
+    }
+}
 
 /// The introspection endpoint.
+#[utoipa::path(
+    post,
+    path = "/api/v1/oidc/token/introspection",
+    operation_id = "introspect",
+    tag = "oidc",
+    request_body(content = TokenRequestByValue, content_type = "application/x-www-form-urlencoded"),
+    security((), ("m2m_basic" = [])),
+    responses(
+        (status = 200, description = "The token's state (RFC 7662)", body = Introspection),
+        OAuthErrors
+    )
+)]
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OidcError> {
+) -> Result<Introspection, OidcError> {
     let params = Params::from_request(&headers, body)?;
     let app = authenticate_m2m(&state, presented_client(&headers, &params)?).await?;
     let token = params.require("token")?;
-    let body = if looks_like_signer_session(token) {
+    Ok(if looks_like_signer_session(token) {
         introspect_session(&state, &app, token).await?
     } else if looks_like_refresh_token(token) {
         introspect_refresh(&state, &app, token).await?
@@ -36,19 +128,14 @@ pub async fn introspect(
     } else {
         introspect_jwt(&state, &app, token).await?
     }
-    .unwrap_or_else(|| json!({ "active": false }));
-    let mut response = axum::Json(body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    .unwrap_or_default())
 }
 
 async fn introspect_jwt(
     state: &AppState,
     app: &App,
     token: &str,
-) -> Result<Option<Value>, OidcError> {
+) -> Result<Option<Introspection>, OidcError> {
     let Ok(claims) = verify_access_token(state, token) else {
         return Ok(None);
     };
@@ -60,35 +147,28 @@ async fn introspect_jwt(
     if claims.external_user_id.is_some() && !user_is_active(state, &claims.sub).await? {
         return Ok(None);
     }
-    let mut body = json!({
-        "active": true,
-        "token_type": "Bearer",
-        "scope": claims.scope,
-        "client_id": claims.client_id,
-        "sub": claims.sub,
-        "iss": claims.iss,
-        "aud": claims.aud,
-        "exp": claims.exp,
-        "iat": claims.iat,
-        "nbf": claims.nbf,
-        "jti": claims.jti,
-    });
-    if let Some(map) = body.as_object_mut() {
-        if let Some(ext) = claims.external_user_id {
-            map.insert("external_user_id".into(), ext.into());
-        }
-        if let Some(kind) = claims.user_type.and_then(|k| serde_json::to_value(k).ok()) {
-            map.insert("user_type".into(), kind);
-        }
-    }
-    Ok(Some(body))
+    Ok(Some(Introspection {
+        active: true,
+        aud: Some(claims.aud),
+        client_id: Some(claims.client_id),
+        exp: Some(claims.exp),
+        external_user_id: claims.external_user_id,
+        iat: Some(claims.iat),
+        iss: Some(claims.iss),
+        jti: Some(claims.jti),
+        nbf: Some(claims.nbf),
+        scope: Some(claims.scope),
+        sub: Some(claims.sub),
+        token_type: Some("Bearer"),
+        user_type: claims.user_type,
+    }))
 }
 
 async fn introspect_session(
     state: &AppState,
     app: &App,
     token: &str,
-) -> Result<Option<Value>, OidcError> {
+) -> Result<Option<Introspection>, OidcError> {
     let hash = state.pepper.hash(token);
     let Some(session) = state.store.signer_session(hash.as_bytes()).await? else {
         return Ok(None);
@@ -103,25 +183,26 @@ async fn introspect_session(
     if user.status != UserStatus::Active {
         return Ok(None);
     }
-    Ok(Some(json!({
-        "active": true,
-        "token_type": "Bearer",
-        "scope": session.scope,
-        "client_id": session.client_id,
-        "sub": user.id,
-        "external_user_id": user.external_user_id.as_str(),
-        "user_type": "app_user",
-        "iss": state.issuer,
-        "exp": session.expires_at,
-        "iat": session.created_at,
-    })))
+    Ok(Some(Introspection {
+        active: true,
+        client_id: Some(session.client_id),
+        exp: Some(session.expires_at),
+        external_user_id: Some(user.external_user_id.to_string()),
+        iat: Some(session.created_at),
+        iss: Some(state.issuer.clone()),
+        scope: Some(session.scope),
+        sub: Some(user.id),
+        token_type: Some("Bearer"),
+        user_type: Some(UserType::AppUser),
+        ..Introspection::default()
+    }))
 }
 
 async fn introspect_refresh(
     state: &AppState,
     app: &App,
     token: &str,
-) -> Result<Option<Value>, OidcError> {
+) -> Result<Option<Introspection>, OidcError> {
     let hash = state.pepper.hash(token);
     let Some(record) = state.store.refresh_token(hash.as_bytes()).await? else {
         return Ok(None);
@@ -135,22 +216,23 @@ async fn introspect_refresh(
     {
         return Ok(None);
     }
-    Ok(Some(json!({
-        "active": true,
-        "token_type": "refresh_token",
-        "scope": record.scope,
-        "client_id": record.client_id,
-        "sub": record.user_id,
-        "iss": state.issuer,
-        "exp": record.expires_at,
-    })))
+    Ok(Some(Introspection {
+        active: true,
+        client_id: Some(record.client_id),
+        exp: Some(record.expires_at),
+        iss: Some(state.issuer.clone()),
+        scope: Some(record.scope),
+        sub: Some(record.user_id),
+        token_type: Some("refresh_token"),
+        ..Introspection::default()
+    }))
 }
 
 async fn introspect_api_key(
     state: &AppState,
     app: &App,
     token: &str,
-) -> Result<Option<Value>, OidcError> {
+) -> Result<Option<Introspection>, OidcError> {
     let (named, secret) = split_api_key(token);
     let Some(key) = state
         .store
@@ -169,17 +251,18 @@ async fn introspect_api_key(
     if user.status != UserStatus::Active {
         return Ok(None);
     }
-    Ok(Some(json!({
-        "active": true,
-        "token_type": "api_key",
-        "scope": "sign:job",
-        "client_id": key.client_id,
-        "sub": user.id,
-        "external_user_id": user.external_user_id.as_str(),
-        "user_type": "app_user",
-        "iss": state.issuer,
-        "iat": key.created_at,
-    })))
+    Ok(Some(Introspection {
+        active: true,
+        client_id: Some(key.client_id),
+        external_user_id: Some(user.external_user_id.to_string()),
+        iat: Some(key.created_at),
+        iss: Some(state.issuer.clone()),
+        scope: Some("sign:job".into()),
+        sub: Some(user.id),
+        token_type: Some("api_key"),
+        user_type: Some(UserType::AppUser),
+        ..Introspection::default()
+    }))
 }
 
 async fn user_is_active(state: &AppState, user_id: &str) -> Result<bool, OidcError> {

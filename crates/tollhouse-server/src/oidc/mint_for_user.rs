@@ -4,12 +4,11 @@
 
 use super::client_auth::{authenticate_m2m, presented_client};
 use super::error::OidcError;
-use super::exchange::exchange_response;
+use super::exchange::{SignerSession, exchange_response};
 use super::mint;
 use super::params::Params;
 use crate::state::AppState;
 use axum::http::HeaderMap;
-use axum::response::Response;
 use tollhouse_core::ids::generate_uuid;
 use tollhouse_core::scope::ScopeSet;
 use tollhouse_core::user::{AppUser, ExternalUserId, UserStatus};
@@ -23,7 +22,7 @@ pub async fn mint_user_signer_token(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<Response, OidcError> {
+) -> Result<SignerSession, OidcError> {
     let app = authenticate_m2m(state, presented_client(headers, params)?).await?;
     let requested = ScopeSet::parse(params.get("scope")?.unwrap_or(MINT_SCOPE))
         .map_err(|e| OidcError::InvalidScope(e.to_string().into()))?;

@@ -16,49 +16,37 @@ mod revocation;
 pub mod verify;
 
 use crate::state::AppState;
-use axum::Router;
-use axum::routing::{get, post};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Path prefix of the issuer below the public base URL.
 pub const ISSUER_PATH: &str = "/api/v1/oidc";
 
-/// The issuer's routes, mounted at the server root.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(discovery::document),
-        )
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(discovery::document),
-        )
-        .route(
-            "/api/v1/oidc/.well-known/openid-configuration",
-            get(discovery::document),
-        )
-        .route(
-            "/api/v1/oidc/.well-known/oauth-authorization-server",
-            get(discovery::document),
-        )
-        .route("/api/v1/oidc/jwks", get(discovery::jwks))
-        .route("/api/v1/oidc/token", post(grants::token))
-        .route(
-            "/api/v1/oidc/token/introspection",
-            post(introspection::introspect),
-        )
-        .route("/api/v1/oidc/token/revocation", post(revocation::revoke))
-        .route(
-            "/api/v1/apps/{client_id}/oidc/token",
-            post(facades::app_token),
-        )
-        .route(
-            "/api/pymthouse/keys/exchange",
-            post(facades::api_key_exchange),
-        )
-        .route(
-            "/api/signer/device/exchange",
-            post(facades::device_exchange),
-        )
-        .route("/api/v1/oidc/device/auth", post(device::authorize))
+/// The issuer's routes, mounted at the server root. Each path and method comes from the
+/// handler's `#[utoipa::path]`.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(discovery::root_openid_configuration))
+        .routes(routes!(discovery::root_oauth_authorization_server))
+        .routes(routes!(discovery::openid_configuration))
+        .routes(routes!(discovery::oauth_authorization_server))
+        .routes(routes!(discovery::jwks))
+        .routes(routes!(grants::token))
+        .routes(routes!(introspection::introspect))
+        .routes(routes!(revocation::revoke))
+        .routes(routes!(facades::app_token))
+        .routes(routes!(facades::api_key_exchange))
+        .routes(routes!(facades::device_exchange))
+        .routes(routes!(device::authorize))
+}
+
+/// A JSON response that must not be cached (RFC 6749 §5.1).
+pub fn no_store(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

@@ -3,12 +3,11 @@
 
 use super::client_auth::{authenticate_m2m, presented_client};
 use super::error::OidcError;
+use super::grants::UserTokens;
 use super::mint;
 use super::params::Params;
 use crate::state::AppState;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::http::{HeaderMap, header};
 use tollhouse_core::ids::{generate_refresh_token, looks_like_refresh_token};
 use tollhouse_core::user::UserStatus;
 use tollhouse_store::Rotation;
@@ -18,7 +17,7 @@ pub async fn refresh(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<Response, OidcError> {
+) -> Result<UserTokens, OidcError> {
     let presented = params.require("refresh_token")?;
     let invalid = || OidcError::InvalidGrant("refresh token is invalid, expired or revoked".into());
     if !looks_like_refresh_token(presented) {
@@ -82,16 +81,11 @@ pub async fn refresh(
     }
     let access_token = mint::user_access_token(state, &app, &user, &record.scope)?;
     state.metrics.token_issued("refresh_token");
-    let mut response = axum::Json(json!({
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": crate::config::USER_TOKEN_TTL_SECS,
-        "refresh_token": successor,
-        "scope": record.scope,
-    }))
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(UserTokens {
+        access_token,
+        expires_in: crate::config::USER_TOKEN_TTL_SECS,
+        refresh_token: successor,
+        scope: record.scope,
+        token_type: "Bearer",
+    })
 }

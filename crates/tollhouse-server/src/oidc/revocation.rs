@@ -2,7 +2,8 @@
 //! not the token was valid, so the endpoint reveals nothing about tokens.
 
 use super::client_auth::{authenticate_m2m, presented_client};
-use super::error::OidcError;
+use super::error::{OAuthErrors, OidcError};
+use super::introspection::TokenRequestByValue;
 use super::params::Params;
 use super::verify::verify_access_token;
 use crate::state::AppState;
@@ -15,6 +16,18 @@ use tollhouse_core::ids::{
 };
 
 /// The revocation endpoint.
+#[utoipa::path(
+    post,
+    path = "/api/v1/oidc/token/revocation",
+    operation_id = "revoke",
+    tag = "oidc",
+    request_body(content = TokenRequestByValue, content_type = "application/x-www-form-urlencoded"),
+    security((), ("m2m_basic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2); empty body"),
+        OAuthErrors
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,

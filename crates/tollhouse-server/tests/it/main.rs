@@ -12,6 +12,7 @@ mod compat;
 mod device;
 mod exchange;
 mod keys;
+mod openapi;
 mod ops;
 mod token;
 mod tokens_lifecycle;
