@@ -141,6 +141,17 @@ pub fn json_object<T: serde::de::DeserializeOwned>(
     serde_json::from_value(value).map_err(|e| BuilderError::InvalidRequest(e.to_string().into()))
 }
 
+/// [`json_object`] for bodies that may be omitted: no JSON body at all means the defaults (the
+/// SDK sends `{}` or nothing).
+pub fn optional_json_object<T: serde::de::DeserializeOwned + Default>(
+    body: Result<axum::Json<serde_json::Value>, JsonRejection>,
+) -> Result<T, BuilderError> {
+    match body {
+        Err(JsonRejection::MissingJsonContentType(_)) => Ok(T::default()),
+        other => json_object(other),
+    }
+}
+
 /// The `error` codes of the Builder API and the end-user routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

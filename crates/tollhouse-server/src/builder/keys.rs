@@ -3,7 +3,7 @@
 
 use super::allowances::find_user;
 use super::auth::authenticate;
-use super::error::{BodyTooLarge, BuilderError, BuilderErrors, UserInactive, json_object};
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors, UserInactive, optional_json_object};
 use super::{path_params, rfc3339};
 use crate::state::AppState;
 use axum::Json;
@@ -167,10 +167,7 @@ pub async fn create(
 ) -> Result<Response, BuilderError> {
     let (client_id, ext) = path_params(path)?;
     let app = authenticate(&state, &headers, &client_id).await?;
-    let body: CreateKey = match body {
-        Err(JsonRejection::MissingJsonContentType(_)) => CreateKey::default(),
-        other => json_object(other)?,
-    };
+    let body: CreateKey = optional_json_object(body)?;
     if body.label.as_ref().is_some_and(|l| l.len() > 200) {
         return Err(BuilderError::invalid(
             "label must be at most 200 characters",

@@ -1,7 +1,9 @@
 //! App info, app users, and minting a user's tokens.
 
 use super::auth::authenticate;
-use super::error::{BodyTooLarge, BuilderError, BuilderErrors, UserInactive, json_object};
+use super::error::{
+    BodyTooLarge, BuilderError, BuilderErrors, UserInactive, json_object, optional_json_object,
+};
 use super::{Done, path_params, rfc3339};
 use crate::oidc::mint;
 use crate::state::AppState;
@@ -326,10 +328,7 @@ pub async fn mint_token(
     let (client_id, ext) = path_params(path)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     // No body means "defaults": the SDK sends `{}` or nothing.
-    let body: MintBody = match body {
-        Err(JsonRejection::MissingJsonContentType(_)) => MintBody::default(),
-        other => json_object(other)?,
-    };
+    let body: MintBody = optional_json_object(body)?;
     let ext = external_id(&ext)?;
     let user = state
         .store
