@@ -103,6 +103,10 @@ pub struct AppUser {
     pub status: UserStatus,
     /// Creation time.
     pub created_at: UnixTime,
+    /// Name shown to other peers in live rooms.
+    pub display_name: Option<String>,
+    /// Picture shown to other peers in live rooms.
+    pub avatar_url: Option<String>,
 }
 
 impl AppUser {

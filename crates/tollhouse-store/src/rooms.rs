@@ -51,24 +51,22 @@ pub trait RoomRepository {
         previous_valid_until: UnixTime,
         now: UnixTime,
     ) -> Result<(), StoreError>;
-    /// Stores a room.
+    /// Stores a room and its original host as its first broadcaster, together.
     async fn insert_room(&self, room: &RoomRecord) -> Result<(), StoreError>;
+    /// Records a cohost of room `room_id`.
+    async fn add_broadcaster(
+        &self,
+        room_id: &str,
+        peer_id: &str,
+        user_id: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Whether `peer_id` broadcasts in room `room_id`.
+    async fn is_broadcaster(&self, room_id: &str, peer_id: &str) -> Result<bool, StoreError>;
     /// Room `id` of app `client_id`.
     async fn room(&self, client_id: &str, id: &str) -> Result<Option<RoomRecord>, StoreError>;
     /// Ends a room; `false` if there is no such room.
     async fn end_room(&self, client_id: &str, id: &str, now: UnixTime) -> Result<bool, StoreError>;
-    /// Sets a user's display fields (`None` leaves a field alone).
-    async fn set_user_profile(
-        &self,
-        user_id: &str,
-        display_name: Option<&str>,
-        avatar_url: Option<&str>,
-    ) -> Result<(), StoreError>;
-    /// A user's display fields.
-    async fn user_profile(
-        &self,
-        user_id: &str,
-    ) -> Result<(Option<String>, Option<String>), StoreError>;
 }
 
 fn room_from_row(row: &AnyRow) -> Result<RoomRecord, StoreError> {
@@ -127,6 +125,7 @@ impl RoomRepository for SqlStore {
     }
 
     async fn insert_room(&self, room: &RoomRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO rooms (id, client_id, room_type, max_peers, original_host_peer_id, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -138,9 +137,49 @@ impl RoomRepository for SqlStore {
         .bind(&room.original_host_peer_id)
         .bind(&room.created_by)
         .bind(room.created_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO room_broadcasters (room_id, peer_id, user_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&room.id)
+        .bind(&room.original_host_peer_id)
+        .bind(&room.created_by)
+        .bind(room.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn add_broadcaster(
+        &self,
+        room_id: &str,
+        peer_id: &str,
+        user_id: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO room_broadcasters (room_id, peer_id, user_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(room_id)
+        .bind(peer_id)
+        .bind(user_id)
+        .bind(now)
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn is_broadcaster(&self, room_id: &str, peer_id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 AS hit FROM room_broadcasters WHERE room_id = $1 AND peer_id = $2",
+        )
+        .bind(room_id)
+        .bind(peer_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
     }
 
     async fn room(&self, client_id: &str, id: &str) -> Result<Option<RoomRecord>, StoreError> {
@@ -165,36 +204,5 @@ impl RoomRepository for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
-    }
-
-    async fn set_user_profile(
-        &self,
-        user_id: &str,
-        display_name: Option<&str>,
-        avatar_url: Option<&str>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE app_users SET display_name = COALESCE($1, display_name), avatar_url = COALESCE($2, avatar_url) WHERE id = $3",
-        )
-        .bind(display_name)
-        .bind(avatar_url)
-        .bind(user_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn user_profile(
-        &self,
-        user_id: &str,
-    ) -> Result<(Option<String>, Option<String>), StoreError> {
-        let row = sqlx::query("SELECT display_name, avatar_url FROM app_users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => Ok((row.try_get("display_name")?, row.try_get("avatar_url")?)),
-            None => Ok((None, None)),
-        }
     }
 }

@@ -18,8 +18,8 @@ pub enum Upserted {
 /// Storage of app users.
 #[async_trait::async_trait]
 pub trait UserRepository {
-    /// Creates the user or updates the given fields of the existing one. `email`/`status` of
-    /// `None` leave the stored value alone.
+    /// Creates the user or updates the given fields of the existing one. `email`/`status`, and
+    /// `new`'s display fields, of `None` leave the stored value alone.
     async fn upsert_user(
         &self,
         new: &AppUser,
@@ -47,7 +47,8 @@ pub trait UserRepository {
     ) -> Result<Option<AppUser>, StoreError>;
 }
 
-const USER_COLUMNS: &str = "id, client_id, external_user_id, email, status, created_at";
+const USER_COLUMNS: &str =
+    "id, client_id, external_user_id, email, status, created_at, display_name, avatar_url";
 
 fn user_from_row(row: &AnyRow) -> Result<AppUser, StoreError> {
     let ext: String = row.try_get("external_user_id")?;
@@ -61,6 +62,8 @@ fn user_from_row(row: &AnyRow) -> Result<AppUser, StoreError> {
         status: UserStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt("app_users.status".into()))?,
         created_at: row.try_get("created_at")?,
+        display_name: row.try_get("display_name")?,
+        avatar_url: row.try_get("avatar_url")?,
     })
 }
 
@@ -74,8 +77,8 @@ impl UserRepository for SqlStore {
         now: UnixTime,
     ) -> Result<(AppUser, Upserted), StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO app_users (id, client_id, external_user_id, email, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (client_id, external_user_id) DO NOTHING",
+            "INSERT INTO app_users (id, client_id, external_user_id, email, status, created_at, updated_at, display_name, avatar_url) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) ON CONFLICT (client_id, external_user_id) DO NOTHING",
         )
         .bind(&new.id)
         .bind(&new.client_id)
@@ -83,13 +86,16 @@ impl UserRepository for SqlStore {
         .bind(new.email.clone())
         .bind(new.status.as_str())
         .bind(now)
+        .bind(new.display_name.clone())
+        .bind(new.avatar_url.clone())
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() > 0 {
             return Ok((new.clone(), Upserted::Created));
         }
         sqlx::query(
-            "UPDATE app_users SET email = COALESCE($1, email), status = COALESCE($2, status), updated_at = $3 \
+            "UPDATE app_users SET email = COALESCE($1, email), status = COALESCE($2, status), updated_at = $3, \
+             display_name = COALESCE($6, display_name), avatar_url = COALESCE($7, avatar_url) \
              WHERE client_id = $4 AND external_user_id = $5",
         )
         .bind(email)
@@ -97,6 +103,8 @@ impl UserRepository for SqlStore {
         .bind(now)
         .bind(&new.client_id)
         .bind(new.external_user_id.as_str())
+        .bind(new.display_name.clone())
+        .bind(new.avatar_url.clone())
         .execute(&self.pool)
         .await?;
         let user = self

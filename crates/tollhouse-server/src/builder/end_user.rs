@@ -13,7 +13,10 @@ use tollhouse_core::ids::{looks_like_signer_session, split_api_key};
 use tollhouse_core::user::{AppUser, UserStatus};
 use utoipa::ToSchema;
 
-async fn bearer_user(state: &AppState, headers: &HeaderMap) -> Result<AppUser, BuilderError> {
+pub(super) async fn bearer_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<AppUser, BuilderError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -30,6 +30,9 @@ pub enum BuilderError {
     /// The user is deactivated.
     #[error("user_inactive")]
     UserInactive,
+    /// The request is valid but the resource's state refuses it (e.g. an ended room).
+    #[error("conflict: {0}")]
+    Conflict(Text),
     /// The body exceeds the configured limit.
     #[error("payload_too_large")]
     PayloadTooLarge,
@@ -63,6 +66,7 @@ impl BuilderError {
                 C::UserInactive,
                 "the user is deactivated".into(),
             ),
+            Self::Conflict(d) => (StatusCode::CONFLICT, C::Conflict, d.clone()),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 C::PayloadTooLarge,
@@ -166,6 +170,8 @@ pub enum BuilderErrorCode {
     InvalidScope,
     /// The user is deactivated.
     UserInactive,
+    /// The resource's state refuses the request (an ended room, no room secret yet).
+    Conflict,
     /// The body exceeds the configured limit.
     PayloadTooLarge,
     /// Storage is unreachable; retry later.
@@ -230,6 +236,19 @@ impl utoipa::IntoResponses for UserInactive {
         crate::openapi::error_responses::<BuilderErrorBody>(&[(
             403,
             "The user is deactivated (`user_inactive`)",
+        )])
+    }
+}
+
+/// 409 for routes refused by a resource's state.
+#[derive(Debug)]
+pub struct StateConflict;
+
+impl utoipa::IntoResponses for StateConflict {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        crate::openapi::error_responses::<BuilderErrorBody>(&[(
+            409,
+            "The room has ended, or the app has no room secret yet (`conflict`)",
         )])
     }
 }

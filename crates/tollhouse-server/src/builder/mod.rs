@@ -8,6 +8,7 @@ mod end_user;
 pub mod error;
 mod keys;
 mod manifest;
+mod rooms;
 mod users;
 
 use crate::state::AppState;
@@ -33,6 +34,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(end_user::balance))
         .routes(routes!(end_user::usage))
         .routes(routes!(keys::list, keys::create, keys::revoke))
+        .routes(routes!(rooms::rotate_secret))
+        .routes(routes!(rooms::create))
+        .routes(routes!(rooms::issue_token))
+        .routes(routes!(rooms::end))
+        .routes(routes!(rooms::verify))
 }
 
 /// The path parameters, or a Builder-shaped 400 (e.g. a segment that is not UTF-8).

@@ -57,6 +57,12 @@ pub struct UserView {
     /// `active` or `inactive`.
     #[schema(value_type = String, pattern = "^(active|inactive)$")]
     status: &'static str,
+    /// Name shown to other peers in live rooms (copied into room tokens).
+    #[schema(required = true)]
+    display_name: Option<String>,
+    /// Picture shown to other peers in live rooms (copied into room tokens).
+    #[schema(required = true)]
+    avatar_url: Option<String>,
 }
 
 impl From<&AppUser> for UserView {
@@ -69,6 +75,8 @@ impl From<&AppUser> for UserView {
             id: user.id.clone(),
             role: "user",
             status: user.status.as_str(),
+            display_name: user.display_name.clone(),
+            avatar_url: user.avatar_url.clone(),
         }
     }
 }
@@ -169,6 +177,47 @@ pub struct UpsertUser {
     #[serde(default)]
     #[schema(pattern = "^(active|inactive)$")]
     status: Option<String>,
+    /// Name shown to other peers in live rooms (at most 64 characters); absent or empty leaves
+    /// it unchanged.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    display_name: Option<String>,
+    /// `https://` (or `http://`) URL of the user's picture (at most 2048 characters); absent or
+    /// empty leaves it unchanged.
+    #[serde(default)]
+    #[schema(max_length = 2048)]
+    avatar_url: Option<String>,
+}
+
+/// A display name: trimmed, 1–64 characters, no control characters.
+fn display_name(value: Option<&str>) -> Result<Option<String>, BuilderError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) if v.chars().count() <= 64 && !v.contains(char::is_control) => {
+            Ok(Some(v.to_owned()))
+        }
+        Some(_) => Err(BuilderError::invalid(
+            "displayName must be at most 64 characters, without control characters",
+        )),
+    }
+}
+
+/// An avatar URL: absolute `https`/`http`, at most 2048 characters, no whitespace.
+fn avatar_url(value: Option<&str>) -> Result<Option<String>, BuilderError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v)
+            if v.len() <= 2048
+                && (v.starts_with("https://") || v.starts_with("http://"))
+                && v.len() > "https://".len()
+                && !v.contains(|c: char| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(Some(v.to_owned()))
+        }
+        Some(_) => Err(BuilderError::invalid(
+            "avatarUrl must be an absolute http(s) URL of at most 2048 characters",
+        )),
+    }
 }
 
 /// `POST A/users`: 201 for a new user, 200 for an existing one (given fields updated).
@@ -228,6 +277,8 @@ pub async fn upsert(
         email: email.map(str::to_owned),
         status: status.unwrap_or(UserStatus::Active),
         created_at: now,
+        display_name: display_name(body.display_name.as_deref())?,
+        avatar_url: avatar_url(body.avatar_url.as_deref())?,
     };
     let (user, outcome) = state.store.upsert_user(&new, email, status, now).await?;
     let code = if outcome == Upserted::Created {

@@ -51,6 +51,8 @@ pub async fn mint_user_signer_token(
         email: None,
         status: UserStatus::Active,
         created_at: now,
+        display_name: None,
+        avatar_url: None,
     };
     let (user, _) = state.store.upsert_user(&new, None, None, now).await?;
     if user.status != UserStatus::Active {
