@@ -50,6 +50,11 @@ impl ManualClock {
             .fetch_add(seconds.saturating_mul(1000), Ordering::SeqCst);
     }
 
+    /// Moves time forward by `millis` milliseconds (sub-second cache windows).
+    pub fn advance_millis(&self, millis: i64) {
+        self.millis.fetch_add(millis, Ordering::SeqCst);
+    }
+
     /// Sets the clock to `unix_seconds`.
     pub fn set(&self, unix_seconds: UnixTime) {
         self.millis

@@ -15,6 +15,7 @@ pub mod rooms;
 pub mod scope;
 pub mod secret;
 pub mod user;
+pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
 pub use random::{OsRandom, Random, SeededRandom};

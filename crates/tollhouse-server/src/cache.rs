@@ -55,6 +55,33 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         entries.insert(key, (value, now + self.ttl_millis));
     }
 
+    /// Stores `value` until the earlier of the cache's TTL and `until_millis` (e.g. the expiry
+    /// of the credential the value was derived from).
+    pub fn insert_until(&self, key: K, value: V, until_millis: i64, clock: &dyn Clock) {
+        let now = clock.now_millis();
+        if until_millis <= now {
+            return;
+        }
+        self.insert(key.clone(), value, clock);
+        if let Some(entry) = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(&key)
+        {
+            entry.1 = entry.1.min(until_millis);
+        }
+    }
+
+    /// Forgets everything at once (e.g. after a revocation, whose credential's cache key is
+    /// not known to the code revoking it).
+    pub fn clear(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
     /// Forgets `key` at once.
     pub fn remove(&self, key: &K) {
         self.entries

@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tollhouse_core::keys::SigningAlg;
 
+pub use crate::signer_config::{ExternalIssuer, Redacted, VerifierKind};
+
 /// The resolved configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -47,6 +49,23 @@ pub struct Config {
     pub log: String,
     /// Print logs as JSON lines instead of text.
     pub log_json: bool,
+    /// Shared secret go-livepeer sends to the identity webhook (`Authorization: Bearer`,
+    /// `X-Api-Key` or `X-Webhook-Secret`). Unset: the webhook refuses every caller.
+    pub webhook_secret: Option<Redacted>,
+    /// End-user verifiers the identity webhook tries, in order (first match wins). Apps may
+    /// narrow the list. `trusted_headers` is only used when listed here.
+    pub webhook_verifiers: Vec<VerifierKind>,
+    /// External OIDC issuers whose access tokens the webhook accepts (the `oidc` verifier).
+    pub external_issuers: Vec<ExternalIssuer>,
+    /// go-livepeer remote signer the signer proxy forwards to; unset: no proxy.
+    pub signer_upstream: Option<String>,
+    /// Path prefix the signer proxy is mounted under.
+    pub signer_proxy_prefix: String,
+    /// Seconds the proxy waits for go-livepeer's response headers before answering 504.
+    pub signer_upstream_timeout_secs: u64,
+    /// Key go-livepeer's gateway sends to the Live AI auth webhook (`-liveAIAuthApiKey`).
+    /// Unset: the Live AI webhook refuses every caller.
+    pub live_ai_api_key: Option<Redacted>,
 }
 
 /// One pipeline/model pair of the capability catalog.
@@ -94,6 +113,13 @@ impl Default for Config {
             capabilities: default_capabilities(),
             log: "info".into(),
             log_json: false,
+            webhook_secret: None,
+            webhook_verifiers: VerifierKind::DEFAULT_ORDER.to_vec(),
+            external_issuers: Vec::new(),
+            signer_upstream: None,
+            signer_proxy_prefix: "/signer".into(),
+            signer_upstream_timeout_secs: 30,
+            live_ai_api_key: None,
         }
     }
 }
@@ -218,6 +244,27 @@ pub struct ConfigOverrides {
     #[arg(long, env = "TOLLHOUSE_SIGNER_URL", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer_url: Option<String>,
+    /// Shared secret go-livepeer sends to the identity webhook [default: none, webhook closed]
+    #[arg(long, env = "TOLLHOUSE_WEBHOOK_SECRET", global = true, hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<Redacted>,
+    /// Verifiers the identity webhook tries, in order, comma-separated
+    /// [default: tollhouse_jwt,signer_session,api_key,oidc]
+    #[arg(long, env = "TOLLHOUSE_WEBHOOK_VERIFIERS", global = true, value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_verifiers: Option<Vec<VerifierKind>>,
+    /// go-livepeer remote signer to proxy to (mounts the signer proxy) [default: none]
+    #[arg(long, env = "TOLLHOUSE_SIGNER_UPSTREAM", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer_upstream: Option<String>,
+    /// Path prefix of the signer proxy [default: /signer]
+    #[arg(long, env = "TOLLHOUSE_SIGNER_PROXY_PREFIX", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer_proxy_prefix: Option<String>,
+    /// Key the Live AI gateway sends to `/webhooks/live-ai-auth` [default: none, closed]
+    #[arg(long, env = "TOLLHOUSE_LIVE_AI_API_KEY", global = true, hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_ai_api_key: Option<Redacted>,
     /// Log filter [default: info]
     #[arg(long, env = "TOLLHOUSE_LOG", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -13,6 +13,8 @@ pub mod metrics;
 pub mod oidc;
 pub mod openapi;
 pub mod ops;
+pub mod signer;
+pub mod signer_config;
 pub mod state;
 
 use crate::apps::CreatedApp;
@@ -55,6 +57,9 @@ pub enum StartError {
     /// Storage failed during start-up.
     #[error(transparent)]
     Store(#[from] tollhouse_store::StoreError),
+    /// A setting is unusable (e.g. a malformed signer upstream URL).
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Injected dependencies: time and randomness.
@@ -151,6 +156,14 @@ pub async fn start(
         rng: deps.rng,
         metrics: metrics::Metrics::default(),
         m2m_clients: cache::TtlCache::new(M2M_CLIENT_CACHE_MILLIS, 10_000),
+        credentials: cache::TtlCache::new(
+            signer::identity::CREDENTIAL_CACHE_MILLIS,
+            signer::identity::CREDENTIAL_CACHE_CAPACITY,
+        ),
+        policies: cache::TtlCache::new(signer::policy::POLICY_CACHE_MILLIS, 10_000),
+        gate_balances: cache::TtlCache::new(signer::policy::POLICY_CACHE_MILLIS, 100_000),
+        external_issuers: signer::external::ExternalIssuers::new(&config.external_issuers),
+        http: signer::http_client()?,
         config,
     });
     let demo_app = if create_demo_app {

@@ -19,6 +19,11 @@ struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerdictLabels {
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GrantLabels {
     grant: String,
 }
@@ -37,6 +42,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     tokens_issued: Family<GrantLabels, Counter>,
+    webhook_verdicts: Family<VerdictLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -62,11 +68,18 @@ impl Default for Metrics {
             "Access tokens issued by grant type",
             tokens_issued.clone(),
         );
+        let webhook_verdicts = Family::<VerdictLabels, Counter>::default();
+        registry.register(
+            "webhook_verdicts",
+            "Identity webhook answers by verdict status (200, 401, 403, 483, 503, …)",
+            webhook_verdicts.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             tokens_issued,
+            webhook_verdicts,
         }
     }
 }
@@ -94,6 +107,13 @@ impl Metrics {
             .get_or_create(&GrantLabels {
                 grant: grant.to_owned(),
             })
+            .inc();
+    }
+
+    /// Counts an identity-webhook verdict.
+    pub fn webhook_verdict(&self, status: u16) {
+        self.webhook_verdicts
+            .get_or_create(&VerdictLabels { status })
             .inc();
     }
 

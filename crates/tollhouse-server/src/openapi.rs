@@ -21,7 +21,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -50,6 +50,8 @@ pub const USER_BEARER: &str = "user_bearer";
         (name = "facades", description = "Exchange endpoints PymtHouse integrators mount, served by Tollhouse itself"),
         (name = "builder", description = "Builder API: an app's backend, authenticated with its M2M client"),
         (name = "end-user", description = "Routes an end user calls with their own bearer credential"),
+        (name = "signer", description = "go-livepeer integration: the identity webhook, the Live AI stream auth webhook"),
+        (name = "rooms", description = "Live-room tokens for signaling servers and chat engines"),
         (name = "ops", description = "Liveness, readiness, metrics and this document")
     )
 )]
@@ -82,6 +84,20 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "webhook_secret",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Api-Key",
+                "The deployment's webhook secret (also accepted as `Authorization: Bearer` or `X-Webhook-Secret`)",
+            ))),
+        );
+        components.add_security_scheme(
+            "live_ai_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Api-Key",
+                "The gateway's `-liveAIAuthApiKey` (also accepted as a raw `Authorization` value)",
+            ))),
+        );
     }
 }
 
@@ -91,6 +107,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::oidc::routes())
         .merge(crate::builder::routes())
         .merge(crate::ops::routes())
+        .merge(crate::signer::routes())
         .routes(routes!(document))
 }
 

@@ -5,6 +5,10 @@ use crate::config::Config;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use std::sync::Arc;
+use crate::signer::external::ExternalIssuers;
+use crate::signer::identity::VerifiedIdentity;
+use crate::signer::policy::SignerPolicy;
+use tollhouse_core::allowance::Balance;
 use tollhouse_core::app::App;
 use tollhouse_core::master_key::SealingKey;
 use tollhouse_core::secret::Pepper;
@@ -40,9 +44,25 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Apps by M2M client id, for the token endpoint's hot path.
     pub m2m_clients: TtlCache<String, App>,
+    /// Verified end-user credentials by keyed hash, for the identity webhook's hot path.
+    pub credentials: TtlCache<[u8; 32], Arc<VerifiedIdentity>>,
+    /// Apps' signer policies (`None`: no such app).
+    pub policies: TtlCache<String, Option<SignerPolicy>>,
+    /// Users' balances as the gate last read them.
+    pub gate_balances: TtlCache<String, Balance>,
+    /// External OIDC issuers and their cached key sets.
+    pub external_issuers: ExternalIssuers,
+    /// Outbound HTTP (issuer discovery, the signer proxy).
+    pub http: reqwest::Client,
 }
 
 impl AppState {
+    /// Forgets every cached credential verdict: called after any revocation or deactivation, so
+    /// the webhook refuses the credential at once.
+    pub fn forget_credentials(&self) {
+        self.credentials.clear();
+    }
+
     /// Wraps the shared parts.
     pub fn new(shared: Shared) -> Self {
         Self(Arc::new(shared))

@@ -13,6 +13,7 @@ mod revocations;
 mod rooms;
 mod sessions;
 mod settings;
+mod signer;
 mod sql;
 mod users;
 
@@ -25,6 +26,7 @@ pub use revocations::RevocationRepository;
 pub use rooms::{RoomRecord, RoomRepository, RoomSecrets};
 pub use sessions::{RefreshRecord, Rotation, SessionRecord, SessionRepository};
 pub use settings::SettingsRepository;
+pub use signer::{SignerPolicyRecord, SignerRepository, StreamKeyRecord};
 pub use sql::{Backend, SqlStore};
 pub use users::{Upserted, UserRepository};
 
@@ -39,6 +41,7 @@ pub trait Store:
     + RoomRepository
     + SessionRepository
     + SettingsRepository
+    + SignerRepository
     + UserRepository
     + Send
     + Sync

@@ -230,6 +230,8 @@ pub async fn grant(
         created_at: now,
     };
     state.store.insert_grant(&grant).await?;
+    // The gate must see the new grant at once, not after its cache expires.
+    crate::signer::policy::invalidate(&state);
     let balance = balance_of(&state, &user).await?;
     Ok((
         StatusCode::CREATED,

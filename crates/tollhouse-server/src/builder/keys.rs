@@ -261,6 +261,7 @@ pub async fn revoke(
         .revoke_api_key(&user.id, &key_id, state.clock.now())
         .await?
         .ok_or_else(|| BuilderError::NotFound("no such key".into()))?;
+    state.forget_credentials();
     Ok(Json(RevokedKey {
         key: ApiKeyView::from(&key),
         success: true,

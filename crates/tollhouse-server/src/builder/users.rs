@@ -281,6 +281,10 @@ pub async fn upsert(
         avatar_url: avatar_url(body.avatar_url.as_deref())?,
     };
     let (user, outcome) = state.store.upsert_user(&new, email, status, now).await?;
+    if status.is_some() {
+        // A (de)activation: cached webhook verdicts for the user must not outlive it.
+        state.forget_credentials();
+    }
     let code = if outcome == Upserted::Created {
         StatusCode::CREATED
     } else {
@@ -337,6 +341,7 @@ pub async fn deactivate(
         )
         .await?
         .ok_or_else(|| BuilderError::NotFound("no such user".into()))?;
+    state.forget_credentials();
     Ok(Json(Done {
         status: user.status.as_str(),
         success: true,

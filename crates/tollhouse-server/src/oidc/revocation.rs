@@ -84,5 +84,7 @@ pub async fn revoke(
             .revoke_token(&claims.jti, &claims.client_id, claims.exp)
             .await?;
     }
+    // Whatever was revoked, the webhook must not keep trusting a cached verdict for it.
+    state.forget_credentials();
     Ok(StatusCode::OK)
 }

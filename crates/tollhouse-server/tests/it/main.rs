@@ -18,3 +18,4 @@ mod ops;
 mod rooms;
 mod token;
 mod tokens_lifecycle;
+mod webhook;

@@ -1,0 +1,340 @@
+//! Proving who an end user is, for the identity webhook and the signer proxy: a composite of
+//! verifiers tried in the configured order (first match wins), behind a cache keyed by the keyed
+//! hash of the credential.
+//!
+//! Cache rules: an entry lives at most [`CREDENTIAL_CACHE_MILLIS`] and never past the
+//! credential's own expiry, and every in-process revocation or deactivation clears the cache, so
+//! a revoked credential stops working at once here and within a second on other instances.
+
+use super::external;
+use crate::signer_config::VerifierKind;
+use crate::state::AppState;
+use std::sync::Arc;
+use tollhouse_core::UnixTime;
+use tollhouse_core::ids::split_api_key;
+use tollhouse_core::scope::ScopeSet;
+use tollhouse_core::user::UserStatus;
+use tollhouse_core::webhook::{CredentialKind, TrustedHeaders, classify_credential};
+use tollhouse_store::StoreError;
+
+/// Longest time a verified credential is trusted without looking again.
+pub const CREDENTIAL_CACHE_MILLIS: i64 = 1000;
+/// Most credentials cached at once.
+pub const CREDENTIAL_CACHE_CAPACITY: usize = 100_000;
+/// The scope an end-user credential needs to have payments signed.
+pub const SIGN_SCOPE: &str = "sign:job";
+
+/// Who the end user is, as the webhook reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedIdentity {
+    /// Who vouches for the identity (Tollhouse's issuer, an external issuer, a trusted proxy).
+    pub issuer: String,
+    /// The app the user belongs to.
+    pub client_id: String,
+    /// The billed subject (the external user id).
+    pub usage_subject: String,
+    /// What kind of subject that is.
+    pub usage_subject_type: String,
+    /// Tollhouse's id for the user, when the user is known here (needed by the balance gate).
+    pub user_id: Option<String>,
+    /// When the credential stops being valid (unix seconds), if it expires.
+    pub expires_at: Option<UnixTime>,
+    /// Which verifier proved it.
+    pub verifier: VerifierKind,
+}
+
+impl VerifiedIdentity {
+    /// `<client_id>:<usage_subject>`: stable per user, stored by the signer in its state.
+    pub fn auth_id(&self) -> String {
+        format!("{}:{}", self.client_id, self.usage_subject)
+    }
+}
+
+/// Why no identity was established.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// No credential in the request.
+    #[error("missing credential")]
+    Missing,
+    /// Not a credential any enabled verifier accepts.
+    #[error("invalid credential")]
+    Invalid,
+    /// Past its expiry.
+    #[error("credential expired")]
+    Expired,
+    /// Revoked.
+    #[error("credential revoked")]
+    Revoked,
+    /// The user is deactivated (or the app disabled).
+    #[error("user is deactivated")]
+    Inactive,
+    /// Valid, but without `sign:job`.
+    #[error("credential lacks scope sign:job")]
+    InsufficientScope,
+    /// The app does not accept this kind of credential.
+    #[error("credential type not accepted for this app")]
+    VerifierNotAllowed,
+    /// Storage could not be reached: neither identity nor balance can be checked.
+    #[error("billing unavailable")]
+    StoreUnavailable(String),
+    /// An external issuer's keys could not be fetched.
+    #[error("identity provider unavailable")]
+    IssuerUnavailable(String),
+}
+
+impl Rejection {
+    /// The status the signer passes on to the gateway.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Missing | Self::Invalid | Self::Expired | Self::Revoked => 401,
+            Self::Inactive | Self::InsufficientScope | Self::VerifierNotAllowed => 403,
+            Self::StoreUnavailable(_) | Self::IssuerUnavailable(_) => 503,
+        }
+    }
+
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing_credential",
+            Self::Invalid => "invalid_credential",
+            Self::Expired => "credential_expired",
+            Self::Revoked => "credential_revoked",
+            Self::Inactive => "user_inactive",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::VerifierNotAllowed => "verifier_not_allowed",
+            Self::StoreUnavailable(_) => "billing_unavailable",
+            Self::IssuerUnavailable(_) => "identity_unavailable",
+        }
+    }
+}
+
+impl From<StoreError> for Rejection {
+    fn from(err: StoreError) -> Self {
+        Self::StoreUnavailable(err.to_string())
+    }
+}
+
+/// What a single verifier concluded: not its kind of credential, or a definite answer.
+type Verdict = Result<Option<VerifiedIdentity>, Rejection>;
+
+/// Proves the identity behind `credential` (or the trusted headers).
+pub async fn verify(
+    state: &AppState,
+    credential: Option<&str>,
+    trusted: &TrustedHeaders,
+) -> Result<Arc<VerifiedIdentity>, Rejection> {
+    let cache_key = match credential {
+        Some(c) => *state.pepper.hash(c).as_bytes(),
+        None => trusted_cache_key(state, trusted),
+    };
+    if let Some(hit) = state.credentials.get(&cache_key, state.clock.as_ref()) {
+        return Ok(hit);
+    }
+    let identity = Arc::new(verify_uncached(state, credential, trusted).await?);
+    let until = identity.expires_at.map_or(i64::MAX, |exp| exp * 1000);
+    state
+        .credentials
+        .insert_until(cache_key, identity.clone(), until, state.clock.as_ref());
+    Ok(identity)
+}
+
+fn trusted_cache_key(state: &AppState, trusted: &TrustedHeaders) -> [u8; 32] {
+    let text = format!(
+        "trusted\n{}\n{}\n{}\n{}",
+        trusted.issuer.as_deref().unwrap_or(""),
+        trusted.client_id.as_deref().unwrap_or(""),
+        trusted.subject.as_deref().unwrap_or(""),
+        trusted.subject_type.as_deref().unwrap_or("")
+    );
+    *state.pepper.hash(&text).as_bytes()
+}
+
+async fn verify_uncached(
+    state: &AppState,
+    credential: Option<&str>,
+    trusted: &TrustedHeaders,
+) -> Result<VerifiedIdentity, Rejection> {
+    let kind = credential.map(classify_credential);
+    for verifier in &state.config.webhook_verifiers {
+        let verdict = match (verifier, credential, kind) {
+            (VerifierKind::TollhouseJwt, Some(c), Some(CredentialKind::Jwt)) => {
+                tollhouse_jwt(state, c).await
+            }
+            (VerifierKind::SignerSession, Some(c), Some(CredentialKind::SignerSession)) => {
+                signer_session(state, c).await
+            }
+            (VerifierKind::ApiKey, Some(c), Some(CredentialKind::ApiKey)) => {
+                api_key(state, c).await
+            }
+            (VerifierKind::Oidc, Some(c), Some(CredentialKind::Jwt)) => {
+                external::verify(state, c).await
+            }
+            (VerifierKind::TrustedHeaders, _, _) => trusted_headers(state, trusted).await,
+            _ => Ok(None),
+        };
+        if let Some(identity) = verdict? {
+            allowed_for_app(state, &identity).await?;
+            return Ok(identity);
+        }
+    }
+    Err(if credential.is_some() {
+        Rejection::Invalid
+    } else {
+        Rejection::Missing
+    })
+}
+
+/// An app may narrow the deployment's verifiers (e.g. API keys only).
+async fn allowed_for_app(state: &AppState, identity: &VerifiedIdentity) -> Result<(), Rejection> {
+    let policy = super::policy::policy_of(state, &identity.client_id).await?;
+    match policy.and_then(|p| p.verifiers) {
+        Some(allowed) if !allowed.contains(&identity.verifier) => {
+            Err(Rejection::VerifierNotAllowed)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn has_sign_scope(scope: &str) -> bool {
+    ScopeSet::parse(scope).is_ok_and(|s| s.contains(SIGN_SCOPE))
+}
+
+/// The user `user_id`, which must be active.
+async fn active_user(
+    state: &AppState,
+    user_id: &str,
+) -> Result<tollhouse_core::user::AppUser, Rejection> {
+    let user = state
+        .store
+        .user_by_id(user_id)
+        .await?
+        .ok_or(Rejection::Invalid)?;
+    if user.status != UserStatus::Active {
+        return Err(Rejection::Inactive);
+    }
+    Ok(user)
+}
+
+fn tollhouse_identity(
+    state: &AppState,
+    user: &tollhouse_core::user::AppUser,
+    expires_at: UnixTime,
+    verifier: VerifierKind,
+) -> VerifiedIdentity {
+    VerifiedIdentity {
+        issuer: state.issuer.clone(),
+        client_id: user.client_id.clone(),
+        usage_subject: user.external_user_id.to_string(),
+        usage_subject_type: "external_user_id".into(),
+        user_id: Some(user.id.clone()),
+        expires_at: Some(expires_at),
+        verifier,
+    }
+}
+
+/// Tollhouse's own user and signer JWTs, checked against the key set held in memory.
+async fn tollhouse_jwt(state: &AppState, token: &str) -> Verdict {
+    use crate::oidc::verify::{TokenRejection, verify_access_token};
+    use tollhouse_core::keys::VerifyError;
+    let claims = match verify_access_token(state, token) {
+        Ok(claims) => claims,
+        // Not signed by one of our keys: perhaps an external issuer's token.
+        Err(TokenRejection::Invalid(VerifyError::UnknownKey)) => return Ok(None),
+        Err(TokenRejection::Expired) => return Err(Rejection::Expired),
+        Err(_) => return Err(Rejection::Invalid),
+    };
+    // An M2M token names no end user.
+    if claims.external_user_id.is_none() {
+        return Err(Rejection::Invalid);
+    }
+    if !has_sign_scope(&claims.scope) {
+        return Err(Rejection::InsufficientScope);
+    }
+    if state.store.is_token_revoked(&claims.jti).await? {
+        return Err(Rejection::Revoked);
+    }
+    let user = active_user(state, &claims.sub).await?;
+    if user.client_id != claims.client_id {
+        return Err(Rejection::Invalid);
+    }
+    Ok(Some(tollhouse_identity(
+        state,
+        &user,
+        claims.exp,
+        VerifierKind::TollhouseJwt,
+    )))
+}
+
+/// Opaque `pmth_…` signer sessions.
+async fn signer_session(state: &AppState, token: &str) -> Verdict {
+    let session = state
+        .store
+        .signer_session(state.pepper.hash(token).as_bytes())
+        .await?
+        .ok_or(Rejection::Invalid)?;
+    if session.revoked_at.is_some() {
+        return Err(Rejection::Revoked);
+    }
+    if state.clock.now() >= session.expires_at {
+        return Err(Rejection::Expired);
+    }
+    if !has_sign_scope(&session.scope) {
+        return Err(Rejection::InsufficientScope);
+    }
+    let user = active_user(state, &session.user_id).await?;
+    Ok(Some(tollhouse_identity(
+        state,
+        &user,
+        session.expires_at,
+        VerifierKind::SignerSession,
+    )))
+}
+
+/// API keys, bare or composite (`app_…_pmth_ak_…`, whose app part must be the key's app).
+async fn api_key(state: &AppState, presented: &str) -> Verdict {
+    let (named_app, secret) = split_api_key(presented);
+    let key = state
+        .store
+        .api_key_by_hash(state.pepper.hash(secret).as_bytes())
+        .await?
+        .ok_or(Rejection::Invalid)?;
+    if named_app.is_some_and(|app| app != key.client_id) {
+        return Err(Rejection::Invalid);
+    }
+    if key.revoked_at.is_some() {
+        return Err(Rejection::Revoked);
+    }
+    let user = active_user(state, &key.user_id).await?;
+    let mut identity = tollhouse_identity(state, &user, 0, VerifierKind::ApiKey);
+    identity.expires_at = None;
+    Ok(Some(identity))
+}
+
+/// `X-Livepeer-Usage-*` headers asserted by a trusted upstream (enabled explicitly only).
+async fn trusted_headers(state: &AppState, trusted: &TrustedHeaders) -> Verdict {
+    let (Some(client_id), Some(subject)) = (&trusted.client_id, &trusted.subject) else {
+        return Ok(None);
+    };
+    let user = state.store.user_by_external_id(client_id, subject).await?;
+    if user
+        .as_ref()
+        .is_some_and(|u| u.status != UserStatus::Active)
+    {
+        return Err(Rejection::Inactive);
+    }
+    Ok(Some(VerifiedIdentity {
+        issuer: trusted
+            .issuer
+            .clone()
+            .unwrap_or_else(|| "trusted-headers".into()),
+        client_id: client_id.clone(),
+        usage_subject: subject.clone(),
+        usage_subject_type: trusted
+            .subject_type
+            .clone()
+            .unwrap_or_else(|| "external_user_id".into()),
+        user_id: user.map(|u| u.id),
+        expires_at: None,
+        verifier: VerifierKind::TrustedHeaders,
+    }))
+}

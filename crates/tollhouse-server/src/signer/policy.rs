@@ -1,0 +1,192 @@
+//! Each app's signer policy (billing mode, gate settings, accepted verifiers) and the balance
+//! gate the identity webhook applies once a user's identity is proven.
+
+use super::identity::{Rejection, VerifiedIdentity};
+use crate::signer_config::VerifierKind;
+use crate::state::AppState;
+use tollhouse_core::allowance::Balance;
+use tollhouse_store::{SignerPolicyRecord, StoreError};
+
+/// How long a policy or balance read is reused. A balance crossing zero is seen by the gate
+/// within this time (plus ingest latency).
+pub const POLICY_CACHE_MILLIS: i64 = 1000;
+
+/// Whether an app's users are gated on their prepaid balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingMode {
+    /// Usage is metered; nobody is stopped.
+    None,
+    /// Users need a balance above the soft limit.
+    Prepaid,
+}
+
+impl BillingMode {
+    /// Parses the stored and wire form.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "none" => Some(Self::None),
+            "prepaid" => Some(Self::Prepaid),
+            _ => None,
+        }
+    }
+
+    /// The stored and wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Prepaid => "prepaid",
+        }
+    }
+}
+
+/// An app's signer policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerPolicy {
+    /// Gate or not.
+    pub billing_mode: BillingMode,
+    /// How far below zero a balance may go.
+    pub soft_limit_usd_micros: i64,
+    /// Seconds between balance re-checks of a running stream.
+    pub balance_recheck_secs: i64,
+    /// Let payments through when the balance cannot be read.
+    pub billing_fail_open: bool,
+    /// Verifiers accepted for this app; `None`: the deployment's.
+    pub verifiers: Option<Vec<VerifierKind>>,
+}
+
+impl SignerPolicy {
+    /// Parses a stored policy.
+    pub fn from_record(record: &SignerPolicyRecord) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("apps.{what}"));
+        let verifiers = match &record.webhook_verifiers {
+            None => None,
+            Some(list) => Some(
+                list.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|name| {
+                        VerifierKind::parse(name).ok_or_else(|| corrupt("webhook_verifiers"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        Ok(Self {
+            billing_mode: BillingMode::parse(&record.billing_mode)
+                .ok_or_else(|| corrupt("billing_mode"))?,
+            soft_limit_usd_micros: record.soft_limit_usd_micros,
+            balance_recheck_secs: record.balance_recheck_secs,
+            billing_fail_open: record.billing_fail_open,
+            verifiers,
+        })
+    }
+
+    /// The stored form.
+    pub fn to_record(&self) -> SignerPolicyRecord {
+        SignerPolicyRecord {
+            billing_mode: self.billing_mode.as_str().into(),
+            soft_limit_usd_micros: self.soft_limit_usd_micros,
+            balance_recheck_secs: self.balance_recheck_secs,
+            billing_fail_open: self.billing_fail_open,
+            webhook_verifiers: self
+                .verifiers
+                .as_ref()
+                .map(|v| v.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")),
+        }
+    }
+}
+
+/// The policy of app `client_id` (`None`: no such app here, e.g. an external issuer's client).
+pub async fn policy_of(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<SignerPolicy>, StoreError> {
+    if let Some(hit) = state
+        .policies
+        .get(&client_id.to_owned(), state.clock.as_ref())
+    {
+        return Ok(hit);
+    }
+    let policy = state
+        .store
+        .signer_policy(client_id)
+        .await?
+        .as_ref()
+        .map(SignerPolicy::from_record)
+        .transpose()?;
+    state
+        .policies
+        .insert(client_id.to_owned(), policy.clone(), state.clock.as_ref());
+    Ok(policy)
+}
+
+/// Forgets cached policies and balances (after a policy change or a new grant in-process).
+pub fn invalidate(state: &AppState) {
+    state.policies.clear();
+    state.gate_balances.clear();
+}
+
+/// The gate's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateVerdict {
+    /// Sign; re-check after this many seconds.
+    Allow {
+        /// Seconds until the balance should be looked at again.
+        recheck_secs: i64,
+    },
+    /// The balance is at or below the soft limit.
+    InsufficientBalance,
+    /// The balance could not be read and the app fails closed.
+    Unavailable,
+}
+
+/// Default re-check interval for identities of apps unknown here.
+pub const DEFAULT_RECHECK_SECS: i64 = 60;
+
+/// Applies the app's balance gate to a proven identity.
+pub async fn gate(state: &AppState, identity: &VerifiedIdentity) -> GateVerdict {
+    let policy = match policy_of(state, &identity.client_id).await {
+        Ok(policy) => policy,
+        Err(err) => {
+            tracing::warn!(error = %err, "signer policy unreadable: failing closed");
+            return GateVerdict::Unavailable;
+        }
+    };
+    let Some(policy) = policy else {
+        return GateVerdict::Allow {
+            recheck_secs: DEFAULT_RECHECK_SECS,
+        };
+    };
+    let recheck_secs = policy.balance_recheck_secs.max(1);
+    if policy.billing_mode == BillingMode::None {
+        return GateVerdict::Allow { recheck_secs };
+    }
+    let Some(user_id) = &identity.user_id else {
+        // A user with no record here has no grants, so no balance.
+        return GateVerdict::InsufficientBalance;
+    };
+    match balance(state, user_id, policy.soft_limit_usd_micros).await {
+        Ok(balance) if balance.has_access => GateVerdict::Allow { recheck_secs },
+        Ok(_) => GateVerdict::InsufficientBalance,
+        Err(err) if policy.billing_fail_open => {
+            tracing::warn!(error = %err, "balance unreadable: app fails open");
+            GateVerdict::Allow { recheck_secs }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "balance unreadable: failing closed");
+            GateVerdict::Unavailable
+        }
+    }
+}
+
+async fn balance(state: &AppState, user_id: &str, soft_limit: i64) -> Result<Balance, Rejection> {
+    let key = user_id.to_owned();
+    if let Some(hit) = state.gate_balances.get(&key, state.clock.as_ref()) {
+        return Ok(hit);
+    }
+    let grants = state.store.grants_for_user(user_id).await?;
+    let consumed = state.store.consumed_usd_micros(user_id).await?;
+    let balance = Balance::compute(&grants, consumed, state.clock.now(), soft_limit);
+    state
+        .gate_balances
+        .insert(key, balance, state.clock.as_ref());
+    Ok(balance)
+}
