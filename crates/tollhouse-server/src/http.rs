@@ -14,7 +14,14 @@ use tower_http::trace::TraceLayer;
 /// routes are exactly those the OpenAPI document describes (see [`crate::openapi`]).
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
-    let (routes, _) = crate::openapi::api().split_for_parts();
+    let (mut routes, _) = crate::openapi::api().split_for_parts();
+    if state.config.signer_upstream.is_some() {
+        // go-livepeer's own API passed through: not part of Tollhouse's document.
+        routes = routes.nest(
+            &state.config.signer_proxy_prefix,
+            crate::signer::proxy::router(),
+        );
+    }
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -43,6 +50,7 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
     debug_assert!(
         route == "unmatched"
             || response.status() == StatusCode::METHOD_NOT_ALLOWED
+            || is_proxied(&state, &route)
             || crate::openapi::describes(&method, &route),
         "{method} {route} is served but not described in the OpenAPI document"
     );
@@ -53,6 +61,18 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// Whether `route` is one of the signer proxy's pass-through routes.
+fn is_proxied(state: &AppState, route: &str) -> bool {
+    state.config.signer_upstream.is_some()
+        && route
+            .strip_prefix(state.config.signer_proxy_prefix.as_str())
+            .is_some_and(|rest| {
+                crate::signer::proxy::FORWARDED
+                    .iter()
+                    .any(|(_, p)| *p == rest)
+            })
 }
 
 async fn not_found() -> Response {

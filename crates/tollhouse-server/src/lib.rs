@@ -120,6 +120,7 @@ pub async fn start(
     deps: Deps,
     create_demo_app: bool,
 ) -> Result<RunningServer, StartError> {
+    signer::proxy::validate(&config)?;
     let (store, master) = bootstrap::open(&config, deps.rng.as_ref()).await?;
     let store: Arc<dyn Store> = Arc::new(store);
     let sealing = master.sealing_key();

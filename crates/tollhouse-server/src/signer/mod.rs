@@ -4,6 +4,7 @@
 pub mod external;
 pub mod identity;
 pub mod policy;
+pub mod proxy;
 pub mod webhook;
 
 use crate::StartError;

@@ -15,6 +15,7 @@ mod golivepeer;
 mod keys;
 mod openapi;
 mod ops;
+mod proxy;
 mod rooms;
 mod token;
 mod tokens_lifecycle;

@@ -1,0 +1,159 @@
+//! The signer proxy (`tollhouse serve --signer-upstream URL`): sits in front of a go-livepeer
+//! remote signer on loopback, checks the caller's end-user credential before anything reaches
+//! go-livepeer (which validates none), strips headers a client could use to spoof an identity
+//! (go-livepeer copies every header into the webhook body), and streams the answer back with its
+//! status and headers intact (480 and `Livepeer-Orchestrator-URL` included).
+//!
+//! These routes are go-livepeer's API passed through (spec `signer-wire.md` §2), so they are not
+//! part of Tollhouse's OpenAPI document.
+
+use super::identity::{self, Rejection};
+use crate::StartError;
+use crate::config::Config;
+use crate::state::AppState;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::TryStreamExt as _;
+use std::time::Duration;
+use tollhouse_core::webhook::{TrustedHeaders, credential_from_authorization};
+
+/// The paths go-livepeer's remote signer serves that the proxy forwards.
+pub const FORWARDED: [(&str, &str); 3] = [
+    ("POST", "/sign-orchestrator-info"),
+    ("POST", "/generate-live-payment"),
+    ("GET", "/discover-orchestrators"),
+];
+
+/// Checks the proxy settings at start-up.
+pub fn validate(config: &Config) -> Result<(), StartError> {
+    let Some(upstream) = &config.signer_upstream else {
+        return Ok(());
+    };
+    let bad = |why: &str| StartError::Config(format!("signer upstream `{upstream}`: {why}"));
+    let url = reqwest::Url::parse(upstream).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
+        return Err(bad("must be an http(s) URL without a query"));
+    }
+    let prefix = &config.signer_proxy_prefix;
+    if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['{', '}', '*']) {
+        return Err(StartError::Config(format!(
+            "signer proxy prefix `{prefix}` must start with `/`, not end with `/`, and hold no route parameters"
+        )));
+    }
+    Ok(())
+}
+
+/// The proxy's routes, to be nested under the configured prefix.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sign-orchestrator-info", post(forward))
+        .route("/generate-live-payment", post(forward))
+        .route("/discover-orchestrators", get(forward))
+}
+
+/// go-livepeer's error shape, so gateways parse the proxy's refusals like the signer's own.
+fn signer_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Headers of a client's request never forwarded: hop-by-hop ones, and identity a client must
+/// not assert.
+fn forwardable_request_header(name: &HeaderName) -> bool {
+    let spoofable = name.as_str().starts_with("x-livepeer-usage-")
+        || name == "x-livepeer-client-id"
+        || name.as_str().starts_with("signer-");
+    !(hop_by_hop(name) || spoofable || name == header::CONTENT_LENGTH)
+}
+
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+    )
+}
+
+fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, keep: impl Fn(&HeaderName) -> bool) {
+    for (name, value) in from {
+        if keep(name) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+async fn forward(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let credential = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(credential_from_authorization);
+    // Headers a client sent are never trusted here: only the credential proves who it is.
+    if let Err(rejection) = identity::verify(&state, credential, &TrustedHeaders::default()).await {
+        let status = match rejection {
+            Rejection::StoreUnavailable(_) | Rejection::IssuerUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Rejection::Inactive | Rejection::InsufficientScope | Rejection::VerifierNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        return signer_error(status, &rejection.to_string());
+    }
+    let Some(upstream) = &state.config.signer_upstream else {
+        return signer_error(StatusCode::NOT_FOUND, "no signer upstream");
+    };
+    let prefix = &state.config.signer_proxy_prefix;
+    let path = parts.uri.path();
+    let suffix = path.strip_prefix(prefix.as_str()).unwrap_or(path);
+    let mut url = format!("{}{suffix}", upstream.trim_end_matches('/'));
+    if let Some(query) = parts.uri.query() {
+        url.push('?');
+        url.push_str(query);
+    }
+    let mut headers = HeaderMap::new();
+    copy_headers(&parts.headers, &mut headers, forwardable_request_header);
+    let body = reqwest::Body::wrap_stream(body.into_data_stream());
+    let upstream_request = state
+        .http
+        .request(parts.method.clone(), &url)
+        .headers(headers)
+        .body(body);
+    let timeout = Duration::from_secs(state.config.signer_upstream_timeout_secs.max(1));
+    let response = match tokio::time::timeout(timeout, upstream_request.send()).await {
+        Err(_) => {
+            tracing::warn!(path = suffix, "signer upstream timed out");
+            return signer_error(StatusCode::GATEWAY_TIMEOUT, "signer did not answer in time");
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(path = suffix, error = %err.without_url(), "signer upstream unreachable");
+            return signer_error(StatusCode::BAD_GATEWAY, "signer unreachable");
+        }
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    let mut out_headers = HeaderMap::new();
+    copy_headers(response.headers(), &mut out_headers, |name| {
+        !hop_by_hop(name)
+    });
+    // Streamed as it arrives: go-livepeer's answers are passed on without buffering.
+    let stream = response.bytes_stream().map_err(std::io::Error::other);
+    let mut out = Response::new(Body::from_stream(stream));
+    *out.status_mut() = status;
+    *out.headers_mut() = out_headers;
+    out
+}

@@ -1,0 +1,166 @@
+//! The signer proxy in front of the go-livepeer double: token checked before forwarding,
+//! spoofable headers stripped, status/headers/body passed through and streamed, upstream
+//! failures mapped to 502/504; and the whole chain proxy → signer → identity webhook.
+
+use crate::backend_tests;
+use crate::golivepeer::{FakeSigner, Scripted, SignerState, SignerVerdict};
+use crate::harness::{Db, TestServer};
+use crate::webhook::{SECRET, api_key, start};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn proxied(db: Db, signer: &FakeSigner, timeout_secs: u64) -> TestServer {
+    let upstream = signer.url();
+    start(db, move |c| {
+        c.signer_upstream = Some(upstream);
+        c.signer_upstream_timeout_secs = timeout_secs;
+    })
+    .await
+}
+
+fn payment_body() -> Vec<u8> {
+    FakeSigner::payment_request_body(None, "manifest-1")
+}
+
+backend_tests! {
+    async fn forwards_only_authenticated_calls_without_spoofable_headers(db: Db) {
+        let signer = FakeSigner::start().await;
+        let server = proxied(db, &signer, 30).await;
+        let key = api_key(&server, &server.app, "alice").await;
+        let payment = server.url("/signer/generate-live-payment");
+
+        // No credential, a bad one: 401 in go-livepeer's error shape, nothing forwarded.
+        for auth in [None, Some("Bearer pmth_ak_nope"), Some("Bearer eyJ.eyJ.sig")] {
+            let mut request = server.http.post(&payment).body(payment_body());
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401, "{auth:?}");
+            let body: Value = response.json().await.unwrap();
+            assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+        assert!(signer.requests().is_empty(), "nothing reached the signer");
+
+        let response = server.http.post(&payment)
+            .header("Authorization", format!("Bearer {key}"))
+            .header("X-Livepeer-Usage-Subject", "mallory")
+            .header("X-Livepeer-Client-ID", "app_spoofed")
+            .header("x-livepeer-usage-issuer", "https://evil")
+            .header("Signer-Auth-Id", "app_spoofed:mallory")
+            .header("X-Request-Id", "req-7")
+            .body(payment_body())
+            .send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let answer: Value = response.json().await.unwrap();
+        assert!(answer["payment"].is_string() && answer["state"]["State"].is_string());
+        let seen = signer.requests();
+        assert_eq!(seen.len(), 1);
+        let forwarded = &seen[0];
+        assert_eq!((forwarded.method.as_str(), forwarded.path_and_query.as_str()), ("POST", "/generate-live-payment"));
+        assert_eq!(forwarded.body, payment_body(), "body forwarded byte for byte");
+        assert_eq!(forwarded.header("authorization"), Some(format!("Bearer {key}").as_str()));
+        assert_eq!(forwarded.header("x-request-id"), Some("req-7"));
+        for stripped in ["x-livepeer-usage-subject", "x-livepeer-client-id", "x-livepeer-usage-issuer", "signer-auth-id"] {
+            assert_eq!(forwarded.header(stripped), None, "{stripped}");
+        }
+
+        // GET with a query, and a bodiless POST.
+        let response = server.http.get(server.url("/signer/discover-orchestrators?caps=a&caps=b")).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.json::<Value>().await.unwrap().is_array());
+        let response = server.http.post(server.url("/signer/sign-orchestrator-info")).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let seen = signer.requests();
+        assert_eq!(seen[1].path_and_query, "/discover-orchestrators?caps=a&caps=b");
+        assert_eq!(seen[2].path_and_query, "/sign-orchestrator-info");
+        // Other paths are not proxied.
+        let response = server.http.post(server.url("/signer/other")).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(response.status(), 404);
+        server.finish().await;
+    }
+
+    async fn passes_statuses_headers_and_streams_through(db: Db) {
+        let signer = FakeSigner::start().await;
+        let server = proxied(db, &signer, 30).await;
+        let key = api_key(&server, &server.app, "alice").await;
+        let payment = server.url("/signer/generate-live-payment");
+
+        signer.respond_next(Scripted::refresh_session("https://orch-9.test:8935"));
+        let response = server.http.post(&payment).bearer_auth(&key).body(payment_body()).send().await.unwrap();
+        assert_eq!(response.status(), 480);
+        assert_eq!(response.headers()["livepeer-orchestrator-url"], "https://orch-9.test:8935");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["message"], "refresh session for remote signer");
+
+        for status in [400, 481, 482, 500] {
+            signer.respond_next(Scripted::error(status, "from the signer"));
+            let response = server.http.post(&payment).bearer_auth(&key).body(payment_body()).send().await.unwrap();
+            assert_eq!(response.status(), status);
+        }
+
+        // A response streamed in chunks reaches the client chunk by chunk: the first arrives
+        // while the signer still holds back the second (generous bound: a buffering proxy
+        // would hold everything for the full 20 s).
+        signer.respond_next(Scripted::streamed(vec![(Duration::ZERO, b"{\"part\":".to_vec()), (Duration::from_secs(20), b"1}".to_vec())]));
+        let mut response = server.http.post(&payment).bearer_auth(&key).body(payment_body()).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let first = tokio::time::timeout(Duration::from_secs(10), response.chunk()).await.expect("first chunk streamed before the last was sent").unwrap();
+        assert_eq!(first.unwrap().as_ref(), b"{\"part\":");
+        drop(response);
+        server.finish().await;
+    }
+
+    async fn upstream_failures_become_502_and_504(db: Db) {
+        let signer = FakeSigner::start().await;
+        let server = proxied(db, &signer, 1).await;
+        let key = api_key(&server, &server.app, "alice").await;
+        let payment = server.url("/signer/generate-live-payment");
+        signer.respond_next(Scripted::slow(Duration::from_secs(5), Scripted::json(200, &json!({}))));
+        let response = server.http.post(&payment).bearer_auth(&key).body(payment_body()).send().await.unwrap();
+        assert_eq!(response.status(), 504);
+        assert!(response.json::<Value>().await.unwrap()["error"]["message"].is_string());
+        server.finish().await;
+
+        // Nothing listening upstream.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dead = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let server = start(Db::Sqlite, move |c| c.signer_upstream = Some(dead)).await;
+        let key = api_key(&server, &server.app, "alice").await;
+        let response = server.http.post(server.url("/signer/generate-live-payment")).bearer_auth(&key).body(payment_body()).send().await.unwrap();
+        assert_eq!(response.status(), 502);
+        assert!(response.json::<Value>().await.unwrap()["error"]["message"].is_string());
+        server.finish().await;
+    }
+
+    async fn proxy_signer_and_webhook_together(db: Db) {
+        let signer = FakeSigner::start().await;
+        let server = proxied(db, &signer, 30).await;
+        signer.set_webhook(&server.url("/authorize"), &format!("X-Api-Key:{SECRET}"));
+        let key = api_key(&server, &server.app, "alice").await;
+        let response = server.http.post(server.url("/signer/generate-live-payment"))
+            .bearer_auth(&key)
+            .header("X-Livepeer-Usage-Subject", "mallory")
+            .body(payment_body())
+            .send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let calls = signer.webhook_calls();
+        assert_eq!(calls.len(), 1);
+        let sent: Value = serde_json::from_slice(&calls[0].body).unwrap();
+        assert!(sent["headers"].get("X-Livepeer-Usage-Subject").is_none(), "stripped before the signer copied it");
+        assert_eq!(calls[0].verdict, SignerVerdict::Proceed { auth_id: Some(format!("{}:alice", server.app.client_id)), expiry: calls_expiry(&calls[0].verdict) });
+        let _ = SignerState::default();
+        server.finish().await;
+    }
+}
+
+fn calls_expiry(verdict: &SignerVerdict) -> Option<i64> {
+    match verdict {
+        SignerVerdict::Proceed { expiry, .. } => {
+            assert!(expiry.is_some(), "the webhook always sets expiry");
+            *expiry
+        }
+        other => panic!("{other:?}"),
+    }
+}
