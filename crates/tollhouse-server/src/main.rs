@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tollhouse_core::keys::SigningAlg;
 use tollhouse_core::scope::{DEFAULT_APP_SCOPES, ScopeSet};
-use tollhouse_server::config::{Config, ConfigOverrides};
+use tollhouse_server::config::{Config, ConfigOverrides, VerifierKind};
+use tollhouse_server::signer::policy::{BillingMode, SignerPolicy};
 use tollhouse_server::{Deps, apps, bootstrap, keyring, start};
-use tollhouse_store::{AppRepository as _, KeyRepository as _, Store as _};
+use tollhouse_store::{AppRepository as _, KeyRepository as _, SignerRepository as _, Store as _};
 
 /// Identity, token and metering service for apps that pay for Livepeer video and AI.
 #[derive(Debug, Parser)]
@@ -51,9 +52,32 @@ enum AppCommand {
         /// Space- or comma-separated scopes the M2M client may request
         #[arg(long, default_value = DEFAULT_APP_SCOPES)]
         scopes: String,
+        /// Billing mode: `none` (meter only) or `prepaid` (gate users on their balance)
+        #[arg(long, default_value = "none", value_parser = ["none", "prepaid"])]
+        billing: String,
         /// Print JSON: {"clientId","m2mClientId","m2mClientSecret","issuer"}
         #[arg(long)]
         json: bool,
+    },
+    /// Change an app's signer policy (billing mode, gate settings, accepted verifiers)
+    Set {
+        /// The app's public client id (app_…)
+        client_id: String,
+        /// Billing mode: `none` (meter only) or `prepaid` (gate users on their balance)
+        #[arg(long, value_parser = ["none", "prepaid"])]
+        billing: Option<String>,
+        /// How far below zero (micro-USD) a balance may go before the gate closes
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..=1_000_000_000_000))]
+        soft_limit_usd_micros: Option<i64>,
+        /// Seconds between balance re-checks of a running stream (the webhook's `expiry`)
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=3600))]
+        recheck_secs: Option<i64>,
+        /// Let payments through when the balance cannot be read
+        #[arg(long)]
+        fail_open: Option<bool>,
+        /// Verifiers accepted for this app, comma-separated (`default` for the deployment's)
+        #[arg(long)]
+        verifiers: Option<String>,
     },
     /// List apps
     List {
@@ -183,7 +207,45 @@ async fn app_command(cmd: AppCommand, config: Config) -> Result<(), AnyError> {
     let pepper = master.pepper();
     let issuer = config.issuer();
     match cmd {
-        AppCommand::Create { name, scopes, json } => {
+        AppCommand::Set {
+            client_id,
+            billing,
+            soft_limit_usd_micros,
+            recheck_secs,
+            fail_open,
+            verifiers,
+        } => {
+            let record = store
+                .signer_policy(&client_id)
+                .await?
+                .ok_or_else(|| format!("no app with client id {client_id}"))?;
+            let mut policy = SignerPolicy::from_record(&record)?;
+            if let Some(mode) = billing {
+                policy.billing_mode = BillingMode::parse(&mode).ok_or("bad --billing")?;
+            }
+            if let Some(limit) = soft_limit_usd_micros {
+                policy.soft_limit_usd_micros = limit;
+            }
+            if let Some(secs) = recheck_secs {
+                policy.balance_recheck_secs = secs;
+            }
+            if let Some(open) = fail_open {
+                policy.billing_fail_open = open;
+            }
+            if let Some(list) = verifiers {
+                policy.verifiers = parse_verifiers(&list)?;
+            }
+            store
+                .set_signer_policy(&client_id, &policy.to_record())
+                .await?;
+            println!("{}", policy_json(&client_id, &policy));
+        }
+        AppCommand::Create {
+            name,
+            scopes,
+            billing,
+            json,
+        } => {
             let name = name.trim();
             if name.is_empty() || name.len() > 200 {
                 return Err("--name must be 1 to 200 characters".into());
@@ -198,6 +260,17 @@ async fn app_command(cmd: AppCommand, config: Config) -> Result<(), AnyError> {
                 scopes,
             )
             .await?;
+            if billing != "none" {
+                let record = store
+                    .signer_policy(created.app.client_id.as_str())
+                    .await?
+                    .ok_or("app vanished")?;
+                let mut policy = SignerPolicy::from_record(&record)?;
+                policy.billing_mode = BillingMode::parse(&billing).ok_or("bad --billing")?;
+                store
+                    .set_signer_policy(created.app.client_id.as_str(), &policy.to_record())
+                    .await?;
+            }
             print_credentials(&created, &issuer, json);
         }
         AppCommand::List { json } => {
@@ -235,6 +308,38 @@ async fn app_command(cmd: AppCommand, config: Config) -> Result<(), AnyError> {
         }
     }
     Ok(())
+}
+
+/// `default` (the deployment's list) or comma-separated verifier names.
+fn parse_verifiers(list: &str) -> Result<Option<Vec<VerifierKind>>, AnyError> {
+    if list.trim() == "default" {
+        return Ok(None);
+    }
+    let kinds = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|name| {
+            VerifierKind::parse(name).ok_or_else(|| {
+                format!("unknown verifier `{name}` (tollhouse_jwt, signer_session, api_key, oidc, trusted_headers)")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if kinds.is_empty() {
+        return Err("--verifiers needs at least one verifier, or `default`".into());
+    }
+    Ok(Some(kinds))
+}
+
+fn policy_json(client_id: &str, policy: &SignerPolicy) -> serde_json::Value {
+    json!({
+        "clientId": client_id,
+        "billingMode": policy.billing_mode.as_str(),
+        "softLimitUsdMicros": policy.soft_limit_usd_micros.to_string(),
+        "balanceRecheckSecs": policy.balance_recheck_secs,
+        "billingFailOpen": policy.billing_fail_open,
+        "verifiers": policy.verifiers.as_ref().map(|v| v.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
+    })
 }
 
 fn print_credentials(created: &apps::CreatedApp, issuer: &str, json: bool) {

@@ -78,6 +78,22 @@ fn stop(mut child: Child) {
 }
 
 backend_tests! {
+    async fn app_billing_policy_is_set_from_the_cli(db: Db) {
+        let db = FreshDb::new(db).await;
+        let created = json_of(&db, &["app", "create", "--name", "billed", "--billing", "prepaid", "--json"]);
+        let id = created["clientId"].as_str().unwrap().to_owned();
+        let set = json_of(&db, &["app", "set", &id, "--soft-limit-usd-micros", "2500", "--recheck-secs", "30", "--verifiers", "api_key,oidc"]);
+        assert_eq!(set, serde_json::json!({"clientId": id, "billingMode": "prepaid", "softLimitUsdMicros": "2500", "balanceRecheckSecs": 30, "billingFailOpen": false, "verifiers": ["api_key", "oidc"]}));
+        let back = json_of(&db, &["app", "set", &id, "--billing", "none", "--verifiers", "default"]);
+        assert_eq!((back["billingMode"].as_str(), back["verifiers"].is_null(), back["softLimitUsdMicros"].as_str()), (Some("none"), true, Some("2500")));
+        for bad in [&["app", "set", id.as_str(), "--verifiers", "magic"][..], &["app", "set", id.as_str(), "--billing", "postpaid"], &["app", "set", "app_000000000000000000000000", "--billing", "none"], &["app", "set", id.as_str(), "--recheck-secs", "0"]] {
+            let output = command(&db, bad).output().unwrap();
+            assert!(!output.status.success(), "{bad:?}");
+            assert!(!output.stderr.is_empty());
+        }
+        db.drop_schema().await;
+    }
+
     async fn admin_commands_share_the_database_with_the_server(db: Db) {
         let fresh = FreshDb::new(db).await;
         let created = json_of(&fresh, &["app", "create", "--name", "Acme", "--scopes", "users:read,sign:job", "--json"]);
