@@ -55,33 +55,6 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         entries.insert(key, (value, now + self.ttl_millis));
     }
 
-    /// Stores `value` until the earlier of the cache's TTL and `until_millis` (e.g. the expiry
-    /// of the credential the value was derived from).
-    pub fn insert_until(&self, key: K, value: V, until_millis: i64, clock: &dyn Clock) {
-        let now = clock.now_millis();
-        if until_millis <= now {
-            return;
-        }
-        self.insert(key.clone(), value, clock);
-        if let Some(entry) = self
-            .entries
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get_mut(&key)
-        {
-            entry.1 = entry.1.min(until_millis);
-        }
-    }
-
-    /// Forgets everything at once (e.g. after a revocation, whose credential's cache key is
-    /// not known to the code revoking it).
-    pub fn clear(&self) {
-        self.entries
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
-    }
-
     /// Forgets `key` at once.
     pub fn remove(&self, key: &K) {
         self.entries
@@ -132,5 +105,159 @@ mod tests {
         assert_eq!(cache.get(&"d", &clock), Some(4));
         cache.remove(&"d");
         assert_eq!(cache.get(&"d", &clock), None);
+    }
+}
+
+/// The answer of [`SwrCache::lookup`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup<V> {
+    /// Use this value.
+    Hit(V),
+    /// Compute the value and [`SwrCache::insert`] it (or [`SwrCache::remove`] the key).
+    Compute,
+}
+
+#[derive(Debug)]
+struct SwrEntry<V> {
+    value: V,
+    fresh_until: i64,
+    hard_until: i64,
+    refreshing: std::sync::atomic::AtomicBool,
+}
+
+/// A bounded cache that refreshes without a stampede: once an entry is stale, exactly one caller
+/// is asked to recompute it while the others keep the stale value for at most `grace_millis`.
+/// So an entry is never used more than `fresh_millis + grace_millis` after it was computed, and
+/// never past its own hard expiry (e.g. the credential's `exp`).
+#[derive(Debug)]
+pub struct SwrCache<K, V> {
+    entries: RwLock<HashMap<K, SwrEntry<V>>>,
+    fresh_millis: i64,
+    grace_millis: i64,
+    capacity: usize,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> SwrCache<K, V> {
+    /// Entries are fresh for `fresh_millis`, then served stale for up to `grace_millis` while
+    /// one caller recomputes them.
+    pub fn new(fresh_millis: i64, grace_millis: i64, capacity: usize) -> Self {
+        Self {
+            entries: RwLock::new(HashMap::new()),
+            fresh_millis,
+            grace_millis,
+            capacity,
+        }
+    }
+
+    /// The value to use for `key`, or the duty to compute it.
+    pub fn lookup(&self, key: &K, clock: &dyn Clock) -> Lookup<V> {
+        let now = clock.now_millis();
+        let entries = self
+            .entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(entry) = entries.get(key) else {
+            return Lookup::Compute;
+        };
+        if now >= entry.hard_until {
+            return Lookup::Compute;
+        }
+        if now < entry.fresh_until {
+            return Lookup::Hit(entry.value.clone());
+        }
+        let usable_stale = now < entry.fresh_until + self.grace_millis;
+        let someone_refreshes = entry
+            .refreshing
+            .swap(true, std::sync::atomic::Ordering::AcqRel);
+        if usable_stale && someone_refreshes {
+            Lookup::Hit(entry.value.clone())
+        } else {
+            Lookup::Compute
+        }
+    }
+
+    /// Stores `value`, usable until `hard_until_millis` at the latest.
+    pub fn insert(&self, key: K, value: V, hard_until_millis: i64, clock: &dyn Clock) {
+        let now = clock.now_millis();
+        if hard_until_millis <= now {
+            return;
+        }
+        let mut entries = self
+            .entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= self.capacity && !entries.contains_key(&key) {
+            entries.retain(|_, e| e.hard_until > now && e.fresh_until + self.grace_millis > now);
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            key,
+            SwrEntry {
+                value,
+                fresh_until: now + self.fresh_millis,
+                hard_until: hard_until_millis,
+                refreshing: std::sync::atomic::AtomicBool::new(false),
+            },
+        );
+    }
+
+    /// Forgets `key`.
+    pub fn remove(&self, key: &K) {
+        self.entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+}
+
+#[cfg(test)]
+mod swr_tests {
+    use super::*;
+    use tollhouse_core::ManualClock;
+
+    #[test]
+    fn one_caller_refreshes_while_others_use_the_stale_value() {
+        let clock = ManualClock::at(100);
+        let cache = SwrCache::new(800, 200, 10);
+        assert_eq!(cache.lookup(&"k", &clock), Lookup::Compute);
+        cache.insert("k", 1, i64::MAX, &clock);
+        assert_eq!(cache.lookup(&"k", &clock), Lookup::Hit(1));
+        clock.advance_millis(800);
+        assert_eq!(
+            cache.lookup(&"k", &clock),
+            Lookup::Compute,
+            "first to see it stale refreshes"
+        );
+        assert_eq!(
+            cache.lookup(&"k", &clock),
+            Lookup::Hit(1),
+            "others keep the stale value"
+        );
+        clock.advance_millis(200);
+        assert_eq!(
+            cache.lookup(&"k", &clock),
+            Lookup::Compute,
+            "never past fresh + grace"
+        );
+        cache.insert("k", 2, clock.now_millis() + 100, &clock);
+        assert_eq!(cache.lookup(&"k", &clock), Lookup::Hit(2));
+        clock.advance_millis(100);
+        assert_eq!(
+            cache.lookup(&"k", &clock),
+            Lookup::Compute,
+            "never past the hard expiry"
+        );
+        cache.remove(&"k");
+        assert_eq!(cache.lookup(&"k", &clock), Lookup::Compute);
     }
 }

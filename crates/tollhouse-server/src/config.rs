@@ -66,6 +66,20 @@ pub struct Config {
     /// Key go-livepeer's gateway sends to the Live AI auth webhook (`-liveAIAuthApiKey`).
     /// Unset: the Live AI webhook refuses every caller.
     pub live_ai_api_key: Option<Redacted>,
+    /// Kafka bootstrap servers (`host:port,…`); unset: no Kafka consumer.
+    pub kafka_brokers: Option<String>,
+    /// Topic go-livepeer publishes usage events to (`-kafkaGatewayTopic`).
+    pub kafka_topic: String,
+    /// Consumer group.
+    pub kafka_group: String,
+    /// SASL/PLAIN user name (with `kafka_password`; implies TLS unless `kafka_tls = false`).
+    pub kafka_username: Option<String>,
+    /// SASL/PLAIN password.
+    pub kafka_password: Option<Redacted>,
+    /// TLS to the brokers [default: on when SASL is configured].
+    pub kafka_tls: Option<bool>,
+    /// CA bundle for the brokers' certificates (PEM file).
+    pub kafka_ca_file: Option<PathBuf>,
 }
 
 /// One pipeline/model pair of the capability catalog.
@@ -120,6 +134,13 @@ impl Default for Config {
             signer_proxy_prefix: "/signer".into(),
             signer_upstream_timeout_secs: 30,
             live_ai_api_key: None,
+            kafka_brokers: None,
+            kafka_topic: "livepeer-gateway".into(),
+            kafka_group: "tollhouse".into(),
+            kafka_username: None,
+            kafka_password: None,
+            kafka_tls: None,
+            kafka_ca_file: None,
         }
     }
 }
@@ -245,12 +266,22 @@ pub struct ConfigOverrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer_url: Option<String>,
     /// Shared secret go-livepeer sends to the identity webhook [default: none, webhook closed]
-    #[arg(long, env = "TOLLHOUSE_WEBHOOK_SECRET", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TOLLHOUSE_WEBHOOK_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<Redacted>,
     /// Verifiers the identity webhook tries, in order, comma-separated
     /// [default: tollhouse_jwt,signer_session,api_key,oidc]
-    #[arg(long, env = "TOLLHOUSE_WEBHOOK_VERIFIERS", global = true, value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "TOLLHOUSE_WEBHOOK_VERIFIERS",
+        global = true,
+        value_delimiter = ','
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_verifiers: Option<Vec<VerifierKind>>,
     /// go-livepeer remote signer to proxy to (mounts the signer proxy) [default: none]
@@ -262,9 +293,47 @@ pub struct ConfigOverrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer_proxy_prefix: Option<String>,
     /// Key the Live AI gateway sends to `/webhooks/live-ai-auth` [default: none, closed]
-    #[arg(long, env = "TOLLHOUSE_LIVE_AI_API_KEY", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TOLLHOUSE_LIVE_AI_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_ai_api_key: Option<Redacted>,
+    /// Kafka bootstrap servers for usage events [default: none, no consumer]
+    #[arg(long, env = "TOLLHOUSE_KAFKA_BROKERS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka_brokers: Option<String>,
+    /// Kafka topic of go-livepeer's events [default: livepeer-gateway]
+    #[arg(long, env = "TOLLHOUSE_KAFKA_TOPIC", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka_topic: Option<String>,
+    /// Kafka consumer group [default: tollhouse]
+    #[arg(long, env = "TOLLHOUSE_KAFKA_GROUP", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka_group: Option<String>,
+    /// Kafka SASL/PLAIN user name [default: none]
+    #[arg(long, env = "TOLLHOUSE_KAFKA_USERNAME", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka_username: Option<String>,
+    /// Kafka SASL/PLAIN password [default: none]
+    #[arg(
+        long,
+        env = "TOLLHOUSE_KAFKA_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka_password: Option<Redacted>,
+    /// TLS to the Kafka brokers [default: on with SASL]
+    #[arg(long, env = "TOLLHOUSE_KAFKA_TLS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka_tls: Option<bool>,
+    /// CA bundle (PEM) for the Kafka brokers [default: system roots]
+    #[arg(long, env = "TOLLHOUSE_KAFKA_CA_FILE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka_ca_file: Option<PathBuf>,
     /// Log filter [default: info]
     #[arg(long, env = "TOLLHOUSE_LOG", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -157,12 +157,21 @@ pub async fn start(
         rng: deps.rng,
         metrics: metrics::Metrics::default(),
         m2m_clients: cache::TtlCache::new(M2M_CLIENT_CACHE_MILLIS, 10_000),
-        credentials: cache::TtlCache::new(
-            signer::identity::CREDENTIAL_CACHE_MILLIS,
+        credentials: cache::SwrCache::new(
+            signer::identity::CREDENTIAL_FRESH_MILLIS,
+            signer::identity::CREDENTIAL_GRACE_MILLIS,
             signer::identity::CREDENTIAL_CACHE_CAPACITY,
         ),
-        policies: cache::TtlCache::new(signer::policy::POLICY_CACHE_MILLIS, 10_000),
-        gate_balances: cache::TtlCache::new(signer::policy::POLICY_CACHE_MILLIS, 100_000),
+        policies: cache::SwrCache::new(
+            signer::policy::POLICY_FRESH_MILLIS,
+            signer::policy::POLICY_GRACE_MILLIS,
+            10_000,
+        ),
+        gate_balances: cache::SwrCache::new(
+            signer::policy::POLICY_FRESH_MILLIS,
+            signer::policy::POLICY_GRACE_MILLIS,
+            100_000,
+        ),
         external_issuers: signer::external::ExternalIssuers::new(&config.external_issuers),
         http: signer::http_client()?,
         config,

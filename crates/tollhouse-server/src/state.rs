@@ -1,13 +1,13 @@
 //! What every handler shares.
 
-use crate::cache::TtlCache;
+use crate::cache::{SwrCache, TtlCache};
 use crate::config::Config;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
-use std::sync::Arc;
 use crate::signer::external::ExternalIssuers;
 use crate::signer::identity::VerifiedIdentity;
 use crate::signer::policy::SignerPolicy;
+use std::sync::Arc;
 use tollhouse_core::allowance::Balance;
 use tollhouse_core::app::App;
 use tollhouse_core::master_key::SealingKey;
@@ -45,11 +45,11 @@ pub struct Shared {
     /// Apps by M2M client id, for the token endpoint's hot path.
     pub m2m_clients: TtlCache<String, App>,
     /// Verified end-user credentials by keyed hash, for the identity webhook's hot path.
-    pub credentials: TtlCache<[u8; 32], Arc<VerifiedIdentity>>,
+    pub credentials: SwrCache<[u8; 32], Arc<VerifiedIdentity>>,
     /// Apps' signer policies (`None`: no such app).
-    pub policies: TtlCache<String, Option<SignerPolicy>>,
+    pub policies: SwrCache<String, Option<SignerPolicy>>,
     /// Users' balances as the gate last read them.
-    pub gate_balances: TtlCache<String, Balance>,
+    pub gate_balances: SwrCache<String, Balance>,
     /// External OIDC issuers and their cached key sets.
     pub external_issuers: ExternalIssuers,
     /// Outbound HTTP (issuer discovery, the signer proxy).

@@ -2,11 +2,13 @@
 //! verifiers tried in the configured order (first match wins), behind a cache keyed by the keyed
 //! hash of the credential.
 //!
-//! Cache rules: an entry lives at most [`CREDENTIAL_CACHE_MILLIS`] and never past the
+//! Cache rules: an entry lives at most one second (fresh, then briefly stale while exactly one
+//! request re-checks it, so expiry causes no stampede of signature checks) and never past the
 //! credential's own expiry, and every in-process revocation or deactivation clears the cache, so
 //! a revoked credential stops working at once here and within a second on other instances.
 
 use super::external;
+use crate::cache::Lookup;
 use crate::signer_config::VerifierKind;
 use crate::state::AppState;
 use std::sync::Arc;
@@ -17,8 +19,11 @@ use tollhouse_core::user::UserStatus;
 use tollhouse_core::webhook::{CredentialKind, TrustedHeaders, classify_credential};
 use tollhouse_store::StoreError;
 
-/// Longest time a verified credential is trusted without looking again.
-pub const CREDENTIAL_CACHE_MILLIS: i64 = 1000;
+/// How long a verified credential is trusted without looking again…
+pub const CREDENTIAL_FRESH_MILLIS: i64 = 800;
+/// …plus how long others may still use it while one request re-checks it: together at most
+/// one second, the bound on how late a revocation made elsewhere is seen.
+pub const CREDENTIAL_GRACE_MILLIS: i64 = 200;
 /// Most credentials cached at once.
 pub const CREDENTIAL_CACHE_CAPACITY: usize = 100_000;
 /// The scope an end-user credential needs to have payments signed.
@@ -127,15 +132,23 @@ pub async fn verify(
         Some(c) => *state.pepper.hash(c).as_bytes(),
         None => trusted_cache_key(state, trusted),
     };
-    if let Some(hit) = state.credentials.get(&cache_key, state.clock.as_ref()) {
+    if let Lookup::Hit(hit) = state.credentials.lookup(&cache_key, state.clock.as_ref()) {
         return Ok(hit);
     }
-    let identity = Arc::new(verify_uncached(state, credential, trusted).await?);
-    let until = identity.expires_at.map_or(i64::MAX, |exp| exp * 1000);
-    state
-        .credentials
-        .insert_until(cache_key, identity.clone(), until, state.clock.as_ref());
-    Ok(identity)
+    match verify_uncached(state, credential, trusted).await {
+        Ok(identity) => {
+            let identity = Arc::new(identity);
+            let until = identity.expires_at.map_or(i64::MAX, |exp| exp * 1000);
+            state
+                .credentials
+                .insert(cache_key, identity.clone(), until, state.clock.as_ref());
+            Ok(identity)
+        }
+        Err(rejection) => {
+            state.credentials.remove(&cache_key);
+            Err(rejection)
+        }
+    }
 }
 
 fn trusted_cache_key(state: &AppState, trusted: &TrustedHeaders) -> [u8; 32] {

@@ -2,14 +2,17 @@
 //! gate the identity webhook applies once a user's identity is proven.
 
 use super::identity::{Rejection, VerifiedIdentity};
+use crate::cache::Lookup;
 use crate::signer_config::VerifierKind;
 use crate::state::AppState;
 use tollhouse_core::allowance::Balance;
 use tollhouse_store::{SignerPolicyRecord, StoreError};
 
-/// How long a policy or balance read is reused. A balance crossing zero is seen by the gate
-/// within this time (plus ingest latency).
-pub const POLICY_CACHE_MILLIS: i64 = 1000;
+/// How long a policy or balance read is reused fresh, and then stale while one request re-reads
+/// it: a balance crossing zero is seen by the gate within a second (plus ingest latency).
+pub const POLICY_FRESH_MILLIS: i64 = 800;
+/// See [`POLICY_FRESH_MILLIS`].
+pub const POLICY_GRACE_MILLIS: i64 = 200;
 
 /// Whether an app's users are gated on their prepaid balance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,23 +102,31 @@ pub async fn policy_of(
     state: &AppState,
     client_id: &str,
 ) -> Result<Option<SignerPolicy>, StoreError> {
-    if let Some(hit) = state
-        .policies
-        .get(&client_id.to_owned(), state.clock.as_ref())
-    {
+    let key = client_id.to_owned();
+    if let Lookup::Hit(hit) = state.policies.lookup(&key, state.clock.as_ref()) {
         return Ok(hit);
     }
-    let policy = state
-        .store
-        .signer_policy(client_id)
-        .await?
-        .as_ref()
-        .map(SignerPolicy::from_record)
-        .transpose()?;
-    state
-        .policies
-        .insert(client_id.to_owned(), policy.clone(), state.clock.as_ref());
-    Ok(policy)
+    let read = async {
+        state
+            .store
+            .signer_policy(client_id)
+            .await?
+            .as_ref()
+            .map(SignerPolicy::from_record)
+            .transpose()
+    };
+    match read.await {
+        Ok(policy) => {
+            state
+                .policies
+                .insert(key, policy.clone(), i64::MAX, state.clock.as_ref());
+            Ok(policy)
+        }
+        Err(err) => {
+            state.policies.remove(&key);
+            Err(err)
+        }
+    }
 }
 
 /// Forgets cached policies and balances (after a policy change or a new grant in-process).
@@ -179,14 +190,29 @@ pub async fn gate(state: &AppState, identity: &VerifiedIdentity) -> GateVerdict 
 
 async fn balance(state: &AppState, user_id: &str, soft_limit: i64) -> Result<Balance, Rejection> {
     let key = user_id.to_owned();
-    if let Some(hit) = state.gate_balances.get(&key, state.clock.as_ref()) {
+    if let Lookup::Hit(hit) = state.gate_balances.lookup(&key, state.clock.as_ref()) {
         return Ok(hit);
     }
-    let grants = state.store.grants_for_user(user_id).await?;
-    let consumed = state.store.consumed_usd_micros(user_id).await?;
-    let balance = Balance::compute(&grants, consumed, state.clock.now(), soft_limit);
-    state
-        .gate_balances
-        .insert(key, balance, state.clock.as_ref());
-    Ok(balance)
+    let read = async {
+        let grants = state.store.grants_for_user(user_id).await?;
+        let consumed = state.store.consumed_usd_micros(user_id).await?;
+        Ok::<_, Rejection>(Balance::compute(
+            &grants,
+            consumed,
+            state.clock.now(),
+            soft_limit,
+        ))
+    };
+    match read.await {
+        Ok(balance) => {
+            state
+                .gate_balances
+                .insert(key, balance, i64::MAX, state.clock.as_ref());
+            Ok(balance)
+        }
+        Err(err) => {
+            state.gate_balances.remove(&key);
+            Err(err)
+        }
+    }
 }
