@@ -13,5 +13,10 @@ pub async fn balance_of(state: &AppState, user: &AppUser) -> Result<Balance, Sto
     let soft_limit = crate::signer::policy::policy_of(state, &user.client_id)
         .await?
         .map_or(0, |p| p.soft_limit_usd_micros);
-    Ok(Balance::compute(&grants, consumed, state.clock.now(), soft_limit))
+    Ok(Balance::compute(
+        &grants,
+        consumed,
+        state.clock.now(),
+        soft_limit,
+    ))
 }
