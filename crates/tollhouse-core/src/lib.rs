@@ -10,10 +10,12 @@ pub mod clock;
 pub mod ids;
 pub mod keys;
 pub mod master_key;
+pub mod money;
 pub mod random;
 pub mod rooms;
 pub mod scope;
 pub mod secret;
+pub mod usage;
 pub mod user;
 pub mod webhook;
 

@@ -206,6 +206,7 @@ pub fn classify_credential(credential: &str) -> CredentialKind {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

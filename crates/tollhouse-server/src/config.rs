@@ -66,6 +66,8 @@ pub struct Config {
     /// Key go-livepeer's gateway sends to the Live AI auth webhook (`-liveAIAuthApiKey`).
     /// Unset: the Live AI webhook refuses every caller.
     pub live_ai_api_key: Option<Redacted>,
+    /// Static ETH/USD price usage is valued at (decimal, e.g. `3456.78`).
+    pub eth_usd_price: Option<String>,
     /// Kafka bootstrap servers (`host:port,…`); unset: no Kafka consumer.
     pub kafka_brokers: Option<String>,
     /// Topic go-livepeer publishes usage events to (`-kafkaGatewayTopic`).
@@ -134,6 +136,7 @@ impl Default for Config {
             signer_proxy_prefix: "/signer".into(),
             signer_upstream_timeout_secs: 30,
             live_ai_api_key: None,
+            eth_usd_price: None,
             kafka_brokers: None,
             kafka_topic: "livepeer-gateway".into(),
             kafka_group: "tollhouse".into(),
@@ -301,6 +304,10 @@ pub struct ConfigOverrides {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_ai_api_key: Option<Redacted>,
+    /// ETH/USD price usage is valued at, e.g. 3456.78 [default: none]
+    #[arg(long, env = "TOLLHOUSE_ETH_USD_PRICE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eth_usd_price: Option<String>,
     /// Kafka bootstrap servers for usage events [default: none, no consumer]
     #[arg(long, env = "TOLLHOUSE_KAFKA_BROKERS", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod config;
 pub mod http;
 pub mod keyring;
+pub mod metering;
 pub mod metrics;
 pub mod oidc;
 pub mod openapi;
@@ -121,6 +122,10 @@ pub async fn start(
     create_demo_app: bool,
 ) -> Result<RunningServer, StartError> {
     signer::proxy::validate(&config)?;
+    if let Some(price) = &config.eth_usd_price {
+        tollhouse_core::money::EthUsdPrice::parse(price)
+            .map_err(|e| StartError::Config(format!("--eth-usd-price `{price}`: {e}")))?;
+    }
     let (store, master) = bootstrap::open(&config, deps.rng.as_ref()).await?;
     let store: Arc<dyn Store> = Arc::new(store);
     let sealing = master.sealing_key();
@@ -174,6 +179,7 @@ pub async fn start(
         ),
         external_issuers: signer::external::ExternalIssuers::new(&config.external_issuers),
         http: signer::http_client()?,
+        kafka: Arc::default(),
         config,
     });
     let demo_app = if create_demo_app {
@@ -209,12 +215,21 @@ pub async fn start(
             }
         }
     });
+    let mut tasks = vec![http, refresher];
+    if let Some(brokers) = state.config.kafka_brokers.clone() {
+        tasks.push(tokio::spawn(metering::kafka::run(
+            state.clone(),
+            brokers,
+            state.kafka.clone(),
+            shutdown.subscribe(),
+        )));
+    }
     Ok(RunningServer {
         addr,
         state,
         demo_app,
+        tasks,
         shutdown,
-        tasks: vec![http, refresher],
     })
 }
 

@@ -43,6 +43,12 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     tokens_issued: Family<GrantLabels, Counter>,
     webhook_verdicts: Family<VerdictLabels, Counter>,
+    usage_events: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 impl Default for Metrics {
@@ -74,12 +80,19 @@ impl Default for Metrics {
             "Identity webhook answers by verdict status (200, 401, 403, 483, 503, …)",
             webhook_verdicts.clone(),
         );
+        let usage_events = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "usage_events",
+            "Usage events by outcome (ingested, duplicate, unattributed, dead_lettered, skipped)",
+            usage_events.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             tokens_issued,
             webhook_verdicts,
+            usage_events,
         }
     }
 }
@@ -115,6 +128,21 @@ impl Metrics {
         self.webhook_verdicts
             .get_or_create(&VerdictLabels { status })
             .inc();
+    }
+
+    /// Counts the outcome of an ingested batch.
+    pub fn usage_ingested(&self, counts: &tollhouse_store::IngestCounts, skipped: u64) {
+        for (outcome, n) in [
+            ("ingested", counts.ingested),
+            ("duplicate", counts.duplicate),
+            ("unattributed", counts.unattributed),
+            ("dead_lettered", counts.dead_lettered),
+            ("skipped", skipped),
+        ] {
+            self.usage_events
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(n);
+        }
     }
 
     /// The text exposition format.

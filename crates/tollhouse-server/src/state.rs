@@ -54,6 +54,8 @@ pub struct Shared {
     pub external_issuers: ExternalIssuers,
     /// Outbound HTTP (issuer discovery, the signer proxy).
     pub http: reqwest::Client,
+    /// The Kafka usage consumer's health (meaningful when `kafka_brokers` is set).
+    pub kafka: Arc<crate::metering::kafka::KafkaStatus>,
 }
 
 impl AppState {

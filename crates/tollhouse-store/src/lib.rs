@@ -15,6 +15,7 @@ mod sessions;
 mod settings;
 mod signer;
 mod sql;
+mod usage;
 mod users;
 
 pub use allowances::{AllowanceRepository, ApiKeyRecord};
@@ -28,6 +29,7 @@ pub use sessions::{RefreshRecord, Rotation, SessionRecord, SessionRepository};
 pub use settings::SettingsRepository;
 pub use signer::{SignerPolicyRecord, SignerRepository, StreamKeyRecord};
 pub use sql::{Backend, SqlStore};
+pub use usage::{DeadLetterRow, IngestCounts, RollupSums, UsageEventRow, UsageRepository};
 pub use users::{Upserted, UserRepository};
 
 /// Everything the server needs from storage.
@@ -42,6 +44,7 @@ pub trait Store:
     + SessionRepository
     + SettingsRepository
     + SignerRepository
+    + UsageRepository
     + UserRepository
     + Send
     + Sync

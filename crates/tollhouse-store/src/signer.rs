@@ -5,6 +5,7 @@ use crate::{SqlStore, StoreError};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use tollhouse_core::UnixTime;
+use tollhouse_core::money::{ExactUsd, UsdParts};
 
 /// An app's signer policy as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,15 +138,27 @@ impl SignerRepository for SqlStore {
     }
 
     async fn consumed_usd_micros(&self, user_id: &str) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT consumed_usd_micros FROM user_consumption WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(match row {
-            Some(row) => row.try_get("consumed_usd_micros")?,
-            None => 0,
-        })
+        let row = sqlx::query(
+            "SELECT consumed_usd_micros, usd_e9, usd_e18, usd_e27, usd_e36 FROM user_consumption WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(0);
+        };
+        let parts = UsdParts {
+            e6: row.try_get("consumed_usd_micros")?,
+            e9: row.try_get("usd_e9")?,
+            e18: row.try_get("usd_e18")?,
+            e27: row.try_get("usd_e27")?,
+            e36: row.try_get("usd_e36")?,
+        };
+        // Exact sum of everything consumed, rounded up to micro-USD once, here.
+        let exact = ExactUsd::from_parts(parts)
+            .map_err(|e| StoreError::Corrupt(format!("user_consumption: {e}")))?;
+        i64::try_from(exact.ceil_micros())
+            .map_err(|_| StoreError::Corrupt("user_consumption: out of range".into()))
     }
 
     async fn add_consumption(

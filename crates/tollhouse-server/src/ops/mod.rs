@@ -37,6 +37,28 @@ pub struct Readiness {
     /// `ready` or `unavailable`.
     #[schema(value_type = String, pattern = "^(ready|unavailable)$")]
     status: &'static str,
+    /// The Kafka usage consumer, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kafka: Option<KafkaReadiness>,
+}
+
+/// The Kafka consumer's view of the broker.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KafkaReadiness {
+    /// Whether the last lag measurement reached a broker.
+    broker_reachable: bool,
+    /// Messages not yet consumed, summed over assigned partitions (`-1`: unknown yet).
+    lag: i64,
+}
+
+fn kafka_readiness(state: &AppState) -> Option<KafkaReadiness> {
+    use std::sync::atomic::Ordering;
+    state.config.kafka_brokers.as_ref()?;
+    Some(KafkaReadiness {
+        broker_reachable: state.kafka.broker_reachable.load(Ordering::Relaxed),
+        lag: state.kafka.lag.load(Ordering::Relaxed),
+    })
 }
 
 /// Alive: the process answers HTTP.
@@ -67,6 +89,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => Json(Readiness {
             database: "ok",
             status: "ready",
+            kafka: kafka_readiness(&state),
         })
         .into_response(),
         Err(err) => {
@@ -76,6 +99,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
                 Json(Readiness {
                     database: "unreachable",
                     status: "unavailable",
+                    kafka: kafka_readiness(&state),
                 }),
             )
                 .into_response()

@@ -73,17 +73,17 @@ impl IssuerKeys {
                 .is_none_or(|at| now - at >= JWKS_REFETCH_MILLIS)
         };
         let cached = self.cached();
-        if let Some(set) = &cached.jwks {
-            if knows(set) || !stale(&cached) {
-                return Ok(set.clone());
-            }
+        if let Some(set) = &cached.jwks
+            && (knows(set) || !stale(&cached))
+        {
+            return Ok(set.clone());
         }
         let _one_fetch = self.fetching.lock().await;
         let cached = self.cached();
-        if let Some(set) = &cached.jwks {
-            if knows(set) || !stale(&cached) {
-                return Ok(set.clone());
-            }
+        if let Some(set) = &cached.jwks
+            && (knows(set) || !stale(&cached))
+        {
+            return Ok(set.clone());
         }
         match fetch_jwks(state, &self.config.issuer).await {
             Ok(set) => {
@@ -192,7 +192,7 @@ pub async fn verify(state: &AppState, token: &str) -> Result<Option<VerifiedIden
     let config = &issuer.config;
     let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Invalid)?;
     let alg_name = format!("{:?}", header.alg);
-    if !config.algorithms.iter().any(|a| *a == alg_name) {
+    if !config.algorithms.contains(&alg_name) {
         return Err(Rejection::Invalid);
     }
     let keys = issuer.key_set(state, header.kid.as_deref()).await?;

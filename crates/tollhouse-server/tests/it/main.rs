@@ -12,6 +12,7 @@ mod compat;
 mod device;
 mod exchange;
 mod golivepeer;
+mod kafka;
 mod keys;
 mod openapi;
 mod ops;

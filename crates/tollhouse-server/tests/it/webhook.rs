@@ -222,8 +222,10 @@ backend_tests! {
         assert_eq!(outcome, SignerVerdict::Proceed { auth_id: Some(auth_id.clone()), expiry: Some(now + 60) });
         // Another user's credential in alice's payment session is refused clearly.
         let bob = server.user_tokens(&app, "bob").await["access_token"].as_str().unwrap().to_owned();
-        let mut alices = SignerState::default();
-        alices.auth_id = auth_id.clone();
+        let alices = SignerState {
+            auth_id: auth_id.clone(),
+            ..SignerState::default()
+        };
         let outcome = signer_consults_webhook(&url(&server), FLAG, &[("Authorization", &format!("Bearer {bob}"))], &alices).await;
         assert_eq!(outcome.gateway_status(), Some(403));
         // Garbage, an M2M token and a missing credential.

@@ -1,0 +1,198 @@
+//! The Kafka consumer of go-livepeer's usage events (`-kafkaGatewayTopic`).
+//!
+//! At-least-once delivery made exact: a batch's events are written in one transaction (deduped
+//! on the envelope id), and only then are its offsets committed. A crash between the two
+//! re-delivers the batch, and the dedupe makes the second delivery change nothing.
+
+use super::ingest::{self, RawEvent, Source};
+use crate::config::Config;
+use crate::state::AppState;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Most messages written in one transaction.
+const MAX_BATCH: usize = 2000;
+/// How long a partial batch waits for more messages.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
+
+/// What `/readyz` and `/metrics` report about the consumer.
+#[derive(Debug, Default)]
+pub struct KafkaStatus {
+    /// Whether the last metadata/watermark query reached a broker.
+    pub broker_reachable: AtomicBool,
+    /// Messages behind the high watermark, summed over assigned partitions (-1: unknown).
+    pub lag: AtomicI64,
+}
+
+/// Builds the librdkafka client settings from Tollhouse's configuration.
+pub fn client_config(config: &Config, brokers: &str) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", brokers)
+        .set("group.id", &config.kafka_group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("client.id", "tollhouse");
+    let sasl = config.kafka_username.is_some();
+    let tls = config.kafka_tls.unwrap_or(sasl);
+    let protocol = match (sasl, tls) {
+        (true, true) => "SASL_SSL",
+        (true, false) => "SASL_PLAINTEXT",
+        (false, true) => "SSL",
+        (false, false) => "PLAINTEXT",
+    };
+    client.set("security.protocol", protocol);
+    if let Some(user) = &config.kafka_username {
+        client
+            .set("sasl.mechanisms", "PLAIN")
+            .set("sasl.username", user)
+            .set(
+                "sasl.password",
+                config.kafka_password.as_ref().map_or("", |p| p.expose()),
+            );
+    }
+    if let Some(ca) = &config.kafka_ca_file {
+        client.set("ssl.ca.location", ca.display().to_string());
+    }
+    client
+}
+
+/// Runs the consumer until `stop` turns true. Store failures are retried (offsets are not
+/// committed until the batch is stored); broker failures are retried by librdkafka.
+pub async fn run(
+    state: AppState,
+    brokers: String,
+    status: Arc<KafkaStatus>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let consumer: StreamConsumer = match client_config(&state.config, &brokers).create() {
+        Ok(consumer) => consumer,
+        Err(err) => {
+            tracing::error!(error = %err, "kafka consumer could not be created");
+            return;
+        }
+    };
+    if let Err(err) = consumer.subscribe(&[state.config.kafka_topic.as_str()]) {
+        tracing::error!(error = %err, "kafka subscribe failed");
+        return;
+    }
+    let consumer = Arc::new(consumer);
+    let lag_task = tokio::spawn(watch_lag(consumer.clone(), status.clone(), stop.clone()));
+    loop {
+        let first = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            message = consumer.recv() => message,
+        };
+        let mut batch = Vec::new();
+        let mut offsets = BTreeMap::<(String, i32), i64>::new();
+        let push = |batch: &mut Vec<RawEvent>,
+                    offsets: &mut BTreeMap<(String, i32), i64>,
+                    m: &rdkafka::message::BorrowedMessage<'_>| {
+            batch.push(RawEvent {
+                payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                source: Source::Kafka {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                },
+            });
+            offsets.insert((m.topic().to_owned(), m.partition()), m.offset() + 1);
+        };
+        match first {
+            Ok(m) => push(&mut batch, &mut offsets, &m),
+            Err(err) => {
+                tracing::warn!(error = %err, "kafka receive failed");
+                status.broker_reachable.store(false, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        }
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout(BATCH_WINDOW, consumer.recv()).await {
+                Ok(Ok(m)) => push(&mut batch, &mut offsets, &m),
+                _ => break,
+            }
+        }
+        // Store the batch durably; retry until it is stored (or we are told to stop, in
+        // which case the uncommitted batch is simply re-delivered on the next start).
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match ingest::ingest(&state, &batch).await {
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "storing a kafka batch failed; retrying");
+                    if *stop.borrow() {
+                        lag_task.abort();
+                        return;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), next) in &offsets {
+            if let Err(err) = list.add_partition_offset(topic, *partition, Offset::Offset(*next)) {
+                tracing::warn!(error = %err, "bad offset");
+            }
+        }
+        if let Err(err) = consumer.commit(&list, CommitMode::Sync) {
+            // The batch is stored; a later commit (or a re-delivery, deduped) covers it.
+            tracing::warn!(error = %err, "kafka offset commit failed");
+        }
+    }
+    lag_task.abort();
+}
+
+/// Every few seconds: the summed lag of the assigned partitions and whether a broker answers.
+async fn watch_lag(
+    consumer: Arc<StreamConsumer>,
+    status: Arc<KafkaStatus>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let c = consumer.clone();
+        let measured = tokio::task::spawn_blocking(move || -> Option<i64> {
+            let assignment = c.assignment().ok()?;
+            let committed = c.committed(Duration::from_secs(2)).ok()?;
+            let mut lag = 0i64;
+            for element in assignment.elements() {
+                let (_, high) = c
+                    .fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(2))
+                    .ok()?;
+                let position = committed
+                    .find_partition(element.topic(), element.partition())
+                    .and_then(|p| match p.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                lag += (high - position).max(0);
+            }
+            Some(lag)
+        })
+        .await
+        .ok()
+        .flatten();
+        match measured {
+            Some(lag) => {
+                status.broker_reachable.store(true, Ordering::Relaxed);
+                status.lag.store(lag, Ordering::Relaxed);
+            }
+            None => {
+                status.broker_reachable.store(false, Ordering::Relaxed);
+                status.lag.store(-1, Ordering::Relaxed);
+            }
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}

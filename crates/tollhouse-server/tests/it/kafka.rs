@@ -1,0 +1,228 @@
+//! Usage ingest from a real Kafka-protocol broker (`tansu`): go-livepeer envelopes produced to a
+//! topic are consumed, deduplicated, valued exactly and charged to users; unreadable ones are
+//! dead-lettered; the balance gate closes when consumption crosses the grants.
+
+use crate::backend_tests;
+use crate::harness::{FreshDb, TestServer, config_for};
+use crate::webhook::{SECRET, verdict};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use reqwest::Method;
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tollhouse_core::Clock as _;
+use tollhouse_core::keys::SigningAlg;
+use tollhouse_server::config::Redacted;
+
+/// A `tansu` broker with in-memory storage on a free port; killed on drop.
+pub struct Broker {
+    child: Child,
+    pub address: String,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Broker {
+    pub async fn start() -> Broker {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let tansu = std::env::var("TANSU").unwrap_or_else(|_| {
+            let home = std::env::var("HOME").unwrap_or_default();
+            let cargo = format!("{home}/.cargo/bin/tansu");
+            if std::path::Path::new(&cargo).exists() {
+                cargo
+            } else {
+                "tansu".into()
+            }
+        });
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the tansu broker (scripts/setup installs it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Broker {
+            child,
+            address: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    pub async fn create_topic(&self, topic: &str) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .create()
+            .unwrap();
+        let results = admin
+            .create_topics(
+                &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+            )
+            .await
+            .unwrap();
+        for result in results {
+            result.unwrap();
+        }
+    }
+
+    pub fn producer(&self) -> FutureProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.address)
+            .set("message.timeout.ms", "10000")
+            .create()
+            .unwrap()
+    }
+}
+
+pub async fn produce(producer: &FutureProducer, topic: &str, key: &str, payload: &[u8]) {
+    producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+}
+
+pub fn envelope(id: &str, auth_id: &str, fee_wei: &str, pipeline: &str, at_ms: i64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": id, "type": "create_signed_ticket", "timestamp": at_ms.to_string(), "gateway": "gw-1",
+        "data": {"auth_id": auth_id, "computed_fee": fee_wei, "session_balance": "0", "pipeline": pipeline,
+                 "pixels": 1024, "billable_secs": 5.0, "request_id": "0a1b2c3d", "session_id": "s-1",
+                 "manifest_id": "m-1", "pm_session_id": "0xabc", "app": "", "orch_address": "0x01",
+                 "orch_url": "https://o.test", "cost": "0.0000000001", "current_time_unix": at_ms,
+                 "previous_time_unix": at_ms - 5000, "sequence_number": 1, "num_tickets": 1, "session_status": "continuing"}
+    }))
+    .unwrap()
+}
+
+/// Exact micro-USD (rounded up once) of fees summed in wei, at a whole-dollar ETH price.
+fn micros_ceil(total_wei: u128, usd_per_eth: u128) -> i64 {
+    let scaled = total_wei * usd_per_eth; // 10^-18 USD
+    let micros = scaled / 1_000_000_000_000 + u128::from(scaled % 1_000_000_000_000 != 0);
+    i64::try_from(micros).unwrap()
+}
+
+async fn until(deadline_secs: u64, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(deadline_secs);
+    while !done().await {
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached within {deadline_secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+backend_tests! {
+    async fn kafka_events_are_counted_once_valued_exactly_and_gate_balances(db: Db) {
+        let broker = Broker::start().await;
+        let topic = format!("usage-{}", uuid::Uuid::new_v4());
+        broker.create_topic(&topic).await;
+        let fresh = FreshDb::new(db).await;
+        let mut config = config_for(&fresh, SigningAlg::RS256);
+        config.kafka_brokers = Some(broker.address.clone());
+        config.kafka_topic = topic.clone();
+        config.eth_usd_price = Some("3000".into());
+        config.webhook_secret = Some(Redacted::new(SECRET));
+        let server = TestServer::start_on(fresh, config).await;
+        let app = server.app.clone();
+        let alice = server.user_tokens(&app, "alice").await["access_token"].as_str().unwrap().to_owned();
+        let bob = server.user_tokens(&app, "carol:bob").await["access_token"].as_str().unwrap().to_owned();
+        server.user_tokens(&app, "dave").await;
+        let store = server.state().store.clone();
+        let alice_id = store.user_by_external_id(&app.client_id, "alice").await.unwrap().unwrap().id;
+        let bob_id = store.user_by_external_id(&app.client_id, "carol:bob").await.unwrap().unwrap().id;
+        // Prepaid: alice has $1, bob $100.
+        server.state().store.set_signer_policy(&app.client_id, &tollhouse_store::SignerPolicyRecord { billing_mode: "prepaid".into(), soft_limit_usd_micros: 0, balance_recheck_secs: 60, billing_fail_open: false, webhook_verifiers: None }).await.unwrap();
+        tollhouse_server::signer::policy::invalidate(server.state());
+        for (ext, amount) in [("alice", "1000000"), ("carol:bob", "100000000")] {
+            let r = server.builder(Method::POST, &app, &format!("/users/{ext}/allowances")).json(&json!({"amountUsdMicros": amount, "source": "manual"})).send().await.unwrap();
+            assert!(r.status().is_success());
+        }
+        let bearer = |t: &str| format!("Bearer {t}");
+        assert_eq!(verdict(&server, &[("Authorization", &bearer(&alice))]).await["status"], 200);
+
+        let producer = broker.producer();
+        let now_ms = server.clock.now_millis();
+        let a = format!("{}:alice", app.client_id);
+        let b = format!("{}:carol:bob", app.client_id);
+        let huge = "36893488147419103232"; // 2^65 wei
+        let mut expected_alice: u128 = 0;
+        let mut expected_bob: u128 = 0;
+        let mut ids = Vec::new();
+        for i in 0..40u128 {
+            let id = uuid::Uuid::new_v4().to_string();
+            let fee = 1_000_000_000u128 * (i + 1) + 7; // odd amounts: sub-micro remainders
+            let (auth, pipeline) = if i % 3 == 0 { (b.as_str(), "live-video-to-video:streamdiffusion") } else { (a.as_str(), "live-video-to-video") };
+            if i % 3 == 0 { expected_bob += fee } else { expected_alice += fee }
+            produce(&producer, &topic, &id, &envelope(&id, auth, &fee.to_string(), pipeline, now_ms)).await;
+            ids.push(id);
+        }
+        // Duplicates, junk, other types, unknown users, a fee above 2^64.
+        produce(&producer, &topic, &ids[1], &envelope(&ids[1], &a, "1000000007", "live-video-to-video", now_ms)).await;
+        produce(&producer, &topic, "junk", b"{not json").await;
+        produce(&producer, &topic, "nofee", &serde_json::to_vec(&json!({"id": uuid::Uuid::new_v4().to_string(), "type": "create_signed_ticket", "timestamp": "1", "data": {"auth_id": a}})).unwrap()).await;
+        produce(&producer, &topic, "trace", &serde_json::to_vec(&json!({"id": uuid::Uuid::new_v4().to_string(), "type": "stream_trace", "timestamp": "1", "data": {}})).unwrap()).await;
+        let stranger = uuid::Uuid::new_v4().to_string();
+        produce(&producer, &topic, &stranger, &envelope(&stranger, "app_000000000000000000000000:ghost", "5", "live", now_ms)).await;
+        let big = uuid::Uuid::new_v4().to_string();
+        let d = format!("{}:dave", app.client_id);
+        produce(&producer, &topic, &big, &envelope(&big, &d, huge, "live", now_ms)).await;
+        // The event that takes alice past her $1: 4·10^14 wei at $3000 = $1.20.
+        let crossing = uuid::Uuid::new_v4().to_string();
+        produce(&producer, &topic, &crossing, &envelope(&crossing, &a, "400000000000000", "live-video-to-video", now_ms)).await;
+        expected_alice += 400_000_000_000_000;
+
+        let want_alice = micros_ceil(expected_alice, 3000);
+        let want_bob = micros_ceil(expected_bob, 3000);
+        until(30, async || store.consumed_usd_micros(&bob_id).await.unwrap() == want_bob && store.consumed_usd_micros(&alice_id).await.unwrap() == want_alice).await;
+        until(10, async || store.dead_letter_count().await.unwrap() == 2).await;
+        let rollups = store.usage_rollups(&app.client_id, 0, i64::MAX).await.unwrap();
+        let count: i64 = rollups.iter().map(|r| r.4.request_count).sum();
+        assert_eq!(count, 42, "40 events, the huge one and the crossing one; duplicates, junk and strangers not in app rollups");
+        let dave_id = store.user_by_external_id(&app.client_id, "dave").await.unwrap().unwrap().id;
+        assert_eq!(store.consumed_usd_micros(&dave_id).await.unwrap(), micros_ceil(36_893_488_147_419_103_232, 3000));
+        assert!(rollups.iter().any(|r| r.1 == "live-video-to-video" && r.2 == "streamdiffusion"));
+
+        // Alice spent $1 + change: the gate closes for her, not for bob (within the cache second).
+        assert!(want_alice > 1_000_000 && want_bob < 100_000_000);
+        assert_eq!(verdict(&server, &[("Authorization", &bearer(&alice))]).await["status"], 483);
+        assert_eq!(verdict(&server, &[("Authorization", &bearer(&bob))]).await["status"], 200);
+
+        // Everything again (a replay): nothing changes.
+        let raw: Vec<_> = ids.iter().map(|id| tollhouse_server::metering::ingest::RawEvent { payload: envelope(id, &a, "1", "live", now_ms), source: tollhouse_server::metering::ingest::Source::Http }).collect();
+        let counts = tollhouse_server::metering::ingest::ingest(server.state(), &raw).await.unwrap();
+        assert_eq!((counts.ingested, counts.duplicate), (0, 40));
+        assert_eq!(store.dead_letter_count().await.unwrap(), 2);
+        assert_eq!(store.consumed_usd_micros(&alice_id).await.unwrap(), want_alice);
+        let ready: serde_json::Value = server.http.get(server.url("/readyz")).send().await.unwrap().json().await.unwrap();
+        assert!(ready["kafka"]["brokerReachable"].is_boolean(), "{ready}");
+        server.finish().await;
+    }
+}
