@@ -124,7 +124,7 @@ pub fn envelope(id: &str, auth_id: &str, fee_wei: &str, pipeline: &str, at_ms: i
 /// Exact micro-USD (rounded up once) of fees summed in wei, at a whole-dollar ETH price.
 fn micros_ceil(total_wei: u128, usd_per_eth: u128) -> i64 {
     let scaled = total_wei * usd_per_eth; // 10^-18 USD
-    let micros = scaled / 1_000_000_000_000 + u128::from(scaled % 1_000_000_000_000 != 0);
+    let micros = scaled / 1_000_000_000_000 + u128::from(!scaled.is_multiple_of(1_000_000_000_000));
     i64::try_from(micros).unwrap()
 }
 
