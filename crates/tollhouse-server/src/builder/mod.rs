@@ -9,6 +9,7 @@ pub mod error;
 mod keys;
 mod manifest;
 mod rooms;
+mod usage_ingest;
 mod users;
 
 use crate::state::AppState;
@@ -39,6 +40,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::issue_token))
         .routes(routes!(rooms::end))
         .routes(routes!(rooms::verify))
+        .routes(routes!(usage_ingest::signed_tickets))
 }
 
 /// The path parameters, or a Builder-shaped 400 (e.g. a segment that is not UTF-8).

@@ -20,4 +20,5 @@ mod proxy;
 mod rooms;
 mod token;
 mod tokens_lifecycle;
+mod usage;
 mod webhook;

@@ -41,6 +41,7 @@ const ROUTES: &[&str] = &[
     "POST /api/v1/apps/{client_id}/rooms/{room_id}/tokens",
     "POST /api/v1/apps/{client_id}/rooms/{room_id}/end",
     "POST /api/v1/apps/{client_id}/rooms/verify",
+    "POST /api/v1/apps/{client_id}/usage/signed-tickets",
     "POST /webhooks/remote-signer",
     "POST /authorize",
     "GET /api/v1/user/usage/balance",

@@ -1,0 +1,57 @@
+//! HTTP usage ingest in the builder-sdk shape: dedupe on `(app, requestId)`, exact consumption,
+//! the gate closing when it crosses the grants, bad input refused, tenants isolated.
+
+use crate::backend_tests;
+use crate::webhook::{start, verdict};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+backend_tests! {
+    async fn signed_tickets_are_deduplicated_and_charged(db: Db) {
+        let server = start(db, |_| {}).await;
+        let app = server.app.clone();
+        let other = server.create_app("other").await;
+        let alice = server.user_tokens(&app, "alice").await["access_token"].as_str().unwrap().to_owned();
+        server.state().store.set_signer_policy(&app.client_id, &tollhouse_store::SignerPolicyRecord { billing_mode: "prepaid".into(), soft_limit_usd_micros: 0, balance_recheck_secs: 60, billing_fail_open: false, webhook_verifiers: None }).await.unwrap();
+        tollhouse_server::signer::policy::invalidate(server.state());
+        let r = server.builder(Method::POST, &app, "/users/alice/allowances").json(&json!({"amountUsdMicros": "1000000"})).send().await.unwrap();
+        assert!(r.status().is_success());
+        let post = |body: Value| server.builder(Method::POST, &app, "/usage/signed-tickets").json(&body).send();
+        let answer: Value = post(json!({"requestId": "r-1", "externalUserId": "alice", "networkFeeUsdMicros": "600000", "feeWei": "200000000000000", "pipeline": "live-video-to-video:streamdiffusion"})).await.unwrap().json().await.unwrap();
+        assert_eq!(answer, json!({"ingested": 1, "duplicate": 0, "source": "tollhouse"}));
+        let again: Value = post(json!({"requestId": "r-1", "externalUserId": "alice", "networkFeeUsdMicros": "600000"})).await.unwrap().json().await.unwrap();
+        assert_eq!((again["ingested"].clone(), again["duplicate"].clone()), (json!(0), json!(1)));
+        assert_eq!(verdict(&server, &[("Authorization", &format!("Bearer {alice}"))]).await["status"], 200);
+        let batch: Value = post(json!({"tickets": [
+            {"requestId": "r-2", "externalUserId": "alice", "networkFeeUsdMicros": 400000},
+            {"requestId": "r-3", "externalUserId": "nobody-yet", "networkFeeUsdMicros": "5"}
+        ]})).await.unwrap().json().await.unwrap();
+        assert_eq!(batch["ingested"], 2);
+        let alice_id = server.state().store.user_by_external_id(&app.client_id, "alice").await.unwrap().unwrap().id;
+        assert_eq!(server.state().store.consumed_usd_micros(&alice_id).await.unwrap(), 1_000_000);
+        // Balance 0 is not above the soft limit 0: the gate closes at once.
+        assert_eq!(verdict(&server, &[("Authorization", &format!("Bearer {alice}"))]).await["status"], 483);
+        let balance: Value = server.builder(Method::GET, &app, "/usage/balance?externalUserId=alice").send().await.unwrap().json().await.unwrap();
+        assert_eq!((balance["balanceUsdMicros"].clone(), balance["consumedUsdMicros"].clone(), balance["hasAccess"].clone()), (json!("0"), json!("1000000"), json!(false)));
+        // Bad input: nothing stored.
+        for bad in [
+            json!({"externalUserId": "alice", "networkFeeUsdMicros": "1"}),
+            json!({"requestId": "x", "externalUserId": "alice", "networkFeeUsdMicros": "-1"}),
+            json!({"requestId": "x", "externalUserId": "alice", "networkFeeUsdMicros": 1.5}),
+            json!({"requestId": "x", "externalUserId": "alice", "networkFeeUsdMicros": "1", "feeWei": "1e9"}),
+            json!({"requestId": "x", "externalUserId": "owner:alice", "networkFeeUsdMicros": "1"}),
+            json!({"requestId": "", "externalUserId": "alice", "networkFeeUsdMicros": "1"}),
+            json!({"tickets": []}),
+            json!({"tickets": {"requestId": "x"}}),
+            json!([1]),
+        ] {
+            let r = post(bad.clone()).await.unwrap();
+            assert_eq!(r.status(), 400, "{bad}");
+        }
+        assert_eq!(server.state().store.consumed_usd_micros(&alice_id).await.unwrap(), 1_000_000);
+        // Another app's credentials: 404, as for a missing app.
+        let r = server.builder_as(Method::POST, &other, &app.client_id, "/usage/signed-tickets").json(&json!({"requestId": "z", "externalUserId": "alice", "networkFeeUsdMicros": "1"})).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        server.finish().await;
+    }
+}
