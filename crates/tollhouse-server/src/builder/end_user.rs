@@ -115,24 +115,24 @@ pub struct UsageTotals {
     currency: &'static str,
     /// What the end user is billed, micro-USD.
     #[schema(value_type = String, pattern = "^[0-9]+$")]
-    end_user_billable_usd_micros: &'static str,
+    end_user_billable_usd_micros: String,
     /// Network fees, micro-USD.
     #[schema(value_type = String, pattern = "^[0-9]+$")]
-    network_fee_usd_micros: &'static str,
+    network_fee_usd_micros: String,
     /// The app owner's charge, micro-USD.
     #[schema(value_type = String, pattern = "^[0-9]+$")]
-    owner_charge_usd_micros: &'static str,
+    owner_charge_usd_micros: String,
     /// Platform fees, micro-USD.
     #[schema(value_type = String, pattern = "^[0-9]+$")]
-    platform_fee_usd_micros: &'static str,
+    platform_fee_usd_micros: String,
     /// Signed requests.
-    request_count: u64,
+    request_count: i64,
     /// Ticket face value, wei.
     #[schema(value_type = String, pattern = "^[0-9]+$")]
-    total_fee_wei: &'static str,
+    total_fee_wei: String,
 }
 
-/// `GET /api/v1/user/usage`: no usage is ingested by this server yet, so every total is zero.
+/// `GET /api/v1/user/usage`: the caller's usage totals, all time.
 #[utoipa::path(
     get,
     path = "/api/v1/user/usage",
@@ -148,18 +148,21 @@ pub async fn usage(
 ) -> Result<Json<UserUsage>, BuilderError> {
     reject_user_id(query.as_deref())?;
     let user = bearer_user(&state, &headers).await?;
+    let query = super::usage::UsageQuery::all_time_for(user.external_user_id.as_str());
+    let report = super::usage::report(&state, &user.client_id, &query).await?;
+    let (request_count, fee_wei, usd) = report.totals().figures();
     Ok(Json(UserUsage {
-        client_id: user.client_id,
         external_user_id: user.external_user_id.to_string(),
         source: "tollhouse",
         totals: UsageTotals {
             currency: "USD",
-            end_user_billable_usd_micros: "0",
-            network_fee_usd_micros: "0",
-            owner_charge_usd_micros: "0",
-            platform_fee_usd_micros: "0",
-            request_count: 0,
-            total_fee_wei: "0",
+            end_user_billable_usd_micros: usd.to_owned(),
+            network_fee_usd_micros: usd.to_owned(),
+            owner_charge_usd_micros: usd.to_owned(),
+            platform_fee_usd_micros: "0".to_owned(),
+            request_count,
+            total_fee_wei: fee_wei.to_owned(),
         },
+        client_id: user.client_id,
     }))
 }

@@ -9,6 +9,7 @@ pub mod error;
 mod keys;
 mod manifest;
 mod rooms;
+pub mod usage;
 mod usage_ingest;
 mod users;
 
@@ -41,6 +42,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::end))
         .routes(routes!(rooms::verify))
         .routes(routes!(usage_ingest::signed_tickets))
+        .routes(routes!(usage::get_usage))
 }
 
 /// The path parameters, or a Builder-shaped 400 (e.g. a segment that is not UTF-8).

@@ -42,6 +42,7 @@ const ROUTES: &[&str] = &[
     "POST /api/v1/apps/{client_id}/rooms/{room_id}/end",
     "POST /api/v1/apps/{client_id}/rooms/verify",
     "POST /api/v1/apps/{client_id}/usage/signed-tickets",
+    "GET /api/v1/apps/{client_id}/usage",
     "POST /webhooks/remote-signer",
     "POST /authorize",
     "GET /api/v1/user/usage/balance",

@@ -33,6 +33,31 @@ backend_tests! {
         assert_eq!(verdict(&server, &[("Authorization", &format!("Bearer {alice}"))]).await["status"], 483);
         let balance: Value = server.builder(Method::GET, &app, "/usage/balance?externalUserId=alice").send().await.unwrap().json().await.unwrap();
         assert_eq!((balance["balanceUsdMicros"].clone(), balance["consumedUsdMicros"].clone(), balance["hasAccess"].clone()), (json!("0"), json!("1000000"), json!(false)));
+        // The Usage API: every grouping adds up, each figure rounded once from its own sum.
+        let get = |q: &str| server.builder(Method::GET, &app, &format!("/usage{q}")).send();
+        let all: Value = get("").await.unwrap().json().await.unwrap();
+        assert_eq!(all["totals"]["requestCount"], 3);
+        assert_eq!(all["totals"]["networkFeeUsdMicros"], "1000005");
+        assert_eq!(all["totals"]["totalFeeWei"], "200000000000000");
+        assert_eq!(all["source"], "tollhouse");
+        let users: Value = get("?groupBy=user").await.unwrap().json().await.unwrap();
+        let rows = users["byUser"].as_array().unwrap();
+        assert_eq!(rows.len(), 2, "{users}");
+        let alice_row = rows.iter().find(|r| r["externalUserId"] == "alice").unwrap();
+        assert_eq!((alice_row["requestCount"].clone(), alice_row["networkFeeUsdMicros"].clone()), (json!(2), json!("1000000")));
+        let pm: Value = get("?groupBy=pipeline_model").await.unwrap().json().await.unwrap();
+        let sd = pm["byPipelineModel"].as_array().unwrap().iter().find(|r| r["modelId"] == "streamdiffusion").unwrap().clone();
+        assert_eq!((sd["pipeline"].clone(), sd["networkFeeUsdMicros"].clone()), (json!("live-video-to-video"), json!("600000")));
+        let daily: Value = get("?groupBy=daily_pipeline&userId=alice").await.unwrap().json().await.unwrap();
+        let sum: i64 = daily["byDailyPipeline"].as_array().unwrap().iter().map(|r| r["requestCount"].as_i64().unwrap()).sum();
+        assert_eq!(sum, 2);
+        for bad in ["?groupBy=daily_pipeline", "?groupBy=weekly", "?startDate=yesterday", "?startDate=2026-02-01&endDate=2026-01-01", "?userId=owner:x", "?include=wholesale"] {
+            assert_eq!(get(bad).await.unwrap().status(), 400, "{bad}");
+        }
+        let empty: Value = get("?startDate=2020-01-01&endDate=2020-02-01").await.unwrap().json().await.unwrap();
+        assert_eq!((empty["totals"]["requestCount"].clone(), empty["period"]["start"].clone()), (json!(0), json!("2020-01-01")));
+        let mine: Value = server.http.get(server.url("/api/v1/user/usage")).bearer_auth(&alice).send().await.unwrap().json().await.unwrap();
+        assert_eq!((mine["totals"]["requestCount"].clone(), mine["totals"]["networkFeeUsdMicros"].clone()), (json!(2), json!("1000000")));
         // Bad input: nothing stored.
         for bad in [
             json!({"externalUserId": "alice", "networkFeeUsdMicros": "1"}),
