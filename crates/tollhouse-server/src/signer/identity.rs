@@ -231,7 +231,7 @@ async fn active_user(
 fn tollhouse_identity(
     state: &AppState,
     user: &tollhouse_core::user::AppUser,
-    expires_at: UnixTime,
+    expires_at: Option<UnixTime>,
     verifier: VerifierKind,
 ) -> VerifiedIdentity {
     VerifiedIdentity {
@@ -240,7 +240,7 @@ fn tollhouse_identity(
         usage_subject: user.external_user_id.to_string(),
         usage_subject_type: "external_user_id".into(),
         user_id: Some(user.id.clone()),
-        expires_at: Some(expires_at),
+        expires_at,
         verifier,
     }
 }
@@ -273,7 +273,7 @@ async fn tollhouse_jwt(state: &AppState, token: &str) -> Verdict {
     Ok(Some(tollhouse_identity(
         state,
         &user,
-        claims.exp,
+        Some(claims.exp),
         VerifierKind::TollhouseJwt,
     )))
 }
@@ -298,7 +298,7 @@ async fn signer_session(state: &AppState, token: &str) -> Verdict {
     Ok(Some(tollhouse_identity(
         state,
         &user,
-        session.expires_at,
+        Some(session.expires_at),
         VerifierKind::SignerSession,
     )))
 }
@@ -318,9 +318,13 @@ async fn api_key(state: &AppState, presented: &str) -> Verdict {
         return Err(Rejection::Revoked);
     }
     let user = active_user(state, &key.user_id).await?;
-    let mut identity = tollhouse_identity(state, &user, 0, VerifierKind::ApiKey);
-    identity.expires_at = None;
-    Ok(Some(identity))
+    // API keys do not expire; revocation is what ends them.
+    Ok(Some(tollhouse_identity(
+        state,
+        &user,
+        None,
+        VerifierKind::ApiKey,
+    )))
 }
 
 /// `X-Livepeer-Usage-*` headers asserted by a trusted upstream (enabled explicitly only).
