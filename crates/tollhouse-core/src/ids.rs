@@ -153,6 +153,25 @@ pub fn looks_like_api_key(value: &str) -> bool {
         .is_some_and(|rest| is_lower_hex(rest, 64))
 }
 
+/// Prefix of a Live AI stream key.
+pub const STREAM_KEY_PREFIX: &str = "pmth_sk_";
+
+/// A fresh Live AI stream key, `pmth_sk_<64 hex>` (256 random bits). Only its keyed hash is
+/// stored; the gateway presents it as the stream name.
+pub fn generate_stream_key(rng: &dyn Random) -> String {
+    format!(
+        "{STREAM_KEY_PREFIX}{}",
+        hex::encode(random_bytes::<32>(rng))
+    )
+}
+
+/// Whether `value` has the shape of a stream key.
+pub fn looks_like_stream_key(value: &str) -> bool {
+    value
+        .strip_prefix(STREAM_KEY_PREFIX)
+        .is_some_and(|rest| is_lower_hex(rest, 64))
+}
+
 /// A fresh UUID (v4) from the injected randomness.
 pub fn generate_uuid(rng: &dyn Random) -> String {
     uuid::Builder::from_random_bytes(random_bytes::<16>(rng))
@@ -197,6 +216,38 @@ mod tests {
         assert!(
             looks_like_api_key(&key) && looks_like_api_key(secret) && !looks_like_api_key(&session)
         );
+    }
+
+    #[test]
+    fn stream_keys_are_distinct_from_other_credentials() {
+        let rng = SeededRandom::new(7);
+        let key = generate_stream_key(&rng);
+        assert!(key.starts_with(STREAM_KEY_PREFIX) && key.len() == 8 + 64);
+        assert!(looks_like_stream_key(&key));
+        assert_ne!(key, generate_stream_key(&rng));
+        // Never mistaken for a session, refresh token, API key or client secret, nor they for it.
+        assert!(!looks_like_signer_session(&key));
+        assert!(!looks_like_refresh_token(&key));
+        assert!(!looks_like_api_key(&key));
+        assert!(!looks_like_client_secret(&key));
+        for other in [
+            generate_signer_session(&rng),
+            generate_refresh_token(&rng),
+            generate_api_key_secret(&rng),
+            generate_client_secret(&rng),
+        ] {
+            assert!(!looks_like_stream_key(&other), "{other}");
+        }
+        for bad in [
+            "",
+            "pmth_sk_",
+            "pmth_sk_0123",
+            "PMTH_SK_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "pmth_sk_0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+            "pmth_sk_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
+        ] {
+            assert!(!looks_like_stream_key(bad), "{bad}");
+        }
     }
 
     #[test]

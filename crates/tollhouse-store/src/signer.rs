@@ -76,6 +76,17 @@ pub trait SignerRepository {
         &self,
         key_hash: &[u8],
     ) -> Result<Option<StreamKeyRecord>, StoreError>;
+    /// Every stream key of user `user_id`, live or revoked, newest first.
+    async fn stream_keys_for_user(&self, user_id: &str)
+    -> Result<Vec<StreamKeyRecord>, StoreError>;
+    /// Revokes stream key `id` of user `user_id` (idempotent: a revoked key keeps its first
+    /// revocation time); `None` if the user has no such key.
+    async fn revoke_stream_key(
+        &self,
+        user_id: &str,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<Option<StreamKeyRecord>, StoreError>;
 }
 
 const POLICY_COLUMNS: &str = "billing_mode, soft_limit_usd_micros, balance_recheck_secs, billing_fail_open, webhook_verifiers";
@@ -90,6 +101,9 @@ fn policy_from_row(row: &AnyRow) -> Result<SignerPolicyRecord, StoreError> {
         webhook_verifiers: row.try_get("webhook_verifiers")?,
     })
 }
+
+const STREAM_KEY_COLUMNS: &str =
+    "id, client_id, user_id, pipeline, pipeline_parameters, created_at, revoked_at";
 
 fn stream_key_from_row(row: &AnyRow) -> Result<StreamKeyRecord, StoreError> {
     Ok(StreamKeyRecord {
@@ -208,13 +222,49 @@ impl SignerRepository for SqlStore {
         &self,
         key_hash: &[u8],
     ) -> Result<Option<StreamKeyRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, client_id, user_id, pipeline, pipeline_parameters, created_at, revoked_at \
-             FROM stream_keys WHERE key_hash = $1",
+        let sql = format!("SELECT {STREAM_KEY_COLUMNS} FROM stream_keys WHERE key_hash = $1");
+        let row = sqlx::query(&sql)
+            .bind(key_hash.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(stream_key_from_row).transpose()
+    }
+
+    async fn stream_keys_for_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<StreamKeyRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {STREAM_KEY_COLUMNS} FROM stream_keys WHERE user_id = $1 ORDER BY created_at DESC, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stream_key_from_row).collect()
+    }
+
+    async fn revoke_stream_key(
+        &self,
+        user_id: &str,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<Option<StreamKeyRecord>, StoreError> {
+        sqlx::query(
+            "UPDATE stream_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND user_id = $3",
         )
-        .bind(key_hash.to_vec())
-        .fetch_optional(&self.pool)
+        .bind(now)
+        .bind(id)
+        .bind(user_id)
+        .execute(&self.pool)
         .await?;
+        let sql =
+            format!("SELECT {STREAM_KEY_COLUMNS} FROM stream_keys WHERE id = $1 AND user_id = $2");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(stream_key_from_row).transpose()
     }
 }

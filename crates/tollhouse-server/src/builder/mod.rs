@@ -9,6 +9,7 @@ pub mod error;
 mod keys;
 mod manifest;
 mod rooms;
+mod stream_keys;
 pub mod usage;
 mod usage_ingest;
 mod users;
@@ -36,6 +37,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(end_user::balance))
         .routes(routes!(end_user::usage))
         .routes(routes!(keys::list, keys::create, keys::revoke))
+        .routes(routes!(
+            stream_keys::list,
+            stream_keys::create,
+            stream_keys::revoke
+        ))
         .routes(routes!(rooms::rotate_secret))
         .routes(routes!(rooms::create))
         .routes(routes!(rooms::issue_token))

@@ -3,6 +3,7 @@
 
 pub mod external;
 pub mod identity;
+pub mod live_ai;
 pub mod policy;
 pub mod proxy;
 pub mod webhook;
@@ -19,6 +20,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(webhook::remote_signer))
         .routes(routes!(webhook::authorize))
+        .routes(routes!(live_ai::authenticate_stream))
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BODY_BYTES))
 }
 

@@ -14,6 +14,7 @@ mod exchange;
 mod golivepeer;
 mod kafka;
 mod keys;
+mod live_ai;
 mod openapi;
 mod ops;
 mod proxy;
