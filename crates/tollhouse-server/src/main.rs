@@ -9,7 +9,9 @@ use tollhouse_core::scope::{DEFAULT_APP_SCOPES, ScopeSet};
 use tollhouse_server::config::{Config, ConfigOverrides, VerifierKind};
 use tollhouse_server::signer::policy::{BillingMode, SignerPolicy};
 use tollhouse_server::{Deps, apps, bootstrap, keyring, start};
-use tollhouse_store::{AppRepository as _, KeyRepository as _, SignerRepository as _, Store as _};
+use tollhouse_store::{
+    AppRepository as _, KeyRepository as _, SignerRepository as _, Store as _, UsageRepository as _,
+};
 
 /// Identity, token and metering service for apps that pay for Livepeer video and AI.
 #[derive(Debug, Parser)]
@@ -40,6 +42,25 @@ enum Command {
     Keys(KeysCommand),
     /// Create or upgrade the database schema and exit
     Migrate,
+    /// Usage ingest maintenance
+    #[command(subcommand)]
+    Usage(UsageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UsageCommand {
+    /// List the usage events that could not be read (raw bytes kept), or re-drive them
+    DeadLetters {
+        /// Re-ingest those that now parse (deduplicated as usual); the others stay listed
+        #[arg(long)]
+        redrive: bool,
+        /// At most this many
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+        limit: i64,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,7 +181,60 @@ async fn run(command: Command, config: Config) -> Result<(), AnyError> {
         }
         Command::App(cmd) => app_command(cmd, config).await,
         Command::Keys(cmd) => keys_command(cmd, config).await,
+        Command::Usage(cmd) => usage_command(cmd, config).await,
     }
+}
+
+async fn usage_command(cmd: UsageCommand, config: Config) -> Result<(), AnyError> {
+    let deps = Deps::default();
+    let (store, _) = bootstrap::open(&config, deps.rng.as_ref()).await?;
+    match cmd {
+        UsageCommand::DeadLetters {
+            redrive: true,
+            limit,
+            json,
+        } => {
+            let price = config
+                .eth_usd_price
+                .as_deref()
+                .ok_or("--eth-usd-price is needed to value re-driven events")?;
+            let price = tollhouse_core::money::EthUsdPrice::parse(price)?;
+            let (redriven, waiting) = tollhouse_server::metering::ingest::redrive(
+                &store,
+                price,
+                deps.clock.now(),
+                deps.rng.as_ref(),
+                limit,
+            )
+            .await?;
+            if json {
+                println!("{}", json!({"redriven": redriven, "stillWaiting": waiting}));
+            } else {
+                println!("re-driven {redriven}, still unreadable {waiting}");
+            }
+        }
+        UsageCommand::DeadLetters {
+            redrive: false,
+            limit,
+            json,
+        } => {
+            let letters = store.dead_letters(limit).await?;
+            if json {
+                let list: Vec<_> = letters
+                    .iter()
+                    .map(|d| json!({"id": d.id, "source": d.source, "reason": d.reason, "receivedAt": d.received_at,
+                        "raw": String::from_utf8_lossy(&d.raw)}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for d in &letters {
+                    println!("{}  {:<9} {}", d.id, d.source, d.reason);
+                }
+                println!("{} waiting", store.dead_letter_count().await?);
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<(), AnyError> {

@@ -29,7 +29,9 @@ pub use sessions::{RefreshRecord, Rotation, SessionRecord, SessionRepository};
 pub use settings::SettingsRepository;
 pub use signer::{SignerPolicyRecord, SignerRepository, StreamKeyRecord};
 pub use sql::{Backend, SqlStore};
-pub use usage::{DeadLetterRow, IngestCounts, RollupSums, UsageEventRow, UsageRepository};
+pub use usage::{
+    DeadLetterRow, IngestCounts, RollupSums, StoredDeadLetter, UsageEventRow, UsageRepository,
+};
 pub use users::{Upserted, UserRepository};
 
 /// Everything the server needs from storage.

@@ -115,6 +115,25 @@ pub trait UsageRepository {
     ) -> Result<Vec<(String, String, String, i64, RollupSums)>, StoreError>;
     /// How many dead letters are waiting.
     async fn dead_letter_count(&self) -> Result<i64, StoreError>;
+    /// Waiting dead letters, oldest first, at most `limit`.
+    async fn dead_letters(&self, limit: i64) -> Result<Vec<StoredDeadLetter>, StoreError>;
+    /// Marks dead letters as re-driven (they leave the waiting list).
+    async fn mark_redriven(&self, ids: &[String], now: UnixTime) -> Result<(), StoreError>;
+}
+
+/// A dead letter as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDeadLetter {
+    /// Its id.
+    pub id: String,
+    /// Where it came from.
+    pub source: String,
+    /// The bytes as received.
+    pub raw: Vec<u8>,
+    /// Why it was refused.
+    pub reason: String,
+    /// When.
+    pub received_at: UnixTime,
 }
 
 const UTC_DAY_MS: i64 = 86_400_000;
@@ -303,6 +322,41 @@ impl UsageRepository for SqlStore {
                 ))
             })
             .collect()
+    }
+
+    async fn dead_letters(&self, limit: i64) -> Result<Vec<StoredDeadLetter>, StoreError> {
+        use sqlx::Row as _;
+        let rows = sqlx::query(
+            "SELECT id, source, raw, reason, received_at FROM usage_dead_letters WHERE redriven_at IS NULL \
+             ORDER BY received_at, id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredDeadLetter {
+                    id: row.try_get("id")?,
+                    source: row.try_get("source")?,
+                    raw: row.try_get("raw")?,
+                    reason: row.try_get("reason")?,
+                    received_at: row.try_get("received_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_redriven(&self, ids: &[String], now: UnixTime) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query("UPDATE usage_dead_letters SET redriven_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn dead_letter_count(&self) -> Result<i64, StoreError> {

@@ -6,7 +6,8 @@ use crate::state::AppState;
 use std::collections::HashMap;
 use tollhouse_core::money::{EthUsdPrice, usd_exact};
 use tollhouse_core::usage::{SignedTicket, parse_usage_event};
-use tollhouse_store::{DeadLetterRow, IngestCounts, StoreError, UsageEventRow};
+use tollhouse_core::{Random, UnixTime};
+use tollhouse_store::{DeadLetterRow, IngestCounts, Store, StoreError, UsageEventRow};
 
 /// Where a payload came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,43 @@ pub fn current_price(state: &AppState) -> Option<EthUsdPrice> {
 /// Parses, values, attributes and stores `batch`.
 pub async fn ingest(state: &AppState, batch: &[RawEvent]) -> Result<IngestCounts, IngestError> {
     let price = current_price(state).ok_or(IngestError::NoPrice)?;
+    let outcome = ingest_into(
+        state.store.as_ref(),
+        price,
+        state.clock.now(),
+        state.rng.as_ref(),
+        batch,
+    )
+    .await?;
+    // The gate must see new consumption at once in this process.
+    for user in &outcome.users {
+        state.gate_balances.remove(user);
+    }
+    state
+        .metrics
+        .usage_ingested(&outcome.counts, outcome.skipped);
+    Ok(outcome.counts)
+}
+
+/// What [`ingest_into`] did.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    /// Stored, duplicate, unattributed, dead-lettered.
+    pub counts: IngestCounts,
+    /// Events of other types, skipped.
+    pub skipped: u64,
+    /// Users whose consumption may have changed.
+    pub users: Vec<String>,
+}
+
+/// [`ingest`] without a running server (the CLI's re-drive uses it).
+pub async fn ingest_into(
+    store: &dyn Store,
+    price: EthUsdPrice,
+    now: UnixTime,
+    rng: &dyn Random,
+    batch: &[RawEvent],
+) -> Result<Ingested, IngestError> {
     let mut events = Vec::with_capacity(batch.len());
     let mut dead = Vec::new();
     let mut skipped = 0u64;
@@ -66,7 +104,7 @@ pub async fn ingest(state: &AppState, batch: &[RawEvent]) -> Result<IngestCounts
                 let attribution = match users.get(&key) {
                     Some(found) => found.clone(),
                     None => {
-                        let found = attribute(state, &ticket).await?;
+                        let found = attribute(store, &ticket).await?;
                         users.insert(key, found.clone());
                         found
                     }
@@ -76,7 +114,7 @@ pub async fn ingest(state: &AppState, batch: &[RawEvent]) -> Result<IngestCounts
             Err(err) => dead.push(DeadLetterRow {
                 id: match raw.source {
                     Source::Kafka { partition, offset } => format!("kafka:{partition}:{offset}"),
-                    Source::Http => tollhouse_core::ids::generate_uuid(state.rng.as_ref()),
+                    Source::Http => tollhouse_core::ids::generate_uuid(rng),
                 },
                 source: source_name(raw.source),
                 raw: raw.payload.clone(),
@@ -84,18 +122,38 @@ pub async fn ingest(state: &AppState, batch: &[RawEvent]) -> Result<IngestCounts
             }),
         }
     }
-    let counts = state
-        .store
-        .ingest_usage(&events, &dead, state.clock.now())
-        .await?;
-    // The gate must see new consumption at once in this process.
-    for (_, user) in users.values() {
-        if let Some(user) = user {
-            state.gate_balances.remove(user);
-        }
-    }
-    state.metrics.usage_ingested(&counts, skipped);
-    Ok(counts)
+    let counts = store.ingest_usage(&events, &dead, now).await?;
+    Ok(Ingested {
+        counts,
+        skipped,
+        users: users.into_values().filter_map(|(_, user)| user).collect(),
+    })
+}
+
+/// Re-drives waiting dead letters (after a fix): those that now parse are ingested (deduped as
+/// usual) and leave the list; the others stay. Returns `(re-driven, still waiting)`.
+pub async fn redrive(
+    store: &dyn Store,
+    price: EthUsdPrice,
+    now: UnixTime,
+    rng: &dyn Random,
+    limit: i64,
+) -> Result<(usize, usize), IngestError> {
+    let letters = store.dead_letters(limit).await?;
+    let (readable, unreadable): (Vec<_>, Vec<_>) = letters
+        .into_iter()
+        .partition(|d| parse_usage_event(&d.raw).is_ok());
+    let batch: Vec<RawEvent> = readable
+        .iter()
+        .map(|d| RawEvent {
+            payload: d.raw.clone(),
+            source: Source::Http,
+        })
+        .collect();
+    ingest_into(store, price, now, rng, &batch).await?;
+    let ids: Vec<String> = readable.into_iter().map(|d| d.id).collect();
+    store.mark_redriven(&ids, now).await?;
+    Ok((ids.len(), unreadable.len()))
 }
 
 fn source_name(source: Source) -> &'static str {
@@ -107,17 +165,16 @@ fn source_name(source: Source) -> &'static str {
 
 /// The app and user an event's auth id names here, if any.
 async fn attribute(
-    state: &AppState,
+    store: &dyn Store,
     ticket: &SignedTicket,
 ) -> Result<(Option<String>, Option<String>), StoreError> {
     if ticket.client_id.is_empty() {
         return Ok((None, None));
     }
-    let Some(app) = state.store.app_by_client_id(&ticket.client_id).await? else {
+    let Some(app) = store.app_by_client_id(&ticket.client_id).await? else {
         return Ok((None, None));
     };
-    let user = state
-        .store
+    let user = store
         .user_by_external_id(app.client_id.as_str(), &ticket.external_user_id)
         .await?;
     Ok((Some(app.client_id.to_string()), user.map(|u| u.id)))

@@ -78,6 +78,33 @@ fn stop(mut child: Child) {
 }
 
 backend_tests! {
+    async fn dead_letters_are_listed_and_redriven(db: Db) {
+        let server = TestServer::start(db).await;
+        let app = server.app.clone();
+        server.user_tokens(&app, "alice").await;
+        let store = server.state().store.clone();
+        let ticket = serde_json::json!({"id": "7d3c1a52-6f0e-4b3e-9d7a-0c1b2a3d4e5f", "type": "create_signed_ticket", "timestamp": "1795426935123",
+            "data": {"auth_id": format!("{}:alice", app.client_id), "computed_fee": "1000000000000000"}});
+        let letters = [
+            tollhouse_store::DeadLetterRow { id: "kafka:0:1".into(), source: "kafka", raw: b"{not json".to_vec(), reason: "not_json".into() },
+            // Readable now (as after a parser fix): re-driving ingests it.
+            tollhouse_store::DeadLetterRow { id: "kafka:0:2".into(), source: "kafka", raw: serde_json::to_vec(&ticket).unwrap(), reason: "was refused by an older build".into() },
+        ];
+        store.ingest_usage(&[], &letters, 0).await.unwrap();
+        let listed = json_of(&server.db, &["usage", "dead-letters", "--json"]);
+        assert_eq!(listed.as_array().unwrap().len(), 2);
+        assert_eq!(listed[0]["raw"], "{not json");
+        let redriven = json_of(&server.db, &["usage", "dead-letters", "--redrive", "--json", "--eth-usd-price", "3000"]);
+        assert_eq!(redriven, serde_json::json!({"redriven": 1, "stillWaiting": 1}));
+        let alice = store.user_by_external_id(&app.client_id, "alice").await.unwrap().unwrap();
+        assert_eq!(store.consumed_usd_micros(&alice.id).await.unwrap(), 3_000_000, "10^15 wei at $3000");
+        assert_eq!(json_of(&server.db, &["usage", "dead-letters", "--json"]).as_array().unwrap().len(), 1);
+        // Re-driving without a price is refused clearly.
+        let output = command(&server.db, &["usage", "dead-letters", "--redrive"]).output().unwrap();
+        assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("eth-usd-price"));
+        server.finish().await;
+    }
+
     async fn app_billing_policy_is_set_from_the_cli(db: Db) {
         let db = FreshDb::new(db).await;
         let created = json_of(&db, &["app", "create", "--name", "billed", "--billing", "prepaid", "--json"]);
