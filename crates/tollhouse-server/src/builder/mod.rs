@@ -9,6 +9,7 @@ pub mod error;
 mod keys;
 mod manifest;
 mod rooms;
+mod settings;
 mod stream_keys;
 pub mod usage;
 mod usage_ingest;
@@ -49,6 +50,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::verify))
         .routes(routes!(usage_ingest::signed_tickets))
         .routes(routes!(usage::get_usage))
+        .routes(routes!(settings::get, settings::patch))
 }
 
 /// The path parameters, or a Builder-shaped 400 (e.g. a segment that is not UTF-8).

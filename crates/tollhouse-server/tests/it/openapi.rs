@@ -46,6 +46,8 @@ const ROUTES: &[&str] = &[
     "POST /api/v1/apps/{client_id}/rooms/verify",
     "POST /api/v1/apps/{client_id}/usage/signed-tickets",
     "GET /api/v1/apps/{client_id}/usage",
+    "GET /api/v1/apps/{client_id}/settings",
+    "PATCH /api/v1/apps/{client_id}/settings",
     "POST /webhooks/remote-signer",
     "POST /authorize",
     "POST /webhooks/live-ai-auth",

@@ -12,8 +12,17 @@ backend_tests! {
         let app = server.app.clone();
         let other = server.create_app("other").await;
         let alice = server.user_tokens(&app, "alice").await["access_token"].as_str().unwrap().to_owned();
-        server.state().store.set_signer_policy(&app.client_id, &tollhouse_store::SignerPolicyRecord { billing_mode: "prepaid".into(), soft_limit_usd_micros: 0, balance_recheck_secs: 60, billing_fail_open: false, webhook_verifiers: None }).await.unwrap();
-        tollhouse_server::signer::policy::invalidate(server.state());
+        // Prepaid through the Builder API, as an integrator would.
+        let settings: Value = server.builder(Method::GET, &app, "/settings").send().await.unwrap().json().await.unwrap();
+        assert_eq!(settings, json!({"billingMode": "none", "softLimitUsdMicros": "0", "balanceRecheckSecs": 60, "billingFailOpen": false}));
+        let patched: Value = server.builder(Method::PATCH, &app, "/settings").json(&json!({"billingMode": "prepaid", "softLimitUsdMicros": "0"})).send().await.unwrap().json().await.unwrap();
+        assert_eq!(patched["billingMode"], "prepaid");
+        for bad in [json!({"billingMode": "postpaid"}), json!({"softLimitUsdMicros": "-1"}), json!({"balanceRecheckSecs": 0}), json!({"other": 1}), json!([])] {
+            let r = server.builder(Method::PATCH, &app, "/settings").json(&bad).send().await.unwrap();
+            assert_eq!(r.status(), 400, "{bad}");
+        }
+        let r = server.builder_as(Method::PATCH, &other, &app.client_id, "/settings").json(&json!({"billingMode": "none"})).send().await.unwrap();
+        assert_eq!(r.status(), 404);
         let r = server.builder(Method::POST, &app, "/users/alice/allowances").json(&json!({"amountUsdMicros": "1000000"})).send().await.unwrap();
         assert!(r.status().is_success());
         let post = |body: Value| server.builder(Method::POST, &app, "/usage/signed-tickets").json(&body).send();
