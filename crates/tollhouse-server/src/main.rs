@@ -49,6 +49,15 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum UsageCommand {
+    /// Re-consume the Kafka topic (deduplicated: totals do not change for events already stored)
+    Replay {
+        /// Offset to start from on every partition
+        #[arg(long, default_value_t = 0)]
+        from_offset: i64,
+        /// Print JSON instead of a progress bar
+        #[arg(long)]
+        json: bool,
+    },
     /// List the usage events that could not be read (raw bytes kept), or re-drive them
     DeadLetters {
         /// Re-ingest those that now parse (deduplicated as usual); the others stay listed
@@ -188,17 +197,46 @@ async fn run(command: Command, config: Config) -> Result<(), AnyError> {
 async fn usage_command(cmd: UsageCommand, config: Config) -> Result<(), AnyError> {
     let deps = Deps::default();
     let (store, _) = bootstrap::open(&config, deps.rng.as_ref()).await?;
+    let price = || -> Result<tollhouse_core::money::EthUsdPrice, AnyError> {
+        let price = config
+            .eth_usd_price
+            .as_deref()
+            .ok_or("--eth-usd-price is needed to value events")?;
+        Ok(tollhouse_core::money::EthUsdPrice::parse(price)?)
+    };
     match cmd {
+        UsageCommand::Replay { from_offset, json } => {
+            let bar = indicatif::ProgressBar::new(0);
+            if json {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            bar.set_style(indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} messages ({per_sec}, {eta})",
+            )?);
+            let outcome = tollhouse_server::metering::kafka::replay(
+                &config,
+                &store,
+                price()?,
+                deps.clock.as_ref(),
+                deps.rng.as_ref(),
+                from_offset,
+                &|done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                },
+            )
+            .await?;
+            bar.finish_and_clear();
+            let summary = json!({"consumed": outcome.consumed, "ingested": outcome.ingested,
+                "duplicate": outcome.duplicate, "deadLettered": outcome.dead_lettered});
+            println!("{summary}");
+        }
         UsageCommand::DeadLetters {
             redrive: true,
             limit,
             json,
         } => {
-            let price = config
-                .eth_usd_price
-                .as_deref()
-                .ok_or("--eth-usd-price is needed to value re-driven events")?;
-            let price = tollhouse_core::money::EthUsdPrice::parse(price)?;
+            let price = price()?;
             let (redriven, waiting) = tollhouse_server::metering::ingest::redrive(
                 &store,
                 price,

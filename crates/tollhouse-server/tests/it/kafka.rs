@@ -221,6 +221,21 @@ backend_tests! {
         assert_eq!((counts.ingested, counts.duplicate), (0, 40));
         assert_eq!(store.dead_letter_count().await.unwrap(), 2);
         assert_eq!(store.consumed_usd_micros(&alice_id).await.unwrap(), want_alice);
+        // `tollhouse usage replay --from-offset 0` re-reads the whole topic: nothing changes.
+        let output = Command::new(env!("CARGO_BIN_EXE_tollhouse"))
+            .args(["usage", "replay", "--from-offset", "0", "--json", "--kafka-brokers", &broker.address, "--kafka-topic", &topic, "--eth-usd-price", "3000", "--data-dir"])
+            .arg(server.db.data_dir.path())
+            .args(["--database-url", &server.db.url])
+            .env_remove("TOLLHOUSE_MASTER_KEY")
+            .env("TOLLHOUSE_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let replayed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(replayed, json!({"consumed": 47, "ingested": 0, "duplicate": 44, "deadLettered": 0}));
+        assert_eq!(store.consumed_usd_micros(&alice_id).await.unwrap(), want_alice);
+        assert_eq!(store.consumed_usd_micros(&bob_id).await.unwrap(), want_bob);
+        assert_eq!(store.dead_letter_count().await.unwrap(), 2);
         let ready: serde_json::Value = server.http.get(server.url("/readyz")).send().await.unwrap().json().await.unwrap();
         assert!(ready["kafka"]["brokerReachable"].is_boolean(), "{ready}");
         server.finish().await;
