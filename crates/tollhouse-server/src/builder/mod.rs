@@ -49,6 +49,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::end))
         .routes(routes!(rooms::verify))
         .routes(routes!(usage_ingest::signed_tickets))
+        .routes(routes!(usage_ingest::envelopes))
         .routes(routes!(usage::get_usage))
         .routes(routes!(settings::get, settings::patch))
 }

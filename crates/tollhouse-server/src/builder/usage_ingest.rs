@@ -2,7 +2,7 @@
 //! shape, one ticket or `{tickets: […]}`, deduplicated on `(app, requestId)`.
 
 use super::auth::authenticate;
-use super::error::{BodyTooLarge, BuilderError, BuilderErrors, json_object};
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors, StateConflict, json_object};
 use super::path_params;
 use crate::state::AppState;
 use axum::Json;
@@ -196,6 +196,94 @@ pub async fn signed_tickets(
     Ok(Json(IngestOutcome {
         ingested: counts.ingested,
         duplicate: counts.duplicate,
+        source: "tollhouse",
+    }))
+}
+
+/// The outcome of an envelope batch.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvelopeOutcome {
+    /// New events stored.
+    ingested: u64,
+    /// Events already stored (same envelope id).
+    duplicate: u64,
+    /// Unreadable envelopes, kept as dead letters.
+    dead_lettered: u64,
+    /// Always `tollhouse`.
+    #[schema(value_type = String)]
+    source: &'static str,
+}
+
+/// `POST A/usage/events`: go-livepeer envelopes (`{id, type, timestamp, data}`) for operators
+/// without Kafka, as a JSON array or `{events: […]}` (at most 1000). Deduplicated on the
+/// envelope id like the Kafka path; other event types are skipped; an envelope whose `auth_id`
+/// names another app is refused, so an app can only report its own users' usage.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{client_id}/usage/events",
+    operation_id = "ingestUsageEnvelopes",
+    tag = "builder",
+    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    request_body(content = Vec<serde_json::Value>, content_type = "application/json",
+        description = "go-livepeer envelopes, or `{\"events\": [envelope, …]}`"),
+    security(("m2m_basic" = [])),
+    responses(
+        (status = 200, description = "Stored (duplicates ignored)", body = EnvelopeOutcome),
+        BuilderErrors,
+        StateConflict,
+        BodyTooLarge
+    )
+)]
+pub async fn envelopes(
+    State(state): State<AppState>,
+    client_id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<EnvelopeOutcome>, BuilderError> {
+    use crate::metering::ingest::{IngestError, RawEvent, Source, ingest};
+    let client_id = path_params(client_id)?;
+    let app = authenticate(&state, &headers, &client_id).await?;
+    let Json(body) = body?;
+    let items = match body {
+        Value::Array(items) => items,
+        Value::Object(mut map) => match map.remove("events") {
+            Some(Value::Array(items)) => items,
+            _ => return Err(BuilderError::invalid("events must be an array")),
+        },
+        _ => return Err(BuilderError::invalid("expected an array of envelopes")),
+    };
+    if items.is_empty() || items.len() > MAX_TICKETS {
+        return Err(BuilderError::invalid(format!(
+            "send 1 to {MAX_TICKETS} envelopes"
+        )));
+    }
+    let mut batch = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let payload =
+            serde_json::to_vec(item).map_err(|e| BuilderError::Internal(e.to_string()))?;
+        if let Ok(Some(ticket)) = tollhouse_core::usage::parse_usage_event(&payload)
+            && ticket.client_id != app.client_id.as_str()
+        {
+            return Err(BuilderError::invalid(format!(
+                "envelope {index}: its auth_id names another app"
+            )));
+        }
+        batch.push(RawEvent {
+            payload,
+            source: Source::Http,
+        });
+    }
+    let counts = ingest(&state, &batch).await.map_err(|e| match e {
+        IngestError::Store(e) => BuilderError::from(e),
+        IngestError::NoPrice => BuilderError::Conflict(
+            "this server cannot value usage: no ETH/USD price is configured".into(),
+        ),
+    })?;
+    Ok(Json(EnvelopeOutcome {
+        ingested: counts.ingested,
+        duplicate: counts.duplicate,
+        dead_lettered: counts.dead_lettered,
         source: "tollhouse",
     }))
 }

@@ -45,6 +45,7 @@ const ROUTES: &[&str] = &[
     "POST /api/v1/apps/{client_id}/rooms/{room_id}/end",
     "POST /api/v1/apps/{client_id}/rooms/verify",
     "POST /api/v1/apps/{client_id}/usage/signed-tickets",
+    "POST /api/v1/apps/{client_id}/usage/events",
     "GET /api/v1/apps/{client_id}/usage",
     "GET /api/v1/apps/{client_id}/settings",
     "PATCH /api/v1/apps/{client_id}/settings",

@@ -89,3 +89,41 @@ backend_tests! {
         server.finish().await;
     }
 }
+
+backend_tests! {
+    async fn envelope_batches_are_ingested_like_kafka(db: Db) {
+        let server = start(db, |c| c.eth_usd_price = Some("2000".into())).await;
+        let app = server.app.clone();
+        let other = server.create_app("other").await;
+        server.user_tokens(&app, "alice").await;
+        let mine = format!("{}:alice", app.client_id);
+        let now_ms = crate::harness::wall_clock_now() * 1000;
+        let id = uuid::Uuid::new_v4().to_string();
+        let ticket: Value = serde_json::from_slice(&crate::kafka::envelope(&id, &mine, "500000000000000", "live-video-to-video", now_ms)).unwrap();
+        let post = |body: Value| server.builder(Method::POST, &app, "/usage/events").json(&body).send();
+        let junk = json!({"id": "not-a-uuid", "type": "create_signed_ticket", "timestamp": "1", "data": {}});
+        let trace = json!({"id": uuid::Uuid::new_v4().to_string(), "type": "stream_trace", "timestamp": "1", "data": {}});
+        let answer: Value = post(json!([ticket, junk, trace])).await.unwrap().json().await.unwrap();
+        assert_eq!(answer, json!({"ingested": 1, "duplicate": 0, "deadLettered": 1, "source": "tollhouse"}));
+        let again: Value = post(json!({"events": [ticket]})).await.unwrap().json().await.unwrap();
+        assert_eq!((again["ingested"].clone(), again["duplicate"].clone()), (json!(0), json!(1)));
+        let alice = server.state().store.user_by_external_id(&app.client_id, "alice").await.unwrap().unwrap();
+        assert_eq!(server.state().store.consumed_usd_micros(&alice.id).await.unwrap(), 1_000_000, "5·10^14 wei at $2000");
+        // Another app's users cannot be charged through this app's credentials.
+        let theirs: Value = serde_json::from_slice(&crate::kafka::envelope(&uuid::Uuid::new_v4().to_string(), &format!("{}:bob", other.client_id), "1", "live", now_ms)).unwrap();
+        assert_eq!(post(json!([theirs])).await.unwrap().status(), 400);
+        for bad in [json!([]), json!("x"), json!({"events": 1})] {
+            assert_eq!(post(bad.clone()).await.unwrap().status(), 400, "{bad}");
+        }
+        server.finish().await;
+
+        // Without a price the server says so instead of guessing.
+        let unpriced = start(crate::harness::Db::Sqlite, |_| {}).await;
+        let app = unpriced.app.clone();
+        let id = uuid::Uuid::new_v4().to_string();
+        let ticket: Value = serde_json::from_slice(&crate::kafka::envelope(&id, &format!("{}:x", app.client_id), "1", "live", now_ms)).unwrap();
+        let r = unpriced.builder(Method::POST, &app, "/usage/events").json(&json!([ticket])).send().await.unwrap();
+        assert_eq!(r.status(), 409);
+        unpriced.finish().await;
+    }
+}
