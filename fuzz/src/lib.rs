@@ -147,10 +147,6 @@ pub fn expected(body: &Map<String, Value>) -> WebhookRequest {
     };
     let previous_auth_id = match body.get("state") {
         Some(Value::Object(state)) => state.get("AuthID").and_then(Value::as_str),
-        // Known quirk of the serde-derived parser (found by this fuzzer): a struct may also be
-        // read from a sequence, so a `state` array of at most one element is read as `[AuthID]`.
-        // go-livepeer always sends an object; kept here so the model matches the code.
-        Some(Value::Array(items)) if items.len() <= 1 => items.first().and_then(Value::as_str),
         _ => None,
     }
     .filter(|id| !id.is_empty())

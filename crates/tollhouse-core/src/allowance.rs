@@ -1,6 +1,7 @@
 //! Prepaid allowances: immutable grants and the balance they leave (spec: metering.md).
 
 use crate::UnixTime;
+use std::collections::BTreeMap;
 
 /// Where a grant came from.
 pub const GRANT_SOURCES: &[&str] = &["trial", "manual", "promo", "plan_adjustment"];
@@ -54,12 +55,64 @@ pub struct Balance {
     pub has_access: bool,
 }
 
+/// A user's consumption, as the balance needs it: the total, and the cumulative consumption
+/// before each of the [`Balance::checkpoints`] (all in micro-USD, each rounded up once from its
+/// exact sum).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Consumption {
+    /// Everything consumed so far.
+    pub total_usd_micros: i64,
+    /// Cumulative consumption of usage that happened before each checkpoint.
+    pub before: BTreeMap<UnixTime, i64>,
+}
+
+impl Consumption {
+    /// A total with no timeline (enough while no grant has expired).
+    pub fn total(total_usd_micros: i64) -> Self {
+        Self {
+            total_usd_micros,
+            before: BTreeMap::new(),
+        }
+    }
+}
+
+/// Burn-down order: priority, then earliest expiry (none last), then creation.
+fn burn_order(a: &Grant, b: &Grant) -> std::cmp::Ordering {
+    let expiry = |g: &Grant| (g.expires_at.is_none(), g.expires_at);
+    (a.priority, expiry(a), a.created_at, &a.id).cmp(&(b.priority, expiry(b), b.created_at, &b.id))
+}
+
 impl Balance {
-    /// The balance left by `grants` after `consumed_usd_micros` of usage, at `now`.
-    /// `soft_limit_usd_micros` is how far below zero a user may go (0 by default).
+    /// The times at which [`Consumption::before`] must be known to compute the balance at `now`:
+    /// none while no grant has expired (the order in which grants burn cannot matter then);
+    /// otherwise every grant start and end up to the latest expiry.
+    pub fn checkpoints(grants: &[Grant], now: UnixTime) -> Vec<UnixTime> {
+        let Some(last_expiry) = grants
+            .iter()
+            .filter_map(|g| g.expires_at)
+            .filter(|&end| end <= now)
+            .max()
+        else {
+            return Vec::new();
+        };
+        let mut times: Vec<UnixTime> = grants
+            .iter()
+            .flat_map(|g| [Some(g.effective_at), g.expires_at])
+            .flatten()
+            .filter(|&t| t <= last_expiry)
+            .collect();
+        times.sort_unstable();
+        times.dedup();
+        times
+    }
+
+    /// The balance `grants` leave at `now` after `consumption`. Usage burns the grants active
+    /// when it happened, in burn-down order (priority, earliest expiry, creation); what an
+    /// expired grant did not cover is lost with it; usage no grant covered is owed and paid
+    /// by later grants. `soft_limit_usd_micros` is how far below zero a user may go.
     pub fn compute(
         grants: &[Grant],
-        consumed_usd_micros: i64,
+        consumption: &Consumption,
         now: UnixTime,
         soft_limit_usd_micros: i64,
     ) -> Self {
@@ -67,15 +120,51 @@ impl Balance {
             .iter()
             .map(|g| g.amount_usd_micros)
             .fold(0i64, i64::saturating_add);
-        let active = grants
+        let total = consumption.total_usd_micros;
+        let checkpoints = Self::checkpoints(grants, now);
+        let mut order: Vec<&Grant> = grants.iter().collect();
+        order.sort_by(|a, b| burn_order(a, b));
+        let mut remaining: Vec<i64> = order.iter().map(|g| g.amount_usd_micros).collect();
+        let mut debt = 0i64;
+        let mut counted = 0i64;
+        // Segments between checkpoints: (-inf, c0), [c0, c1), …, [c_last, now]. The set of
+        // active grants is constant within each; the last one has no expiry in it, so what it
+        // consumes can simply be owed and netted against the grants active now.
+        let starts = std::iter::once(None).chain(checkpoints.iter().copied().map(Some));
+        let ends = checkpoints.iter().copied().map(Some).chain(std::iter::once(None));
+        for (start, end) in starts.zip(ends) {
+            let cumulative = end
+                .and_then(|t| consumption.before.get(&t).copied())
+                .unwrap_or(total)
+                .min(total);
+            let mut need = debt.saturating_add((cumulative - counted).max(0));
+            counted = counted.max(cumulative);
+            if end.is_some()
+                && let Some(at) = start
+            {
+                for (grant, left) in order.iter().zip(remaining.iter_mut()) {
+                    if need == 0 {
+                        break;
+                    }
+                    if grant.is_active(at) {
+                        let take = need.min(*left);
+                        *left -= take;
+                        need -= take;
+                    }
+                }
+            }
+            debt = need;
+        }
+        let available = order
             .iter()
-            .filter(|g| g.is_active(now))
-            .map(|g| g.amount_usd_micros)
+            .zip(&remaining)
+            .filter(|(g, _)| g.is_active(now))
+            .map(|(_, left)| *left)
             .fold(0i64, i64::saturating_add);
-        let balance = active.saturating_sub(consumed_usd_micros);
+        let balance = available.saturating_sub(debt);
         Self {
             lifetime_granted_usd_micros: lifetime,
-            consumed_usd_micros,
+            consumed_usd_micros: total,
             balance_usd_micros: balance,
             has_access: balance > soft_limit_usd_micros.saturating_neg(),
         }
@@ -125,6 +214,32 @@ mod tests {
         }
     }
 
+    fn prio(mut g: Grant, priority: i64, id: &str) -> Grant {
+        g.priority = priority;
+        g.id = id.into();
+        g
+    }
+
+    /// The consumption seen by the balance when `timeline` lists (time, cumulative usage).
+    fn timeline(grants: &[Grant], now: i64, points: &[(i64, i64)], total: i64) -> Consumption {
+        let before = Balance::checkpoints(grants, now)
+            .into_iter()
+            .map(|t| {
+                let used = points
+                    .iter()
+                    .filter(|(at, _)| *at < t)
+                    .map(|(_, c)| *c)
+                    .next_back()
+                    .unwrap_or(0);
+                (t, used)
+            })
+            .collect();
+        Consumption {
+            total_usd_micros: total,
+            before,
+        }
+    }
+
     #[test]
     fn balance_counts_only_active_grants() {
         let grants = [
@@ -132,21 +247,68 @@ mod tests {
             grant(500_000, 0, Some(100)),
             grant(250_000, 200, None),
         ];
-        let at_50 = Balance::compute(&grants, 300_000, 50, 0);
+        assert!(Balance::checkpoints(&grants, 50).is_empty(), "nothing expired yet");
+        let at_50 = Balance::compute(&grants, &Consumption::total(300_000), 50, 0);
         assert_eq!(at_50.lifetime_granted_usd_micros, 1_750_000);
         assert_eq!(at_50.balance_usd_micros, 1_200_000);
         assert!(at_50.has_access);
-        let at_150 = Balance::compute(&grants, 1_100_000, 150, 0);
-        assert_eq!(
-            at_150.balance_usd_micros, -100_000,
-            "usage past the grants is still owed"
-        );
+        // 300k used before the 500k grant expired (it burns first: earliest expiry), 800k after.
+        let c = timeline(&grants, 150, &[(10, 300_000), (120, 1_100_000)], 1_100_000);
+        assert_eq!(Balance::checkpoints(&grants, 150), [0, 100]);
+        let at_150 = Balance::compute(&grants, &c, 150, 0);
+        assert_eq!(at_150.balance_usd_micros, 1_000_000 - 800_000);
+        assert!(at_150.has_access);
+        let over = timeline(&grants, 150, &[(10, 300_000), (120, 1_400_000)], 1_400_000);
+        let at_150 = Balance::compute(&grants, &over, 150, 0);
+        assert_eq!(at_150.balance_usd_micros, -100_000, "usage past the grants is owed");
         assert!(!at_150.has_access);
-        assert!(
-            Balance::compute(&grants, 1_100_000, 150, 200_000).has_access,
-            "soft limit"
+        assert!(Balance::compute(&grants, &over, 150, 200_000).has_access, "soft limit");
+        let at_250 = Balance::compute(&grants, &over, 250, 0);
+        assert_eq!(at_250.balance_usd_micros, 150_000, "a later grant pays what is owed");
+        assert!(!Balance::compute(&[], &Consumption::default(), 0, 0).has_access);
+    }
+
+    #[test]
+    fn a_consumed_grant_that_expires_takes_nothing_more_with_it() {
+        let grants = [grant(1_000_000, 0, Some(100))];
+        let c = timeline(&grants, 150, &[(50, 1_000_000)], 1_000_000);
+        let b = Balance::compute(&grants, &c, 150, 0);
+        assert_eq!(b.balance_usd_micros, 0, "fully used before it expired: nothing owed");
+        let c = timeline(&grants, 150, &[(50, 400_000)], 400_000);
+        assert_eq!(Balance::compute(&grants, &c, 150, 0).balance_usd_micros, 0);
+    }
+
+    #[test]
+    fn an_unused_expired_grant_does_not_absorb_later_usage() {
+        let grants = [grant(1_000_000, 0, Some(100)), grant(1_000_000, 0, None)];
+        let c = timeline(&grants, 150, &[(120, 500_000)], 500_000);
+        assert_eq!(Balance::compute(&grants, &c, 150, 0).balance_usd_micros, 500_000);
+    }
+
+    #[test]
+    fn grants_burn_by_priority_then_earliest_expiry_then_creation() {
+        // Same priority: the grant that expires first burns first, so nothing is wasted.
+        let grants = [grant(1_000_000, 0, None), grant(500_000, 0, Some(200))];
+        let c = timeline(&grants, 250, &[(50, 600_000)], 600_000);
+        assert_eq!(Balance::compute(&grants, &c, 250, 0).balance_usd_micros, 900_000);
+        // A lower priority number burns first even if it never expires.
+        let grants = [
+            prio(grant(1_000_000, 0, None), 0, "a"),
+            prio(grant(500_000, 0, Some(200)), 1, "b"),
+        ];
+        let c = timeline(&grants, 250, &[(50, 600_000)], 600_000);
+        assert_eq!(Balance::compute(&grants, &c, 250, 0).balance_usd_micros, 400_000);
+        // Usage before any grant is owed and paid by the first grant.
+        let grants = [grant(1_000_000, 100, Some(300))];
+        let c = timeline(&grants, 400, &[(50, 200_000)], 200_000);
+        assert_eq!(Balance::checkpoints(&grants, 400), [100, 300]);
+        assert_eq!(Balance::compute(&grants, &c, 400, 0).balance_usd_micros, 0);
+        let c = timeline(&grants, 400, &[(50, 200_000), (350, 300_000)], 300_000);
+        assert_eq!(
+            Balance::compute(&grants, &c, 400, 0).balance_usd_micros,
+            -100_000,
+            "usage after the only grant expired is owed"
         );
-        assert!(!Balance::compute(&[], 0, 0, 0).has_access);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod master_key;
 pub mod money;
 pub mod random;
+pub mod retail;
 pub mod rooms;
 pub mod scope;
 pub mod secret;

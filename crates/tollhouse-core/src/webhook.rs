@@ -93,17 +93,12 @@ impl<T> Lenient<T> {
 }
 
 #[derive(Deserialize)]
-struct RawState {
-    #[serde(rename = "AuthID", default)]
-    auth_id: Option<Lenient<String>>,
-}
-
-#[derive(Deserialize)]
 struct RawBody {
     #[serde(default)]
     headers: Option<Lenient<BTreeMap<String, HeaderValues>>>,
+    /// Read as a value so only an object counts (serde would read a struct from an array).
     #[serde(default)]
-    state: Option<Lenient<RawState>>,
+    state: Option<serde_json::Value>,
     #[serde(default)]
     authorization: Option<Lenient<String>>,
 }
@@ -164,10 +159,12 @@ pub fn parse_webhook_body(body: &[u8]) -> Result<WebhookRequest, WebhookParseErr
     };
     let previous_auth_id = raw
         .state
-        .and_then(Lenient::value)
-        .and_then(|s| s.auth_id)
-        .and_then(Lenient::value)
-        .filter(|id| !id.is_empty());
+        .as_ref()
+        .and_then(serde_json::Value::as_object)
+        .and_then(|state| state.get("AuthID"))
+        .and_then(serde_json::Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned);
     Ok(WebhookRequest {
         credential,
         trusted,
@@ -246,6 +243,12 @@ mod tests {
         assert_eq!(
             parse_webhook_body(br#"{"headers":5}"#).unwrap(),
             WebhookRequest::default()
+        );
+        let array_state = br#"{"state":["app_1:u"]}"#;
+        assert_eq!(
+            parse_webhook_body(array_state).map(|r| r.previous_auth_id),
+            Ok(None),
+            "only an object is a state"
         );
         let with_state = br#"{"state":{"AuthID":"app_1:u"}}"#;
         assert_eq!(

@@ -2,21 +2,36 @@
 //! The identity webhook's balance gate computes the same figure (see `signer::policy`).
 
 use crate::state::AppState;
-use tollhouse_core::allowance::Balance;
+use tollhouse_core::UnixTime;
+use tollhouse_core::allowance::{Balance, Consumption, Grant};
 use tollhouse_core::user::AppUser;
 use tollhouse_store::StoreError;
 
 /// The balance of `user` now.
 pub async fn balance_of(state: &AppState, user: &AppUser) -> Result<Balance, StoreError> {
     let grants = state.store.grants_for_user(&user.id).await?;
-    let consumed = state.store.consumed_usd_micros(&user.id).await?;
+    let now = state.clock.now();
+    let consumed = consumption_of(state, &user.client_id, &user.id, &grants, now).await?;
     let soft_limit = crate::signer::policy::policy_of(state, &user.client_id)
         .await?
         .map_or(0, |p| p.soft_limit_usd_micros);
-    Ok(Balance::compute(
-        &grants,
-        consumed,
-        state.clock.now(),
-        soft_limit,
-    ))
+    Ok(Balance::compute(&grants, &consumed, now, soft_limit))
+}
+
+/// What the balance of a user with `grants` needs to know of their consumption at `now`: the
+/// total (kept current on ingest) and, once a grant has expired, the consumption before each
+/// grant start and end, so usage burns the grants that were active when it happened.
+pub async fn consumption_of(
+    state: &AppState,
+    client_id: &str,
+    user_id: &str,
+    grants: &[Grant],
+    now: UnixTime,
+) -> Result<Consumption, StoreError> {
+    let mut consumption = Consumption::total(state.store.consumed_usd_micros(user_id).await?);
+    for at in Balance::checkpoints(grants, now) {
+        let before = state.store.consumed_before(client_id, user_id, at).await?;
+        consumption.before.insert(at, before);
+    }
+    Ok(consumption)
 }

@@ -1,222 +1,93 @@
-//! `GET A/usage`: usage totals and groupings from the rollups kept on ingest (never a scan of
-//! raw events). Every reported figure is rounded up to micro-USD once, from its own exact sum,
-//! so the same events give the same figures however they are grouped.
+//! `GET A/usage`: usage totals and groupings summed in SQL from the rollups kept on ingest
+//! (never a scan of raw events, except the few events of one gateway request). Every reported
+//! figure is rounded up to micro-USD once, from its own exact sum, so the same events give the
+//! same figures however they are grouped. `include=retail` prices each (pipeline, model) at the
+//! app's active plan and rounds each figure once from the exact sum of its products.
 
 use super::auth::authenticate;
 use super::error::{BuilderError, BuilderErrors};
 use super::path_params;
+use super::plans::retail_rate;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use tollhouse_core::money::{ExactUsd, UsdParts, Wei, WeiParts};
+use tollhouse_api::usage::{
+    DailyPipelineRow, ManifestRow, PipelineModelRow, Period, Totals, UsageGrouping, UsageInclude,
+    UsageQuery, UsageReport, UserRow,
+};
+use tollhouse_core::money::{ExactUsd, UsdMicros, UsdParts, Wei, WeiParts};
+use tollhouse_core::retail::{RetailAmount, RetailRate};
 use tollhouse_core::user::ExternalUserId;
-use tollhouse_store::RollupSums;
-use utoipa::{IntoParams, ToSchema};
+use tollhouse_store::{GroupKeys, UsageFilter, UsageGroup};
 
 const DAY_SECS: i64 = 86_400;
+/// Longest gateway request id accepted in a filter.
+const MAX_GATEWAY_REQUEST_ID: usize = 256;
 
-/// Query of `GET A/usage`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct UsageQuery {
-    /// First UTC day (`YYYY-MM-DD` or RFC 3339), inclusive [default: 29 days before today].
-    #[serde(default)]
-    start_date: Option<String>,
-    /// End (`YYYY-MM-DD` or RFC 3339), exclusive; a time within a day counts that whole day
-    /// [default: tomorrow].
-    #[serde(default)]
-    end_date: Option<String>,
-    /// `none` (default), `user`, `pipeline_model` or `daily_pipeline` (needs `userId`).
-    #[serde(default)]
-    #[param(pattern = "^(none|user|pipeline_model|daily_pipeline)$")]
-    group_by: Option<String>,
-    /// Only this user (external id).
-    #[serde(default)]
-    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
-    user_id: Option<String>,
-    /// `retail`: retail figures from the app's plan (absent while the app has no plan).
-    #[serde(default)]
-    include: Option<String>,
-}
-
-impl UsageQuery {
-    /// All of one user's usage (the end-user route).
-    pub fn all_time_for(external_user_id: &str) -> Self {
-        Self {
-            start_date: Some("1970-01-01".into()),
-            end_date: Some("9999-12-31".into()),
-            user_id: Some(external_user_id.to_owned()),
-            ..Self::default()
-        }
+/// All of one user's usage (the end-user route).
+pub fn all_time_for(external_user_id: &str) -> UsageQuery {
+    UsageQuery {
+        start_date: Some("1970-01-01".into()),
+        end_date: Some("9999-12-31".into()),
+        user_id: Some(external_user_id.to_owned()),
+        ..UsageQuery::default()
     }
 }
 
-impl Totals {
-    /// `(requestCount, totalFeeWei, networkFeeUsdMicros)`.
-    pub fn figures(&self) -> (i64, &str, &str) {
-        (
-            self.request_count,
-            &self.total_fee_wei,
-            &self.network_fee_usd_micros,
-        )
-    }
-}
-
-impl UsageReport {
-    /// The totals.
-    pub fn totals(&self) -> &Totals {
-        &self.totals
-    }
-}
-
-/// The reported period.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Period {
-    /// First day (inclusive), `YYYY-MM-DD`.
-    start: String,
-    /// End day (exclusive), `YYYY-MM-DD`.
-    end: String,
-}
-
-/// Totals; amounts are decimal strings.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Totals {
-    /// Signed requests.
-    request_count: i64,
-    /// Σ fees, wei.
-    #[schema(value_type = String)]
-    total_fee_wei: String,
-    /// Always `USD`.
-    #[schema(value_type = String)]
-    currency: &'static str,
-    /// Network fees, micro-USD (rounded up once).
-    #[schema(value_type = String)]
-    network_fee_usd_micros: String,
-    /// What the app owner is charged, micro-USD.
-    #[schema(value_type = String)]
-    owner_charge_usd_micros: String,
-    /// Platform fee, micro-USD.
-    #[schema(value_type = String)]
-    platform_fee_usd_micros: &'static str,
-    /// What end users are billed, micro-USD (the network fee without a retail plan).
-    #[schema(value_type = String)]
-    end_user_billable_usd_micros: String,
-}
-
-/// One user's usage.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UserRow {
-    /// The user (external id); `""` for usage no user here is known for.
-    end_user_id: String,
-    /// Same as `endUserId`.
-    external_user_id: String,
-    /// Signed requests.
-    request_count: i64,
-    /// Σ fees, wei.
-    fee_wei: String,
-    /// Always `USD`.
-    currency: &'static str,
-    /// Network fees, micro-USD.
-    network_fee_usd_micros: String,
-    /// Owner charge, micro-USD.
-    owner_charge_usd_micros: String,
-    /// End-user billable, micro-USD.
-    end_user_billable_usd_micros: String,
-}
-
-/// Usage per pipeline and model.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PipelineModelRow {
-    /// Pipeline.
-    pipeline: String,
-    /// Model (`""` if none).
-    model_id: String,
-    /// Signed requests.
-    request_count: i64,
-    /// Σ fees, wei.
-    network_fee_wei: String,
-    /// Network fees, micro-USD.
-    network_fee_usd_micros: String,
-    /// End-user billable, micro-USD.
-    end_user_billable_usd_micros: String,
-}
-
-/// Usage per UTC day, pipeline and model.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DailyPipelineRow {
-    /// Pipeline.
-    pipeline: String,
-    /// Model.
-    model_id: String,
-    /// `YYYY-MM-DD` (UTC).
-    date: String,
-    /// Signed requests.
-    request_count: i64,
-    /// Network fees, micro-USD.
-    network_fee_usd_micros: String,
-}
-
-/// `GET A/usage`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UsageReport {
-    /// The app.
-    client_id: String,
-    /// Always `tollhouse`.
-    #[schema(value_type = String)]
-    source: &'static str,
-    /// The period covered.
-    period: Period,
-    /// Totals of the period.
-    totals: Totals,
-    /// With `groupBy=user`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    by_user: Option<Vec<UserRow>>,
-    /// With `groupBy=pipeline_model`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    by_pipeline_model: Option<Vec<PipelineModelRow>>,
-    /// With `groupBy=daily_pipeline`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    by_daily_pipeline: Option<Vec<DailyPipelineRow>>,
-}
-
+/// The exact sums behind one reported row.
 #[derive(Default, Clone, Copy)]
 struct Sum {
     count: i64,
     fee: WeiParts,
     usd: UsdParts,
+    /// Σ network × retail rate, when retail is priced.
+    retail: Option<RetailAmount>,
+    billable_micros: i64,
 }
 
 impl Sum {
-    fn add(&mut self, s: &RollupSums) -> Result<(), BuilderError> {
+    fn add(&mut self, group: &UsageGroup, retail: Option<RetailAmount>) -> Result<(), BuilderError> {
         let overflow = |_| BuilderError::Internal("usage sum overflow".into());
-        self.count += s.request_count;
-        self.fee = self.fee.checked_add(s.fee).map_err(overflow)?;
-        self.usd = self.usd.checked_add(s.usd).map_err(overflow)?;
+        self.count += group.sums.request_count;
+        self.fee = self.fee.checked_add(group.sums.fee).map_err(overflow)?;
+        self.usd = self.usd.checked_add(group.sums.usd).map_err(overflow)?;
+        self.billable_micros = self.billable_micros.saturating_add(group.billable_micros);
+        if let Some(r) = retail {
+            let sum = self.retail.unwrap_or(RetailAmount::ZERO);
+            self.retail = Some(sum.checked_add(r).map_err(overflow)?);
+        }
         Ok(())
     }
 
-    fn fee_wei(&self) -> Result<String, BuilderError> {
-        Wei::from_parts(self.fee)
-            .map(|w| w.to_string())
+    fn fee_wei(&self) -> Result<Wei, BuilderError> {
+        Wei::from_parts(self.fee).map_err(|e| BuilderError::Internal(e.to_string()))
+    }
+
+    /// Network fees rounded up to micro-USD, once, from this figure's own exact sum.
+    fn usd_micros(&self) -> Result<UsdMicros, BuilderError> {
+        ExactUsd::from_parts(self.usd)
+            .and_then(ExactUsd::ceil_usd_micros)
             .map_err(|e| BuilderError::Internal(e.to_string()))
     }
 
-    /// Rounded up to micro-USD, once, from this figure's own exact sum.
-    fn usd_micros(&self) -> Result<String, BuilderError> {
-        ExactUsd::from_parts(self.usd)
-            .map(|u| u.ceil_micros().to_string())
-            .map_err(|e| BuilderError::Internal(e.to_string()))
+    /// What end users are billed: the retail figure when priced, else the network fee.
+    fn billable_micros(&self) -> Result<UsdMicros, BuilderError> {
+        match self.retail {
+            Some(r) => i64::try_from(r.ceil_micros())
+                .map(UsdMicros::new)
+                .map_err(|_| BuilderError::Internal("retail figure out of range".into())),
+            None => self.usd_micros(),
+        }
     }
+}
+
+/// `1234567` micro-seconds as `"1.234567"` (trailing zeros trimmed).
+fn seconds_text(micros: i64) -> String {
+    let text = format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 fn day_of(text: &str, round_up: bool) -> Result<i64, BuilderError> {
@@ -268,7 +139,11 @@ pub async fn get_usage(
 ) -> Result<Json<UsageReport>, BuilderError> {
     let client_id = path_params(client_id)?;
     let app = authenticate(&state, &headers, &client_id).await?;
-    let Query(query) = query.map_err(|_| BuilderError::invalid("malformed query string"))?;
+    let Query(query) = query.map_err(|e| match e {
+        // serde's message names the parameter and the accepted values.
+        QueryRejection::FailedToDeserializeQueryString(e) => BuilderError::invalid(e.body_text()),
+        _ => BuilderError::invalid("malformed query string"),
+    })?;
     report(&state, app.client_id.as_str(), &query)
         .await
         .map(Json)
@@ -292,137 +167,193 @@ pub async fn report(
     if end <= start {
         return Err(BuilderError::invalid("endDate must be after startDate"));
     }
-    let group = query.group_by.as_deref().unwrap_or("none");
-    if !matches!(group, "none" | "user" | "pipeline_model" | "daily_pipeline") {
-        return Err(BuilderError::invalid(
-            "groupBy must be none, user, pipeline_model or daily_pipeline",
-        ));
-    }
-    if query.include.as_deref().is_some_and(|i| i != "retail") {
-        return Err(BuilderError::invalid("include must be `retail`"));
-    }
-    if group == "daily_pipeline" && query.user_id.is_none() {
+    let group = query.group_by.unwrap_or_default();
+    if group == UsageGrouping::DailyPipeline && query.user_id.is_none() {
         return Err(BuilderError::invalid("groupBy=daily_pipeline needs userId"));
     }
-    let users = state.store.list_users(client_id).await?;
-    let ext_of: HashMap<&str, &str> = users
-        .iter()
-        .map(|u| (u.id.as_str(), u.external_user_id.as_str()))
-        .collect();
-    let only_user = match &query.user_id {
+    if let Some(id) = &query.gateway_request_id
+        && (id.is_empty() || id.len() > MAX_GATEWAY_REQUEST_ID || id.contains('\0'))
+    {
+        return Err(BuilderError::invalid(format!(
+            "gatewayRequestId must be 1 to {MAX_GATEWAY_REQUEST_ID} bytes"
+        )));
+    }
+    let user_id = match &query.user_id {
         Some(ext) => {
             let ext =
                 ExternalUserId::parse(ext).map_err(|e| BuilderError::invalid(e.to_string()))?;
-            Some(
-                users
-                    .iter()
-                    .find(|u| u.external_user_id.as_str() == ext.as_str())
-                    .map(|u| u.id.clone())
-                    .unwrap_or_default(),
-            )
+            match state.store.user_by_external_id(client_id, ext.as_str()).await? {
+                Some(user) => Some(user.id),
+                // An unknown user has no usage: an empty report, not a 404 (as before).
+                None => return Ok(empty_report(client_id, start, end, group)),
+            }
         }
         None => None,
     };
-    let rows = state.store.usage_rollups(client_id, start, end).await?;
+    let plan = match query.include {
+        Some(UsageInclude::Retail) => state.store.active_plan(client_id).await?,
+        None => None,
+    };
+    let keys = GroupKeys {
+        user: group == UsageGrouping::User,
+        // Retail rates are per (pipeline, model), so priced reports always split by them.
+        pipeline_model: group != UsageGrouping::None
+            && group != UsageGrouping::User
+            || plan.is_some(),
+        day: group == UsageGrouping::DailyPipeline,
+        manifest: group == UsageGrouping::Manifest,
+    };
+    let filter = UsageFilter {
+        from_day: start,
+        to_day: end,
+        user_id,
+        gateway_request_id: query.gateway_request_id.clone(),
+    };
+    let groups = state.store.usage_groups(client_id, &filter, keys).await?;
+    let ext_of: HashMap<String, String> = if keys.user {
+        state
+            .store
+            .list_users(client_id)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.external_user_id.as_str().to_owned()))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let mut rates = HashMap::<(&str, &str), RetailRate>::new();
     let mut total = Sum::default();
-    let mut by_user = BTreeMap::<String, Sum>::new();
-    let mut by_pm = BTreeMap::<(String, String), Sum>::new();
-    let mut by_day = BTreeMap::<(i64, String, String), Sum>::new();
-    for (user_id, pipeline, model, day, sums) in &rows {
-        if only_user
-            .as_ref()
-            .is_some_and(|u| u != user_id || u.is_empty())
-        {
-            continue;
-        }
-        total.add(sums)?;
-        let ext = ext_of
-            .get(user_id.as_str())
-            .copied()
-            .unwrap_or("")
-            .to_owned();
-        by_user.entry(ext).or_default().add(sums)?;
-        by_pm
-            .entry((pipeline.clone(), model.clone()))
-            .or_default()
-            .add(sums)?;
-        by_day
-            .entry((*day, pipeline.clone(), model.clone()))
-            .or_default()
-            .add(sums)?;
+    let mut rows = BTreeMap::<(String, i64, String, String, String), Sum>::new();
+    for g in &groups {
+        let retail = match &plan {
+            Some(plan) => {
+                let rate = *rates
+                    .entry((g.pipeline.as_str(), g.model_id.as_str()))
+                    .or_insert_with(|| retail_rate(plan, &g.pipeline, &g.model_id));
+                let exact = ExactUsd::from_parts(g.sums.usd)
+                    .map_err(|e| BuilderError::Internal(e.to_string()))?;
+                Some(rate.apply(exact).map_err(|e| BuilderError::Internal(e.to_string()))?)
+            }
+            None => None,
+        };
+        total.add(g, retail)?;
+        let user = ext_of.get(&g.user_id).cloned().unwrap_or_default();
+        let key = match group {
+            UsageGrouping::None => continue,
+            UsageGrouping::User => (user, 0, String::new(), String::new(), String::new()),
+            UsageGrouping::PipelineModel => (
+                String::new(),
+                0,
+                g.pipeline.clone(),
+                g.model_id.clone(),
+                String::new(),
+            ),
+            UsageGrouping::DailyPipeline => (
+                String::new(),
+                g.day,
+                g.pipeline.clone(),
+                g.model_id.clone(),
+                String::new(),
+            ),
+            UsageGrouping::Manifest => (
+                g.manifest_id.clone(),
+                0,
+                g.pipeline.clone(),
+                g.model_id.clone(),
+                String::new(),
+            ),
+        };
+        rows.entry(key).or_default().add(g, retail)?;
     }
+    let mut out = empty_report(client_id, start, end, group);
     let network = total.usd_micros()?;
-    // `include=retail` adds retail figures from the app's plan; without a plan (plans are not
-    // configurable yet) they are absent, as the spec says.
-    Ok(UsageReport {
+    out.totals = Totals {
+        request_count: total.count,
+        total_fee_wei: total.fee_wei()?,
+        currency: "USD".into(),
+        network_fee_usd_micros: network,
+        owner_charge_usd_micros: network,
+        platform_fee_usd_micros: UsdMicros::ZERO,
+        end_user_billable_usd_micros: total.billable_micros()?,
+    };
+    for ((name, day, pipeline, model_id, _), s) in rows {
+        let usd = s.usd_micros()?;
+        let billable = s.billable_micros()?;
+        match group {
+            UsageGrouping::None => {}
+            UsageGrouping::User => out.by_user.get_or_insert_default().push(UserRow {
+                end_user_id: name.clone(),
+                external_user_id: name,
+                request_count: s.count,
+                fee_wei: s.fee_wei()?,
+                currency: "USD".into(),
+                network_fee_usd_micros: usd,
+                owner_charge_usd_micros: usd,
+                end_user_billable_usd_micros: billable,
+            }),
+            UsageGrouping::PipelineModel => {
+                let rate = rates.get(&(pipeline.as_str(), model_id.as_str())).copied();
+                out.by_pipeline_model
+                    .get_or_insert_default()
+                    .push(PipelineModelRow {
+                        network_fee_wei: s.fee_wei()?,
+                        request_count: s.count,
+                        network_fee_usd_micros: usd,
+                        end_user_billable_usd_micros: billable,
+                        retail_rate_usd: rate,
+                        pipeline,
+                        model_id,
+                    });
+            }
+            UsageGrouping::DailyPipeline => {
+                out.by_daily_pipeline
+                    .get_or_insert_default()
+                    .push(DailyPipelineRow {
+                        date: date_text(day),
+                        request_count: s.count,
+                        network_fee_usd_micros: usd,
+                        end_user_billable_usd_micros: billable,
+                        pipeline,
+                        model_id,
+                    });
+            }
+            UsageGrouping::Manifest => out.by_manifest.get_or_insert_default().push(ManifestRow {
+                manifest_id: name,
+                request_count: s.count,
+                fee_wei: s.fee_wei()?,
+                network_fee_usd_micros: usd,
+                billable_secs: seconds_text(s.billable_micros),
+                end_user_billable_usd_micros: billable,
+                pipeline,
+                model_id,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// A report with zero totals and, for the grouping asked for, no rows.
+fn empty_report(client_id: &str, start: i64, end: i64, group: UsageGrouping) -> UsageReport {
+    let zero = UsdMicros::ZERO;
+    UsageReport {
         client_id: client_id.to_owned(),
-        source: "tollhouse",
+        source: "tollhouse".into(),
         period: Period {
             start: date_text(start),
             end: date_text(end),
         },
         totals: Totals {
-            request_count: total.count,
-            total_fee_wei: total.fee_wei()?,
-            currency: "USD",
-            owner_charge_usd_micros: network.clone(),
-            platform_fee_usd_micros: "0",
-            end_user_billable_usd_micros: network.clone(),
-            network_fee_usd_micros: network,
+            request_count: 0,
+            total_fee_wei: Wei::ZERO,
+            currency: "USD".into(),
+            network_fee_usd_micros: zero,
+            owner_charge_usd_micros: zero,
+            platform_fee_usd_micros: zero,
+            end_user_billable_usd_micros: zero,
         },
-        by_user: (group == "user")
-            .then(|| {
-                by_user
-                    .iter()
-                    .map(|(ext, s)| {
-                        let usd = s.usd_micros()?;
-                        Ok(UserRow {
-                            end_user_id: ext.clone(),
-                            external_user_id: ext.clone(),
-                            request_count: s.count,
-                            fee_wei: s.fee_wei()?,
-                            currency: "USD",
-                            owner_charge_usd_micros: usd.clone(),
-                            end_user_billable_usd_micros: usd.clone(),
-                            network_fee_usd_micros: usd,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, BuilderError>>()
-            })
-            .transpose()?,
-        by_pipeline_model: (group == "pipeline_model")
-            .then(|| {
-                by_pm
-                    .iter()
-                    .map(|((pipeline, model), s)| {
-                        let usd = s.usd_micros()?;
-                        Ok(PipelineModelRow {
-                            pipeline: pipeline.clone(),
-                            model_id: model.clone(),
-                            request_count: s.count,
-                            network_fee_wei: s.fee_wei()?,
-                            end_user_billable_usd_micros: usd.clone(),
-                            network_fee_usd_micros: usd,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, BuilderError>>()
-            })
-            .transpose()?,
-        by_daily_pipeline: (group == "daily_pipeline")
-            .then(|| {
-                by_day
-                    .iter()
-                    .map(|((day, pipeline, model), s)| {
-                        Ok(DailyPipelineRow {
-                            pipeline: pipeline.clone(),
-                            model_id: model.clone(),
-                            date: date_text(*day),
-                            request_count: s.count,
-                            network_fee_usd_micros: s.usd_micros()?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, BuilderError>>()
-            })
-            .transpose()?,
-    })
+        by_user: (group == UsageGrouping::User).then(Vec::new),
+        by_pipeline_model: (group == UsageGrouping::PipelineModel).then(Vec::new),
+        by_daily_pipeline: (group == UsageGrouping::DailyPipeline).then(Vec::new),
+        by_manifest: (group == UsageGrouping::Manifest).then(Vec::new),
+    }
 }

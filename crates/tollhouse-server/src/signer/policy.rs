@@ -174,7 +174,7 @@ pub async fn gate(state: &AppState, identity: &VerifiedIdentity) -> GateVerdict 
         // A user with no record here has no grants, so no balance.
         return GateVerdict::InsufficientBalance;
     };
-    match balance(state, user_id, policy.soft_limit_usd_micros).await {
+    match balance(state, &identity.client_id, user_id, policy.soft_limit_usd_micros).await {
         Ok(balance) if balance.has_access => GateVerdict::Allow { recheck_secs },
         Ok(_) => GateVerdict::InsufficientBalance,
         Err(err) if policy.billing_fail_open => {
@@ -188,20 +188,22 @@ pub async fn gate(state: &AppState, identity: &VerifiedIdentity) -> GateVerdict 
     }
 }
 
-async fn balance(state: &AppState, user_id: &str, soft_limit: i64) -> Result<Balance, Rejection> {
+async fn balance(
+    state: &AppState,
+    client_id: &str,
+    user_id: &str,
+    soft_limit: i64,
+) -> Result<Balance, Rejection> {
     let key = user_id.to_owned();
     if let Lookup::Hit(hit) = state.gate_balances.lookup(&key, state.clock.as_ref()) {
         return Ok(hit);
     }
     let read = async {
         let grants = state.store.grants_for_user(user_id).await?;
-        let consumed = state.store.consumed_usd_micros(user_id).await?;
-        Ok::<_, Rejection>(Balance::compute(
-            &grants,
-            consumed,
-            state.clock.now(),
-            soft_limit,
-        ))
+        let now = state.clock.now();
+        let consumed =
+            crate::balances::consumption_of(state, client_id, user_id, &grants, now).await?;
+        Ok::<_, Rejection>(Balance::compute(&grants, &consumed, now, soft_limit))
     };
     match read.await {
         Ok(balance) => {
