@@ -30,9 +30,9 @@ pub const SIGN_SCOPE: &str = "sign:job";
 ///     JwtVerifier::builder("https://tenant.auth0.com/")
 ///         .audience("https://api.example")
 ///         .rfc9068(false)
-///         .required_scope("sign:job")
 ///         .build(),
 /// )
+/// .required_scope("sign:job")
 /// .client_id_claims(["azp"])
 /// .subject_type("auth0_user_id");
 /// # let _ = (tollhouse, auth0);
@@ -44,6 +44,7 @@ pub struct OidcVerifier {
     client_id_claims: Vec<String>,
     subject_claims: Vec<String>,
     subject_type: String,
+    required_scope: Option<String>,
 }
 
 impl OidcVerifier {
@@ -56,31 +57,37 @@ impl OidcVerifier {
             client_id_claims: vec!["client_id".into(), "azp".into()],
             subject_claims: vec!["sub".into()],
             subject_type: "external_user_id".into(),
+            required_scope: None,
         }
     }
 
-    /// Tollhouse's own user and signer JWTs: RFC 9068 profile, audience = issuer, scope
-    /// `sign:job` required, the user from `external_user_id` (app tokens, which have none, are
-    /// refused). Keys found by discovery of `issuer`.
+    /// Tollhouse's own user and signer JWTs: RFC 9068 profile, audience = issuer, the user from
+    /// `external_user_id` (app tokens, which name no user, are refused with 401), scope
+    /// `sign:job` required (403 without). Keys found by discovery of `issuer`.
     ///
     /// A JWT is checked locally, so its revocation is seen only when it expires (user tokens
     /// live 15 minutes, signer JWTs 5); use [`IntrospectionVerifier`] where that matters.
     pub fn tollhouse(issuer: impl Into<String>) -> Self {
-        Self::tollhouse_with(
-            JwtVerifier::builder(issuer)
-                .required_scope(SIGN_SCOPE)
-                .build(),
-        )
+        Self::tollhouse_with(JwtVerifier::builder(issuer).build())
     }
 
     /// [`OidcVerifier::tollhouse`] with a verifier of your own configuration (clock, key
-    /// source, HTTP client).
+    /// source, HTTP client); `sign:job` is required by this verifier, after the user is found,
+    /// so `jwt` needs no required scope.
     pub fn tollhouse_with(jwt: JwtVerifier) -> Self {
         Self {
             client_id_claims: vec!["client_id".into()],
             subject_claims: vec!["external_user_id".into()],
+            required_scope: Some(SIGN_SCOPE.into()),
             ..Self::new(jwt)
         }
+    }
+
+    /// Requires `scope`, checked once the token is known to name a user (so a token naming
+    /// none is 401, not 403). A scope required by the [`JwtVerifier`] itself is checked first.
+    pub fn required_scope(mut self, scope: impl Into<String>) -> Self {
+        self.required_scope = Some(scope.into());
+        self
     }
 
     /// Every token belongs to this app, whatever its claims say.
@@ -144,6 +151,11 @@ impl EndUserVerifier for OidcVerifier {
                 .or_else(|| first(&self.client_id_claims))
                 .ok_or(Rejection::Invalid)?;
             let subject = first(&self.subject_claims).ok_or(Rejection::Invalid)?;
+            if let Some(scope) = &self.required_scope
+                && !claims.has_scope(scope)
+            {
+                return Err(Rejection::InsufficientScope);
+            }
             Ok(Some(UsageIdentity {
                 issuer: claims.iss.clone(),
                 client_id,

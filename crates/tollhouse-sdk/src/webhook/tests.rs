@@ -64,7 +64,6 @@ impl Fixture {
         OidcVerifier::tollhouse_with(
             JwtVerifier::builder(ISS)
                 .keys(JwksCache::fixed(set))
-                .required_scope(SIGN_SCOPE)
                 .clock(Arc::new(self.clock.clone()))
                 .build(),
         )
@@ -161,6 +160,18 @@ async fn refusals_are_http_200_with_the_status_in_the_body() {
             vec![(
                 "Authorization",
                 format!("Bearer {}", f.token(json!({"external_user_id": null}))),
+            )],
+            401,
+            "invalid_credential",
+        ),
+        (
+            // Without the signing scope as well: not a user credential at all, so 401, not 403.
+            vec![(
+                "Authorization",
+                format!(
+                    "Bearer {}",
+                    f.token(json!({"external_user_id": null, "scope": "users:read"}))
+                ),
             )],
             401,
             "invalid_credential",
