@@ -14,7 +14,8 @@
 //! 502 when the issuer cannot be reached. The app's M2M credentials stay on the server: the
 //! caller sends none.
 //!
-//! The calls to the issuer are a [`SignerExchange`]; [`TollhouseExchange`] makes them.
+//! The calls to the issuer are a [`SignerExchange`]; the [`Client`](crate::Client) is one (with
+//! the app's public client id and M2M credentials).
 
 use crate::proxy::{BodyError, BoxError, ServiceFuture, read_body};
 use bytes::Bytes;
@@ -28,7 +29,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 /// Largest request body read.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -130,132 +130,55 @@ impl<E: SignerExchange + ?Sized> SignerExchange for Arc<E> {
     }
 }
 
-/// [`SignerExchange`] against Tollhouse (or a PymtHouse-compatible issuer) with the app's M2M
-/// credentials: the device token is exchanged at `{issuer}/token` for a signer JWT
-/// (`resource` = `audience` = issuer); the API key at `{base}/api/v1/apps/{clientId}/oidc/token`.
+impl From<crate::Error> for ExchangeError {
+    /// An error status of 4xx is the issuer's refusal; anything else means the issuer could not
+    /// be used.
+    fn from(err: crate::Error) -> Self {
+        match err {
+            crate::Error::Api(api) if (400..500).contains(&api.status) => Self::Refused {
+                status: api.status,
+                description: api.description.unwrap_or_else(|| api.code.clone()),
+                code: api.code,
+            },
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<tollhouse_api::oauth::SignerSession> for SignerGrant {
+    fn from(session: tollhouse_api::oauth::SignerSession) -> Self {
+        Self {
+            access_token: session.access_token,
+            expires_in: u64::try_from(session.expires_in).unwrap_or(0),
+            scope: session.scope,
+            balance_usd_micros: session.balance_usd_micros.to_string(),
+            lifetime_granted_usd_micros: session.lifetime_granted_usd_micros.to_string(),
+            signer_url: session.signer_url,
+        }
+    }
+}
+
+/// The [`Client`](crate::Client) (with its public client id and M2M credentials) makes the
+/// exchanges: a device token for a signer JWT
+/// ([`exchange_user_token`](crate::Client::exchange_user_token) with `resource` = issuer), an API
+/// key for a signer session ([`exchange_api_key`](crate::Client::exchange_api_key)).
 ///
 /// ```
-/// use tollhouse_sdk::exchange::TollhouseExchange;
-/// let exchange = TollhouseExchange::new(
-///     "https://tollhouse.example/api/v1/oidc",
-///     "app_0123456789abcdef01234567",
-///     "m2m_0123456789abcdef01234567",
-///     "pmth_cs_…",
-/// );
-/// # let _ = exchange;
+/// use tollhouse_sdk::Client;
+/// use tollhouse_sdk::exchange::{ApiKeyExchange, DeviceExchange};
+/// let client = Client::builder("https://auth.example.com/api/v1/oidc")
+///     .public_client_id("app_0123456789abcdef01234567")
+///     .m2m_credentials("m2m_0123456789abcdef01234567", "pmth_cs_…")
+///     .build()?;
+/// let app: axum::Router = axum::Router::new()
+///     .route_service("/api/signer/device/exchange", DeviceExchange::new(client.clone()))
+///     .route_service("/api/pymthouse/keys/exchange", ApiKeyExchange::new(client));
+/// # let _ = app;
+/// # Ok::<(), tollhouse_sdk::Error>(())
 /// ```
-pub struct TollhouseExchange {
-    issuer: String,
-    public_client_id: String,
-    m2m_client_id: String,
-    m2m_client_secret: String,
-    http: reqwest::Client,
-}
-
-impl std::fmt::Debug for TollhouseExchange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TollhouseExchange")
-            .field("issuer", &self.issuer)
-            .field("public_client_id", &self.public_client_id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TollhouseExchange {
-    /// Exchanges for app `public_client_id` of `issuer` with its M2M credentials.
-    pub fn new(
-        issuer: impl Into<String>,
-        public_client_id: impl Into<String>,
-        m2m_client_id: impl Into<String>,
-        m2m_client_secret: impl Into<String>,
-    ) -> Self {
-        Self {
-            issuer: issuer.into().trim_end_matches('/').to_owned(),
-            public_client_id: public_client_id.into(),
-            m2m_client_id: m2m_client_id.into(),
-            m2m_client_secret: m2m_client_secret.into(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// Uses `http` for the calls.
-    pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = http;
-        self
-    }
-
-    /// `<base>/api/v1/apps/{clientId}/oidc/token`, the base being the issuer without its
-    /// `/api/v1/oidc` (else `/oidc`) suffix.
-    fn app_token_endpoint(&self) -> String {
-        let issuer = self.issuer.as_str();
-        let base = issuer
-            .strip_suffix("/api/v1/oidc")
-            .or_else(|| issuer.strip_suffix("/oidc"))
-            .unwrap_or(issuer);
-        format!("{base}/api/v1/apps/{}/oidc/token", self.public_client_id)
-    }
-
-    async fn post_form(
-        &self,
-        url: &str,
-        form: &[(&str, &str)],
-        default_scope: Option<&str>,
-    ) -> Result<SignerGrant, ExchangeError> {
-        let response = self
-            .http
-            .post(url)
-            .basic_auth(&self.m2m_client_id, Some(&self.m2m_client_secret))
-            .header(header::ACCEPT, "application/json")
-            .form(form)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .map_err(|e| ExchangeError::Unavailable(e.without_url().to_string()))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ExchangeError::Unavailable(e.without_url().to_string()))?;
-        let body: Map<String, Value> = serde_json::from_slice(&bytes).unwrap_or_default();
-        let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
-        if status.is_client_error() {
-            return Err(ExchangeError::Refused {
-                status: status.as_u16(),
-                code: text("error").unwrap_or_else(|| "token_exchange_failed".into()),
-                description: text("error_description")
-                    .unwrap_or_else(|| format!("exchange refused ({status})")),
-            });
-        }
-        if !status.is_success() {
-            return Err(ExchangeError::Unavailable(format!(
-                "issuer answered {status}"
-            )));
-        }
-        let access_token = text("access_token")
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ExchangeError::Unavailable("no access_token in the answer".into()))?;
-        let expires_in = body
-            .get("expires_in")
-            .and_then(Value::as_u64)
-            .filter(|e| *e > 0)
-            .ok_or_else(|| ExchangeError::Unavailable("no expires_in in the answer".into()))?;
-        Ok(SignerGrant {
-            access_token,
-            expires_in,
-            scope: text("scope")
-                .or_else(|| default_scope.map(str::to_owned))
-                .unwrap_or_else(|| "sign:job".into()),
-            balance_usd_micros: text("balanceUsdMicros").unwrap_or_else(|| "0".into()),
-            lifetime_granted_usd_micros: text("lifetimeGrantedUsdMicros")
-                .unwrap_or_else(|| "0".into()),
-            signer_url: text("signer_url"),
-        })
-    }
-}
-
-impl SignerExchange for TollhouseExchange {
+impl SignerExchange for crate::Client {
     fn public_client_id(&self) -> &str {
-        &self.public_client_id
+        crate::Client::public_client_id(self).unwrap_or_default()
     }
 
     fn exchange_device_token<'a>(
@@ -264,18 +187,10 @@ impl SignerExchange for TollhouseExchange {
         scope: Option<&'a str>,
     ) -> ExchangeFuture<'a> {
         Box::pin(async move {
-            let mut form = vec![
-                ("grant_type", TOKEN_EXCHANGE_GRANT),
-                ("subject_token", device_token),
-                ("subject_token_type", ACCESS_TOKEN_TYPE),
-                ("audience", self.issuer.as_str()),
-                ("resource", self.issuer.as_str()),
-            ];
-            if let Some(scope) = scope {
-                form.push(("scope", scope));
-            }
-            self.post_form(&format!("{}/token", self.issuer), &form, scope)
-                .await
+            let session = self
+                .exchange_user_token(device_token, crate::SignerCredential::Jwt, scope)
+                .await?;
+            Ok(session.into())
         })
     }
 
@@ -285,16 +200,8 @@ impl SignerExchange for TollhouseExchange {
         scope: Option<&'a str>,
     ) -> ExchangeFuture<'a> {
         Box::pin(async move {
-            let mut form = vec![
-                ("grant_type", TOKEN_EXCHANGE_GRANT),
-                ("subject_token", api_key),
-                ("subject_token_type", API_KEY_TOKEN_TYPE),
-            ];
-            if let Some(scope) = scope {
-                form.push(("scope", scope));
-            }
-            self.post_form(&self.app_token_endpoint(), &form, scope)
-                .await
+            let session = crate::Client::exchange_api_key(self, api_key, scope).await?;
+            Ok(session.into())
         })
     }
 }
@@ -555,16 +462,18 @@ exchange_service!(
     /// a `tower::Service`.
     ///
     /// ```
-    /// use tollhouse_sdk::exchange::{DeviceExchange, TollhouseExchange};
-    /// let exchange = TollhouseExchange::new(
-    ///     "https://tollhouse.example/api/v1/oidc", "app_0123456789abcdef01234567",
-    ///     "m2m_0123456789abcdef01234567", "pmth_cs_…",
-    /// );
+    /// use tollhouse_sdk::Client;
+    /// use tollhouse_sdk::exchange::DeviceExchange;
+    /// let client = Client::builder("https://tollhouse.example/api/v1/oidc")
+    ///     .public_client_id("app_0123456789abcdef01234567")
+    ///     .m2m_credentials("m2m_0123456789abcdef01234567", "pmth_cs_…")
+    ///     .build()?;
     /// let app: axum::Router = axum::Router::new().route_service(
     ///     "/api/signer/device/exchange",
-    ///     DeviceExchange::new(exchange).signer_url("https://signer.example"),
+    ///     DeviceExchange::new(client).signer_url("https://signer.example"),
     /// );
     /// # let _ = app;
+    /// # Ok::<(), tollhouse_sdk::Error>(())
     /// ```
     DeviceExchange,
     Kind::Device
@@ -575,16 +484,16 @@ exchange_service!(
     /// a `tower::Service`. Client secrets (`pmth_cs_…`) are refused with 400 before any call.
     ///
     /// ```
-    /// use std::sync::Arc;
-    /// use tollhouse_sdk::exchange::{ApiKeyExchange, DeviceExchange, TollhouseExchange};
-    /// let exchange = Arc::new(TollhouseExchange::new(
-    ///     "https://tollhouse.example/api/v1/oidc", "app_0123456789abcdef01234567",
-    ///     "m2m_0123456789abcdef01234567", "pmth_cs_…",
-    /// ));
-    /// let app: axum::Router = axum::Router::new()
-    ///     .route_service("/api/pymthouse/keys/exchange", ApiKeyExchange::new(exchange.clone()))
-    ///     .route_service("/api/signer/device/exchange", DeviceExchange::new(exchange));
+    /// use tollhouse_sdk::Client;
+    /// use tollhouse_sdk::exchange::ApiKeyExchange;
+    /// let client = Client::builder("https://tollhouse.example/api/v1/oidc")
+    ///     .public_client_id("app_0123456789abcdef01234567")
+    ///     .m2m_credentials("m2m_0123456789abcdef01234567", "pmth_cs_…")
+    ///     .build()?;
+    /// let app: axum::Router =
+    ///     axum::Router::new().route_service("/api/pymthouse/keys/exchange", ApiKeyExchange::new(client));
     /// # let _ = app;
+    /// # Ok::<(), tollhouse_sdk::Error>(())
     /// ```
     ApiKeyExchange,
     Kind::ApiKey
@@ -598,56 +507,77 @@ mod tests {
     use std::sync::Mutex;
     use tower::ServiceExt as _;
 
-    /// An issuer double: records every form it receives, answers what the test scripted.
-    async fn issuer(answer: (u16, Value)) -> (String, Arc<Mutex<Vec<(String, String, String)>>>) {
-        let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
-        let log = seen.clone();
-        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-            let (log, answer) = (log.clone(), answer.clone());
-            async move {
-                let (parts, body) = request.into_parts();
-                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                let auth = parts
-                    .headers
-                    .get("authorization")
-                    .map(|v| v.to_str().unwrap().to_owned())
-                    .unwrap_or_default();
-                log.lock().unwrap().push((
-                    parts.uri.path().to_owned(),
-                    auth,
-                    String::from_utf8(body.to_vec()).unwrap(),
-                ));
-                (
-                    axum::http::StatusCode::from_u16(answer.0).unwrap(),
-                    axum::Json(answer.1),
-                )
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (url, seen)
+    const APP: &str = "app_0123456789abcdef01234567";
+
+    /// Records every exchange asked for and answers what the test scripted.
+    struct FakeIssuer {
+        calls: Mutex<Vec<(&'static str, String, Option<String>)>>,
+        answer: Result<SignerGrant, ExchangeError>,
     }
 
-    fn tollhouse(base: &str) -> TollhouseExchange {
-        TollhouseExchange::new(
-            format!("{base}/api/v1/oidc"),
-            "app_0123456789abcdef01234567",
-            "m2m_1",
-            "pmth_cs_secret",
-        )
+    impl FakeIssuer {
+        fn answering(answer: Result<SignerGrant, ExchangeError>) -> Arc<Self> {
+            Arc::new(Self {
+                calls: Mutex::default(),
+                answer,
+            })
+        }
+        fn calls(&self) -> Vec<(&'static str, String, Option<String>)> {
+            self.calls.lock().unwrap().clone()
+        }
     }
 
-    async fn post(
-        service: impl tower::Service<
-            Request<Full<Bytes>>,
-            Response = Response<Full<Bytes>>,
-            Error = Infallible,
-        >,
-        body: &str,
-    ) -> (u16, Value, Option<String>) {
+    impl SignerExchange for FakeIssuer {
+        fn public_client_id(&self) -> &str {
+            APP
+        }
+        fn exchange_device_token<'a>(
+            &'a self,
+            device_token: &'a str,
+            scope: Option<&'a str>,
+        ) -> ExchangeFuture<'a> {
+            self.calls.lock().unwrap().push((
+                "device",
+                device_token.to_owned(),
+                scope.map(str::to_owned),
+            ));
+            Box::pin(std::future::ready(self.answer.clone()))
+        }
+        fn exchange_api_key<'a>(
+            &'a self,
+            api_key: &'a str,
+            scope: Option<&'a str>,
+        ) -> ExchangeFuture<'a> {
+            self.calls.lock().unwrap().push((
+                "api_key",
+                api_key.to_owned(),
+                scope.map(str::to_owned),
+            ));
+            Box::pin(std::future::ready(self.answer.clone()))
+        }
+    }
+
+    fn grant(signer_url: Option<&str>) -> SignerGrant {
+        SignerGrant {
+            access_token: "eyJ.signer.jwt".into(),
+            expires_in: 300,
+            scope: "sign:job".into(),
+            balance_usd_micros: "5000000".into(),
+            lifetime_granted_usd_micros: "6000000".into(),
+            signer_url: signer_url.map(str::to_owned),
+        }
+    }
+
+    async fn post<S>(service: S, method: Method, body: &str) -> (u16, Value, Option<String>)
+    where
+        S: tower::Service<
+                Request<Full<Bytes>>,
+                Response = Response<Full<Bytes>>,
+                Error = Infallible,
+            >,
+    {
         let request = Request::builder()
-            .method(Method::POST)
+            .method(method)
             .uri("/x")
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.to_owned())))
@@ -663,19 +593,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn device_exchange_sends_the_token_exchange_and_shapes_the_answer() {
-        let (base, seen) = issuer((
-            200,
-            serde_json::json!({"access_token": "eyJ.signer.jwt", "token_type": "Bearer",
-                "expires_in": 300, "scope": "sign:job", "balanceUsdMicros": "5000000",
-                "lifetimeGrantedUsdMicros": "5000000",
-                "issued_token_type": ACCESS_TOKEN_TYPE}),
-        ))
-        .await;
-        let service = DeviceExchange::new(tollhouse(&base)).signer_url("https://signer.test");
+    async fn device_exchange_shapes_the_answer_and_refuses_bad_requests() {
+        let issuer = FakeIssuer::answering(Ok(grant(None)));
+        let service = DeviceExchange::new(issuer.clone()).signer_url("https://signer.test");
         let (status, body, cache) = post(
             service.clone(),
-            r#"{"deviceToken":"user.jwt.here","scope":"sign:job","clientId":"app_0123456789abcdef01234567"}"#,
+            Method::POST,
+            &format!(
+                r#"{{"deviceToken":" user.jwt.here ","scope":"sign:job","clientId":"{APP}"}}"#
+            ),
         )
         .await;
         assert_eq!(status, 200, "{body}");
@@ -684,29 +610,22 @@ mod tests {
             body,
             serde_json::json!({"access_token": "eyJ.signer.jwt", "token_type": "Bearer",
                 "expires_in": 300, "scope": "sign:job", "balanceUsdMicros": "5000000",
-                "lifetimeGrantedUsdMicros": "5000000", "issued_token_type": ACCESS_TOKEN_TYPE,
+                "lifetimeGrantedUsdMicros": "6000000", "issued_token_type": ACCESS_TOKEN_TYPE,
                 "signer_url": "https://signer.test"})
         );
-        let recorded = seen.lock().unwrap().clone();
-        assert_eq!(recorded.len(), 1);
-        let (path, auth, form) = &recorded[0];
-        assert_eq!(path, "/api/v1/oidc/token");
-        assert!(auth.starts_with("Basic "));
-        let form = url_decode_pairs(form);
-        let issuer = format!("{base}/api/v1/oidc");
-        for (k, v) in [
-            ("grant_type", TOKEN_EXCHANGE_GRANT),
-            ("subject_token", "user.jwt.here"),
-            ("subject_token_type", ACCESS_TOKEN_TYPE),
-            ("audience", issuer.as_str()),
-            ("resource", issuer.as_str()),
-            ("scope", "sign:job"),
-        ] {
-            assert!(
-                form.contains(&(k.to_owned(), v.to_owned())),
-                "{k} in {form:?}"
-            );
-        }
+        assert_eq!(
+            issuer.calls(),
+            vec![(
+                "device",
+                "user.jwt.here".to_owned(),
+                Some("sign:job".to_owned())
+            )]
+        );
+        // The issuer's signer_url wins over the configured one.
+        let named = DeviceExchange::new(FakeIssuer::answering(Ok(grant(Some("https://dmz.test")))))
+            .signer_url("https://signer.test");
+        let (_, body, _) = post(named, Method::POST, r#"{"deviceToken":"t"}"#).await;
+        assert_eq!(body["signer_url"], "https://dmz.test");
 
         // Bad requests never reach the issuer.
         for bad in [
@@ -715,72 +634,53 @@ mod tests {
             "{}",
             r#"{"deviceToken":5}"#,
             r#"{"deviceToken":"  "}"#,
+            r#"{"deviceToken":"t","scope":["a"]}"#,
             r#"{"deviceToken":"t","clientId":"app_other"}"#,
         ] {
-            let (status, body, _) = post(service.clone(), bad).await;
+            let (status, body, _) = post(service.clone(), Method::POST, bad).await;
             assert_eq!(
                 (status, body["error"].as_str()),
                 (400, Some("invalid_request")),
                 "{bad}"
             );
         }
+        let (status, body, _) = post(service.clone(), Method::GET, "").await;
         assert_eq!(
-            seen.lock().unwrap().len(),
+            (status, body["error"].as_str()),
+            (405, Some("method_not_allowed"))
+        );
+        let huge = format!(r#"{{"deviceToken":"{}"}}"#, "a".repeat(20 * 1024));
+        assert_eq!(post(service.clone(), Method::POST, &huge).await.0, 413);
+        assert_eq!(
+            issuer.calls().len(),
             1,
             "bad requests never reach the issuer"
         );
     }
 
-    fn url_decode_pairs(form: &str) -> Vec<(String, String)> {
-        form.split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (decode(k), decode(v)))
-            .collect()
-    }
-
-    fn decode(s: &str) -> String {
-        let bytes = s.replace('+', " ").into_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' && i + 2 < bytes.len() {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-                out.push(u8::from_str_radix(hex, 16).unwrap());
-                i += 3;
-            } else {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-        String::from_utf8(out).unwrap()
-    }
-
     #[tokio::test]
     async fn api_key_exchange_refuses_client_secrets_and_passes_refusals_on() {
-        let (base, seen) = issuer((
-            402,
-            serde_json::json!({"error": "insufficient_allowance", "error_description": "balance exhausted"}),
-        ))
-        .await;
-        let service = ApiKeyExchange::new(tollhouse(&base));
-        let (status, body, _) = post(service.clone(), r#"{"apiKey":"pmth_cs_abc"}"#).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (400, Some("invalid_request"))
-        );
-        let (status, body, _) = post(
-            service.clone(),
+        let issuer = FakeIssuer::answering(Err(ExchangeError::Refused {
+            status: 402,
+            code: "insufficient_allowance".into(),
+            description: "balance exhausted".into(),
+        }));
+        let service = ApiKeyExchange::new(issuer.clone());
+        for secret in [
+            r#"{"apiKey":"pmth_cs_abc"}"#,
             r#"{"apiKey":"app_0123456789abcdef01234567_pmth_cs_abc"}"#,
-        )
-        .await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (400, Some("invalid_request"))
-        );
-        assert!(seen.lock().unwrap().is_empty(), "secrets are never sent");
+        ] {
+            let (status, body, _) = post(service.clone(), Method::POST, secret).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_request"))
+            );
+        }
+        assert!(issuer.calls().is_empty(), "secrets are never sent");
 
         let (status, body, _) = post(
             service.clone(),
+            Method::POST,
             r#"{"apiKey":"pmth_ak_abc","scope":"sign:job"}"#,
         )
         .await;
@@ -789,33 +689,57 @@ mod tests {
             body,
             serde_json::json!({"error": "insufficient_allowance", "error_description": "balance exhausted"})
         );
-        let seen = seen.lock().unwrap().clone();
         assert_eq!(
-            seen[0].0,
-            "/api/v1/apps/app_0123456789abcdef01234567/oidc/token"
+            issuer.calls(),
+            vec![(
+                "api_key",
+                "pmth_ak_abc".to_owned(),
+                Some("sign:job".to_owned())
+            )]
         );
-        let form = url_decode_pairs(&seen[0].2);
-        assert!(form.contains(&("subject_token".into(), "pmth_ak_abc".into())));
-        assert!(form.contains(&("subject_token_type".into(), API_KEY_TOKEN_TYPE.into())));
 
-        // An issuer that fails is a 502, not the issuer's 5xx.
-        let (base, _) = issuer((500, serde_json::json!({"error": "boom"}))).await;
-        let (status, body, _) = post(
-            ApiKeyExchange::new(tollhouse(&base)),
-            r#"{"apiKey":"pmth_ak_x"}"#,
-        )
-        .await;
+        // An issuer that cannot be used is a 502 whose cause stays in the log.
+        let down = ApiKeyExchange::new(FakeIssuer::answering(Err(ExchangeError::Unavailable(
+            "connect to 10.0.0.7 refused".into(),
+        ))));
+        let (status, body, _) = post(down, Method::POST, r#"{"apiKey":"pmth_ak_x"}"#).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (502, Some("issuer_unavailable"))
         );
-        // A success without the fields a client needs is not passed on.
-        let (base, _) = issuer((200, serde_json::json!({"token_type": "Bearer"}))).await;
-        let (status, _, _) = post(
-            ApiKeyExchange::new(tollhouse(&base)),
-            r#"{"apiKey":"pmth_ak_x"}"#,
-        )
-        .await;
-        assert_eq!(status, 502);
+        assert!(!body.to_string().contains("10.0.0.7"));
+        // A refusal with a status that is not a client error is never passed on as a success.
+        let odd = ApiKeyExchange::new(FakeIssuer::answering(Err(ExchangeError::Refused {
+            status: 200,
+            code: "weird".into(),
+            description: "d".into(),
+        })));
+        assert_eq!(
+            post(odd, Method::POST, r#"{"apiKey":"pmth_ak_x"}"#).await.0,
+            400
+        );
+    }
+
+    #[test]
+    fn client_errors_map_to_refusals_or_unavailability() {
+        let refused = ExchangeError::from(crate::Error::Api(crate::ApiError {
+            status: 402,
+            code: "insufficient_allowance".into(),
+            description: None,
+        }));
+        assert_eq!(
+            refused,
+            ExchangeError::Refused {
+                status: 402,
+                code: "insufficient_allowance".into(),
+                description: "insufficient_allowance".into()
+            }
+        );
+        let failed = ExchangeError::from(crate::Error::Api(crate::ApiError {
+            status: 503,
+            code: "http_503".into(),
+            description: None,
+        }));
+        assert!(matches!(failed, ExchangeError::Unavailable(_)));
     }
 }

@@ -120,6 +120,48 @@ impl<M: MintSignerToken + ?Sized> MintSignerToken for Arc<M> {
     }
 }
 
+impl From<crate::Error> for MintError {
+    /// An error status of 4xx is the issuer's refusal; anything else means the issuer could not
+    /// be used.
+    fn from(err: crate::Error) -> Self {
+        match err {
+            crate::Error::Api(api) if (400..500).contains(&api.status) => Self::Refused {
+                status: api.status,
+                description: api.description.unwrap_or_else(|| api.code.clone()),
+                code: api.code,
+            },
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// The [`Client`](crate::Client) mints 300 s signer JWTs for the app's users
+/// ([`Client::mint_user_signer_token`](crate::Client::mint_user_signer_token)); the expiry is
+/// taken from the system clock plus `expires_in`.
+///
+/// ```
+/// use tollhouse_sdk::Client;
+/// use tollhouse_sdk::token_manager::SignerTokenManager;
+/// let client = Client::builder("https://auth.example.com/api/v1/oidc")
+///     .public_client_id("app_0123456789abcdef01234567")
+///     .m2m_credentials("m2m_0123456789abcdef01234567", "pmth_cs_…")
+///     .build()?;
+/// let tokens = SignerTokenManager::new(client);
+/// # let _ = tokens;
+/// # Ok::<(), tollhouse_sdk::Error>(())
+/// ```
+impl MintSignerToken for crate::Client {
+    fn mint<'a>(&'a self, external_user_id: &'a str) -> MintFuture<'a> {
+        Box::pin(async move {
+            let minted = self.mint_user_signer_token(external_user_id).await?;
+            Ok(MintedToken {
+                token: minted.access_token,
+                expires_at: SystemClock.now().saturating_add(minted.expires_in.max(0)),
+            })
+        })
+    }
+}
+
 /// A cached token with its replacement time.
 #[derive(Clone)]
 struct Entry {

@@ -98,6 +98,43 @@ where
     }
 }
 
+/// The [`Client`](crate::Client) as a balance gate: the user's `hasAccess` from
+/// `GET A/usage/balance` (balance above the app's soft limit). An unknown user has no balance
+/// (483); a user of another app than the client's, or a failed call, is 503
+/// `billing_unavailable`.
+///
+/// ```
+/// use tollhouse_sdk::Client;
+/// use tollhouse_sdk::webhook::{IdentityWebhook, OidcVerifier};
+/// let client = Client::builder("https://auth.example.com/api/v1/oidc")
+///     .public_client_id("app_0123456789abcdef01234567")
+///     .m2m_credentials("m2m_0123456789abcdef01234567", "pmth_cs_…")
+///     .build()?;
+/// let webhook = IdentityWebhook::builder("secret", OidcVerifier::tollhouse(client.issuer()))
+///     .balance_hook(client)
+///     .build();
+/// # let _ = webhook;
+/// # Ok::<(), tollhouse_sdk::Error>(())
+/// ```
+impl BalanceHook for crate::Client {
+    fn check<'a>(&'a self, identity: &'a UsageIdentity) -> BalanceFuture<'a> {
+        Box::pin(async move {
+            if self.public_client_id() != Some(identity.client_id.as_str()) {
+                return BalanceVerdict::Unavailable;
+            }
+            match self.balance(&identity.usage_subject).await {
+                Ok(view) if view.has_access => BalanceVerdict::Allow { recheck_secs: None },
+                Ok(_) => BalanceVerdict::Insufficient,
+                Err(err) if err.is_not_found() => BalanceVerdict::Insufficient,
+                Err(err) => {
+                    tracing::warn!(error = %err, "balance check failed");
+                    BalanceVerdict::Unavailable
+                }
+            }
+        })
+    }
+}
+
 /// The identity the signer records, in the verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerdictIdentity {

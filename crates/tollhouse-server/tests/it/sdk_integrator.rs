@@ -16,10 +16,11 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use tollhouse_core::Clock as _;
 use tollhouse_core::keys::SigningAlg;
-use tollhouse_sdk::exchange::{ApiKeyExchange, DeviceExchange, TollhouseExchange};
+use tollhouse_sdk::Client;
+use tollhouse_sdk::exchange::{ApiKeyExchange, DeviceExchange};
 use tollhouse_sdk::jwt::{JwksCache, JwtError, JwtVerifier};
 use tollhouse_sdk::proxy::SignerProxy;
-use tollhouse_sdk::token_manager::{MintError, MintedToken, SignerTokenManager};
+use tollhouse_sdk::token_manager::SignerTokenManager;
 use tollhouse_sdk::webhook::{
     CompositeVerifier, IdentityWebhook, IntrospectionVerifier, OidcVerifier,
 };
@@ -62,45 +63,12 @@ fn integrator_webhook(server: &TestServer, app: &TestApp) -> IdentityWebhook {
     .build()
 }
 
-/// Mints a real 300 s signer JWT for `ext` (what an integrator's token manager does).
-async fn mint_signer_jwt(
-    http: reqwest::Client,
-    issuer: String,
-    app: TestApp,
-    ext: String,
-) -> Result<MintedToken, MintError> {
-    let response = http
-        .post(format!("{issuer}/token"))
-        .basic_auth(&app.m2m_client_id, Some(&app.m2m_secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "sign:mint_user_token"),
-            ("external_user_id", ext.as_str()),
-            ("audience", issuer.as_str()),
-        ])
-        .send()
-        .await
-        .map_err(|e| MintError::Unavailable(e.to_string()))?;
-    let status = response.status().as_u16();
-    let body: Value = response
-        .json()
-        .await
-        .map_err(|e| MintError::Unavailable(e.to_string()))?;
-    if status != 200 {
-        return Err(MintError::Refused {
-            status,
-            code: body["error"].as_str().unwrap_or("").to_owned(),
-            description: body["error_description"].as_str().unwrap_or("").to_owned(),
-        });
-    }
-    let token = body["access_token"].as_str().unwrap().to_owned();
-    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(&token)
+fn client(server: &TestServer, app: &TestApp) -> Client {
+    Client::builder(&server.issuer)
+        .public_client_id(&app.client_id)
+        .m2m_credentials(&app.m2m_client_id, &app.m2m_secret)
+        .build()
         .unwrap()
-        .claims;
-    Ok(MintedToken {
-        token,
-        expires_at: claims["exp"].as_i64().unwrap(),
-    })
 }
 
 backend_tests! {
@@ -246,7 +214,7 @@ backend_tests! {
     async fn sdk_exchange_handlers_trade_keys_and_device_tokens_with_tollhouse(db: Db) {
         let server = TestServer::start(db).await;
         let app = server.app.clone();
-        let exchange = Arc::new(TollhouseExchange::new(server.issuer.clone(), app.client_id.clone(), app.m2m_client_id.clone(), app.m2m_secret.clone()));
+        let exchange = client(&server, &app);
         let backend = serve(
             axum::Router::new()
                 .route_service("/api/pymthouse/keys/exchange", ApiKeyExchange::new(exchange.clone()).signer_url("https://signer.test"))
@@ -311,10 +279,8 @@ backend_tests! {
         let server = start(db, |_| {}).await;
         let app = server.app.clone();
         let signer = FakeSigner::start().await;
-        let (http, issuer, minter_app) = (server.http.clone(), server.issuer.clone(), app.clone());
-        let tokens = SignerTokenManager::builder(move |ext: String| mint_signer_jwt(http.clone(), issuer.clone(), minter_app.clone(), ext))
-            .clock(Arc::new(server.clock.clone()))
-            .build();
+        // The Client mints the users' signer JWTs (creating unknown users).
+        let tokens = SignerTokenManager::new(client(&server, &app));
         let proxy = SignerProxy::builder(signer.url(), tokens.clone())
             .authenticate(|parts: &axum::http::request::Parts| {
                 let user = parts.headers.get("x-demo-user").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -324,7 +290,6 @@ backend_tests! {
         let backend = serve(axum::Router::new().nest_service("/signer", proxy)).await;
         // The signer double consults Tollhouse's webhook for each payment.
         signer.set_webhook(&server.url("/webhooks/remote-signer"), FLAG);
-        server.user_tokens(&app, "alice").await;
 
         let body = FakeSigner::payment_request_body(None, "manifest-1");
         for _ in 0..3 {
@@ -347,6 +312,34 @@ backend_tests! {
         let response = server.http.post(format!("{backend}/signer/generate-live-payment")).body(body.clone()).send().await.unwrap();
         assert_eq!(response.status(), 401);
         assert_eq!(signer.requests().len(), requests.len());
+        server.finish().await;
+    }
+
+    async fn sdk_webhook_gates_on_the_balance_the_client_reads(db: Db) {
+        let server = start(db, |_| {}).await;
+        let app = server.app.clone();
+        let webhook = IdentityWebhook::builder(
+            SECRET,
+            OidcVerifier::tollhouse_with(JwtVerifier::builder(server.issuer.clone()).clock(Arc::new(server.clock.clone())).build()),
+        )
+        .balance_hook(client(&server, &app))
+        .clock(Arc::new(server.clock.clone()))
+        .build();
+        let sdk_url = format!("{}/authorize", serve(axum::Router::new().route_service("/authorize", webhook)).await);
+        let jwt = server.user_tokens(&app, "alice").await["access_token"].as_str().unwrap().to_owned();
+        let bearer = format!("Bearer {jwt}");
+        // No grant yet: nothing above the soft limit (0).
+        let outcome = signer_consults_webhook(&sdk_url, FLAG, &[("Authorization", &bearer)], &SignerState::default()).await;
+        assert_eq!(outcome, SignerVerdict::Reject { status: 483, reason: "insufficient balance".into() });
+        let granted = server.http.post(server.url(&format!("/api/v1/apps/{}/users/alice/allowances", app.client_id))).basic_auth(&app.m2m_client_id, Some(&app.m2m_secret)).json(&json!({"amountUsdMicros": "1000000", "source": "manual"})).send().await.unwrap();
+        assert!(granted.status().is_success());
+        let outcome = signer_consults_webhook(&sdk_url, FLAG, &[("Authorization", &bearer)], &SignerState::default()).await;
+        assert_eq!(outcome, SignerVerdict::Proceed { auth_id: Some(format!("{}:alice", app.client_id)), expiry: Some(server.clock.now() + 60) });
+        // A user of another app: the client cannot vouch for their balance.
+        let other = server.create_app("other").await;
+        let foreign = server.user_tokens(&other, "bob").await["access_token"].as_str().unwrap().to_owned();
+        let outcome = signer_consults_webhook(&sdk_url, FLAG, &[("Authorization", &format!("Bearer {foreign}"))], &SignerState::default()).await;
+        assert_eq!(outcome.gateway_status(), Some(503));
         server.finish().await;
     }
 }
