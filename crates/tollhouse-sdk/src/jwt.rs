@@ -53,7 +53,15 @@ pub const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
     Algorithm::EdDSA,
 ];
 
-/// Why a token was not accepted.
+/// Why a token was not accepted, with its HTTP meaning for a resource server.
+///
+/// ```
+/// use tollhouse_sdk::jwt::JwtError;
+/// assert_eq!(JwtError::Expired.http_status(), 401);
+/// let scope = JwtError::InsufficientScope { missing: "sign:job".into() };
+/// assert_eq!((scope.http_status(), scope.error_code()), (403, "insufficient_scope"));
+/// assert_eq!(JwtError::KeysUnavailable("timeout".into()).http_status(), 503);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwtError {
     /// Not a compact JWS, or its header or claims are unreadable.
@@ -174,6 +182,14 @@ fn scopes_of(claims: &Map<String, Value>) -> Vec<&str> {
 
 /// The `iss` claim of a compact JWS, read without verifying anything. Useful to pick which
 /// issuer's verifier should look at a token.
+///
+/// ```
+/// use tollhouse_sdk::jwt::peek_issuer;
+/// // {"alg":"none"} . {"iss":"https://idp.example"} . (no signature)
+/// let token = "eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlIn0.";
+/// assert_eq!(peek_issuer(token).as_deref(), Some("https://idp.example"));
+/// assert_eq!(peek_issuer("pmth_abc"), None);
+/// ```
 pub fn peek_issuer(token: &str) -> Option<String> {
     #[derive(Deserialize)]
     struct Iss {
@@ -185,6 +201,12 @@ pub fn peek_issuer(token: &str) -> Option<String> {
 }
 
 /// Whether `token` has the shape of a compact JWS (three base64url segments).
+///
+/// ```
+/// use tollhouse_sdk::jwt::looks_like_jwt;
+/// assert!(looks_like_jwt("eyJh.eyJi.c2ln"));
+/// assert!(!looks_like_jwt("pmth_ak_0123"));
+/// ```
 pub fn looks_like_jwt(token: &str) -> bool {
     token.split('.').count() == 3
         && !token.is_empty()

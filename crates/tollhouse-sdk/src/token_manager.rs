@@ -48,6 +48,17 @@ impl std::fmt::Debug for MintedToken {
 }
 
 /// Why a token could not be minted.
+///
+/// ```
+/// use tollhouse_sdk::token_manager::MintError;
+/// let broke = MintError::Refused {
+///     status: 402,
+///     code: "insufficient_allowance".into(),
+///     description: "balance exhausted".into(),
+/// };
+/// assert_eq!((broke.http_status(), broke.code()), (402, "insufficient_allowance"));
+/// assert_eq!(MintError::Unavailable("timeout".into()).http_status(), 503);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MintError {
     /// The issuer refused (the user has no allowance left, is unknown or deactivated, the

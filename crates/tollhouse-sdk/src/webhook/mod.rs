@@ -50,7 +50,15 @@ use tollhouse_core::{Clock, SystemClock, UnixTime};
 /// How long the signer may skip asking again, at most, by default.
 pub const DEFAULT_RECHECK_INTERVAL: Duration = Duration::from_secs(60);
 
-/// What a [`BalanceHook`] decided.
+/// What a [`BalanceHook`] decided: `Insufficient` becomes 483 `insufficient_balance`,
+/// `Unavailable` 503 `billing_unavailable`.
+///
+/// ```
+/// use tollhouse_sdk::webhook::BalanceVerdict;
+/// // Nearly spent: have the signer ask again in 10 s rather than a minute.
+/// let verdict = BalanceVerdict::Allow { recheck_secs: Some(10) };
+/// # let _ = verdict;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BalanceVerdict {
     /// The user may be charged. `recheck_secs` shortens the re-check interval for this user

@@ -12,6 +12,14 @@ use tollhouse_core::UnixTime;
 use tollhouse_core::webhook::TrustedHeaders;
 
 /// Who the end user is, as the webhook reports it to the signer.
+///
+/// ```
+/// use tollhouse_sdk::webhook::UsageIdentity;
+/// let alice = UsageIdentity::new("https://tollhouse.example/api/v1/oidc", "app_1", "alice")
+///     .expiring_at(1_800_000_900);
+/// assert_eq!(alice.auth_id(), "app_1:alice");
+/// assert_eq!(alice.usage_subject_type, "external_user_id");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageIdentity {
     /// Who vouches for the identity (an issuer URL, or e.g. `trusted-headers`).
@@ -58,6 +66,13 @@ impl UsageIdentity {
 
 /// Why no identity was established. Each has the status the signer passes on to the gateway
 /// and a stable code.
+///
+/// ```
+/// use tollhouse_sdk::webhook::Rejection;
+/// assert_eq!((Rejection::Revoked.status(), Rejection::Revoked.code()), (401, "credential_revoked"));
+/// let custom = Rejection::Custom { status: 480, reason: "refresh your session".into(), code: "refresh".into() };
+/// assert_eq!(custom.status(), 480);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     /// No credential in the request.
