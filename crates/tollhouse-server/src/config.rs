@@ -68,6 +68,14 @@ pub struct Config {
     pub live_ai_api_key: Option<Redacted>,
     /// Static ETH/USD price usage is valued at (decimal, e.g. `3456.78`).
     pub eth_usd_price: Option<String>,
+    /// HTTP JSON oracle of the ETH/USD price (excludes `eth_usd_price`); unset: no oracle.
+    pub eth_usd_oracle_url: Option<String>,
+    /// JSON pointer (RFC 6901) to the price in the oracle's answer.
+    pub eth_usd_oracle_pointer: String,
+    /// Seconds between oracle reads.
+    pub eth_usd_oracle_interval_secs: u64,
+    /// Oldest oracle price used, seconds; older, usage waits for a fresh one.
+    pub eth_usd_oracle_max_age_secs: u64,
     /// Kafka bootstrap servers (`host:port,…`); unset: no Kafka consumer.
     pub kafka_brokers: Option<String>,
     /// Topic go-livepeer publishes usage events to (`-kafkaGatewayTopic`).
@@ -137,6 +145,10 @@ impl Default for Config {
             signer_upstream_timeout_secs: 30,
             live_ai_api_key: None,
             eth_usd_price: None,
+            eth_usd_oracle_url: None,
+            eth_usd_oracle_pointer: "/ethereum/usd".into(),
+            eth_usd_oracle_interval_secs: 60,
+            eth_usd_oracle_max_age_secs: 300,
             kafka_brokers: None,
             kafka_topic: "livepeer-gateway".into(),
             kafka_group: "tollhouse".into(),
@@ -308,6 +320,22 @@ pub struct ConfigOverrides {
     #[arg(long, env = "TOLLHOUSE_ETH_USD_PRICE", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eth_usd_price: Option<String>,
+    /// HTTP JSON oracle of the ETH/USD price, read every interval (excludes --eth-usd-price) [default: none]
+    #[arg(long, env = "TOLLHOUSE_ETH_USD_ORACLE_URL", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eth_usd_oracle_url: Option<String>,
+    /// JSON pointer to the price in the oracle's answer [default: /ethereum/usd]
+    #[arg(long, env = "TOLLHOUSE_ETH_USD_ORACLE_POINTER", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eth_usd_oracle_pointer: Option<String>,
+    /// Seconds between oracle reads [default: 60]
+    #[arg(long, env = "TOLLHOUSE_ETH_USD_ORACLE_INTERVAL_SECS", global = true, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eth_usd_oracle_interval_secs: Option<u64>,
+    /// Oldest oracle price used, seconds; older, usage waits for a fresh one [default: 300]
+    #[arg(long, env = "TOLLHOUSE_ETH_USD_ORACLE_MAX_AGE_SECS", global = true, value_parser = clap::value_parser!(u64).range(1..=604800))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eth_usd_oracle_max_age_secs: Option<u64>,
     /// Kafka bootstrap servers for usage events [default: none, no consumer]
     #[arg(long, env = "TOLLHOUSE_KAFKA_BROKERS", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -126,6 +126,8 @@ pub async fn start(
         tollhouse_core::money::EthUsdPrice::parse(price)
             .map_err(|e| StartError::Config(format!("--eth-usd-price `{price}`: {e}")))?;
     }
+    let price = metering::price::PriceSource::from_config(&config, deps.clock.now_millis())
+        .map_err(StartError::Config)?;
     let (store, master) = bootstrap::open(&config, deps.rng.as_ref()).await?;
     let store: Arc<dyn Store> = Arc::new(store);
     let sealing = master.sealing_key();
@@ -180,8 +182,12 @@ pub async fn start(
         external_issuers: signer::external::ExternalIssuers::new(&config.external_issuers),
         http: signer::http_client()?,
         kafka: Arc::default(),
+        price: Arc::new(price),
         config,
     });
+    if let Some(observed) = state.price.latest() {
+        state.metrics.set_price_observed_at(observed.observed_at_ms);
+    }
     let demo_app = if create_demo_app {
         create_demo_app_once(&state).await?
     } else {
@@ -216,6 +222,12 @@ pub async fn start(
         }
     });
     let mut tasks = vec![http, refresher];
+    if state.price.is_oracle() {
+        tasks.push(tokio::spawn(metering::price::run_oracle(
+            state.clone(),
+            shutdown.subscribe(),
+        )));
+    }
     if let Some(brokers) = state.config.kafka_brokers.clone() {
         tasks.push(tokio::spawn(metering::kafka::run(
             state.clone(),

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -44,6 +45,9 @@ pub struct Metrics {
     tokens_issued: Family<GrantLabels, Counter>,
     webhook_verdicts: Family<VerdictLabels, Counter>,
     usage_events: Family<OutcomeLabels, Counter>,
+    kafka_lag: Gauge,
+    oracle_refreshes: Family<OutcomeLabels, Counter>,
+    price_observed_at: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -81,10 +85,39 @@ impl Default for Metrics {
             webhook_verdicts.clone(),
         );
         let usage_events = Family::<OutcomeLabels, Counter>::default();
+        // Present from the start (at 0), so a scrape can tell "none yet" from "not exported".
+        for outcome in [
+            "ingested",
+            "duplicate",
+            "unattributed",
+            "dead_lettered",
+            "skipped",
+        ] {
+            drop(usage_events.get_or_create(&OutcomeLabels { outcome }));
+        }
         registry.register(
             "usage_events",
             "Usage events by outcome (ingested, duplicate, unattributed, dead_lettered, skipped)",
             usage_events.clone(),
+        );
+        let kafka_lag = Gauge::default();
+        kafka_lag.set(-1);
+        registry.register(
+            "usage_kafka_lag",
+            "Kafka usage messages not yet stored: high watermark minus committed offset, summed over the assigned partitions (-1: unknown)",
+            kafka_lag.clone(),
+        );
+        let oracle_refreshes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "eth_usd_oracle_refreshes",
+            "ETH/USD oracle reads by outcome (ok, failed)",
+            oracle_refreshes.clone(),
+        );
+        let price_observed_at = Gauge::default();
+        registry.register(
+            "eth_usd_price_observed_at_seconds",
+            "When the ETH/USD price in use was observed (unix seconds; 0: none yet)",
+            price_observed_at.clone(),
         );
         Self {
             registry,
@@ -93,6 +126,9 @@ impl Default for Metrics {
             tokens_issued,
             webhook_verdicts,
             usage_events,
+            kafka_lag,
+            oracle_refreshes,
+            price_observed_at,
         }
     }
 }
@@ -143,6 +179,27 @@ impl Metrics {
                 .get_or_create(&OutcomeLabels { outcome })
                 .inc_by(n);
         }
+    }
+
+    /// Sets the Kafka consumer's lag (messages; -1 when unknown).
+    pub fn set_kafka_lag(&self, lag: i64) {
+        self.kafka_lag.set(lag);
+    }
+
+    /// Counts an oracle read; a successful one sets the price's observation time (unix ms).
+    pub fn price_refreshed(&self, ok: bool, observed_at_ms: i64) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.oracle_refreshes
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        if ok {
+            self.price_observed_at.set(observed_at_ms.div_euclid(1000));
+        }
+    }
+
+    /// Sets the observation time (unix ms) of a static price.
+    pub fn set_price_observed_at(&self, observed_at_ms: i64) {
+        self.price_observed_at.set(observed_at_ms.div_euclid(1000));
     }
 
     /// The text exposition format.

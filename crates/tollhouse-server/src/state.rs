@@ -56,6 +56,8 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// The Kafka usage consumer's health (meaningful when `kafka_brokers` is set).
     pub kafka: Arc<crate::metering::kafka::KafkaStatus>,
+    /// The ETH/USD price usage is valued at (static, or refreshed from an oracle).
+    pub price: Arc<crate::metering::price::PriceSource>,
 }
 
 impl AppState {

@@ -30,7 +30,8 @@ pub use settings::SettingsRepository;
 pub use signer::{SignerPolicyRecord, SignerRepository, StreamKeyRecord};
 pub use sql::{Backend, SqlStore};
 pub use usage::{
-    DeadLetterRow, IngestCounts, RollupSums, StoredDeadLetter, UsageEventRow, UsageRepository,
+    Attribution, DeadLetterRow, IngestCounts, MAX_EVENT_BILLABLE_MICROS, RollupSums,
+    StoredDeadLetter, UsageEventRow, UsageRepository,
 };
 pub use users::{Upserted, UserRepository};
 

@@ -1,12 +1,22 @@
 //! Usage events, their rollups, users' consumption and dead letters.
 //!
 //! A batch is written in one transaction: events are inserted with `ON CONFLICT (id) DO
-//! NOTHING`, and only the ones actually inserted add to the rollups and to users' consumption,
-//! so delivering the same batch twice (a crash before the Kafka commit, a replay from offset 0)
-//! changes no total.
+//! NOTHING … RETURNING id`, and only the ones actually inserted add to the rollups and to users'
+//! consumption, so delivering the same batch twice (a crash before the Kafka commit, a replay
+//! from offset 0) changes no total.
+//!
+//! The statements are set-based, so a batch of thousands of events costs a handful of round
+//! trips: on PostgreSQL each table gets one `INSERT … SELECT FROM UNNEST($1::text[], …)` (every
+//! column bound as one array literal, so the statement text never changes and stays prepared);
+//! on SQLite, multi-row `VALUES` in chunks whose sizes are powers of two (so only a few statement
+//! shapes are ever prepared) within the bind-parameter limit. The rollups (per app, user,
+//! pipeline, model and day; per app, day, manifest, user, pipeline and model) and users'
+//! consumption are summed in Rust first and upserted once per distinct key per batch, in key
+//! order (concurrent batches lock rows in the same order).
 
-use crate::{SqlStore, StoreError};
-use std::collections::BTreeMap;
+use crate::{Backend, SqlStore, Store, StoreError};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Range;
 use tollhouse_core::UnixTime;
 use tollhouse_core::money::{UsdParts, WeiParts};
 
@@ -43,8 +53,26 @@ pub struct UsageEventRow {
     pub pixels: i64,
     /// Seconds billed, as reported (decimal text).
     pub billable_secs: String,
+    /// Seconds billed × 10^6, rounded half up (`0..=`[`MAX_EVENT_BILLABLE_MICROS`]).
+    pub billable_micros: i64,
     /// When it happened (unix ms).
     pub occurred_at_ms: i64,
+    /// When the ETH/USD price it was valued at was observed (unix ms), if known.
+    pub price_observed_at_ms: Option<i64>,
+}
+
+/// The most billable time one event may carry, in microseconds (10^6 s, about 11.6 days; one
+/// go-livepeer signing covers seconds). The bound keeps every rollup's integer sum far from
+/// overflow; the ingest path counts a larger value as 0 (see docs/metering.md).
+pub const MAX_EVENT_BILLABLE_MICROS: i64 = 1_000_000_000_000;
+
+/// What an auth id names here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attribution {
+    /// The app, when its client id is known here.
+    pub client_id: Option<String>,
+    /// The user (Tollhouse id), when the app has a user with that external id.
+    pub user_id: Option<String>,
 }
 
 /// A payload that could not be read.
@@ -105,6 +133,12 @@ pub trait UsageRepository {
         dead_letters: &[DeadLetterRow],
         now: UnixTime,
     ) -> Result<IngestCounts, StoreError>;
+    /// For each `(client id, external user id)` pair: the app and user it names here, looked up
+    /// in a few statements for a whole batch.
+    async fn resolve_usage_subjects(
+        &self,
+        subjects: &[(String, String)],
+    ) -> Result<HashMap<(String, String), Attribution>, StoreError>;
     /// Sums of the rollups of app `client_id` for days `[from_day, to_day)`, grouped by
     /// `(user_id, pipeline, model_id, day)`.
     async fn usage_rollups(
@@ -138,6 +172,596 @@ pub struct StoredDeadLetter {
 
 const UTC_DAY_MS: i64 = 86_400_000;
 
+/// Most rows in one multi-row SQLite statement (26 columns: well within SQLite's 32,766
+/// bind parameters).
+const SQLITE_ROWS: usize = 256;
+/// Most keys in one `IN (…)` lookup.
+const LOOKUP_CHUNK: usize = 256;
+
+/// Splits `0..len` into chunks of `max` (a power of two) and then descending powers of two, so
+/// a statement built per chunk has one of `log2(max) + 1` shapes.
+fn chunks(len: usize, max: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut size = max;
+    while start < len {
+        while size > len - start {
+            size /= 2;
+        }
+        out.push(start..start + size);
+        start += size;
+    }
+    out
+}
+
+/// `$first, $first+1, …` (`count` of them).
+fn placeholders(first: usize, count: usize) -> String {
+    let mut out = String::new();
+    for i in 0..count {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('$');
+        out.push_str(&(first + i).to_string());
+    }
+    out
+}
+
+/// `count` rows of `($n, $n+1, …)` with `width` parameters each.
+fn value_rows(width: usize, count: usize) -> String {
+    let mut out = String::new();
+    for row in 0..count {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        out.push_str(&placeholders(1 + row * width, width));
+        out.push(')');
+    }
+    out
+}
+
+/// A PostgreSQL array literal of text (`{"a","b\"c",NULL}`), bound as text and cast `::text[]`.
+#[derive(Debug, Default)]
+struct TextArray(String);
+
+impl TextArray {
+    fn push(&mut self, value: Option<&str>) {
+        self.0.push(if self.0.is_empty() { '{' } else { ',' });
+        match value {
+            None => self.0.push_str("NULL"),
+            Some(text) => {
+                self.0.push('"');
+                for c in text.chars() {
+                    if c == '"' || c == '\\' {
+                        self.0.push('\\');
+                    }
+                    self.0.push(c);
+                }
+                self.0.push('"');
+            }
+        }
+    }
+
+    fn finish(mut self) -> String {
+        if self.0.is_empty() {
+            self.0.push('{');
+        }
+        self.0.push('}');
+        self.0
+    }
+}
+
+/// A PostgreSQL array literal of integers (`{1,-2,NULL}`), bound as text and cast `::bigint[]`.
+#[derive(Debug, Default)]
+struct IntArray(String);
+
+impl IntArray {
+    fn push(&mut self, value: Option<i64>) {
+        self.0.push(if self.0.is_empty() { '{' } else { ',' });
+        match value {
+            None => self.0.push_str("NULL"),
+            Some(v) => self.0.push_str(&v.to_string()),
+        }
+    }
+
+    fn finish(mut self) -> String {
+        if self.0.is_empty() {
+            self.0.push('{');
+        }
+        self.0.push('}');
+        self.0
+    }
+}
+
+/// Refuses a row the ingest path should never build (it would poison every rollup it joins).
+fn check_row(e: &UsageEventRow) -> Result<(), StoreError> {
+    if !(0..=MAX_EVENT_BILLABLE_MICROS).contains(&e.billable_micros) {
+        return Err(StoreError::Corrupt(format!(
+            "usage event {}: billable_micros {} out of range",
+            e.id, e.billable_micros
+        )));
+    }
+    Ok(())
+}
+
+fn day_of(e: &UsageEventRow) -> i64 {
+    e.occurred_at_ms.div_euclid(UTC_DAY_MS)
+}
+
+const EVENT_COLUMNS: &str = "id, source, auth_id, client_id, user_id, pipeline, model_id, manifest_id, \
+     gateway_request_id, request_id, fee_gwei, fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36, \
+     eth_usd_price, pixels, billable_secs, billable_micros, occurred_at_ms, day, price_observed_at_ms, ingested_at";
+const EVENT_WIDTH: usize = 25;
+
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
+
+/// Inserts the events on PostgreSQL; the ids actually inserted.
+async fn insert_events_pg(
+    tx: &mut Tx<'_>,
+    events: &[&UsageEventRow],
+    now: UnixTime,
+) -> Result<HashSet<String>, StoreError> {
+    use sqlx::Row as _;
+    let mut text: [TextArray; 11] = Default::default();
+    let mut ints: [IntArray; 12] = Default::default();
+    let mut secs = TextArray::default();
+    for e in events {
+        let [u6, u9, u18, u27, u36] = e.usd.to_array();
+        for (column, value) in text.iter_mut().zip([
+            Some(e.id.as_str()),
+            Some(e.source),
+            Some(e.auth_id.as_str()),
+            e.client_id.as_deref(),
+            e.user_id.as_deref(),
+            Some(e.pipeline.as_str()),
+            Some(e.model_id.as_str()),
+            Some(e.manifest_id.as_str()),
+            e.gateway_request_id.as_deref(),
+            Some(e.request_id.as_str()),
+            Some(e.eth_usd_price.as_str()),
+        ]) {
+            column.push(value);
+        }
+        for (column, value) in ints.iter_mut().zip([
+            Some(e.fee.gwei),
+            Some(e.fee.wei),
+            Some(u6),
+            Some(u9),
+            Some(u18),
+            Some(u27),
+            Some(u36),
+            Some(e.pixels),
+            Some(e.billable_micros),
+            Some(e.occurred_at_ms),
+            Some(day_of(e)),
+            e.price_observed_at_ms,
+        ]) {
+            column.push(value);
+        }
+        secs.push(Some(&e.billable_secs));
+    }
+    let [
+        id,
+        source,
+        auth_id,
+        client_id,
+        user_id,
+        pipeline,
+        model_id,
+        manifest_id,
+        gateway,
+        request_id,
+        price,
+    ] = text.map(TextArray::finish);
+    let [
+        gwei,
+        wei,
+        u6,
+        u9,
+        u18,
+        u27,
+        u36,
+        pixels,
+        micros,
+        occurred,
+        day,
+        observed,
+    ] = ints.map(IntArray::finish);
+    let sql = format!(
+        "INSERT INTO usage_events ({EVENT_COLUMNS}) \
+         SELECT id, source, auth_id, client_id, user_id, pipeline, model_id, manifest_id, gateway_request_id, \
+         request_id, fee_gwei, fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36, eth_usd_price, pixels, \
+         billable_secs, billable_micros, occurred_at_ms, day, price_observed_at_ms, $25 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+         $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], \
+         $15::bigint[], $16::bigint[], $17::bigint[], $18::text[], $19::bigint[], $20::text[], $21::bigint[], \
+         $22::bigint[], $23::bigint[], $24::bigint[]) \
+         AS u(id, source, auth_id, client_id, user_id, pipeline, model_id, manifest_id, gateway_request_id, \
+         request_id, fee_gwei, fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36, eth_usd_price, pixels, \
+         billable_secs, billable_micros, occurred_at_ms, day, price_observed_at_ms) \
+         ON CONFLICT (id) DO NOTHING RETURNING id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(id)
+        .bind(source)
+        .bind(auth_id)
+        .bind(client_id)
+        .bind(user_id)
+        .bind(pipeline)
+        .bind(model_id)
+        .bind(manifest_id)
+        .bind(gateway)
+        .bind(request_id)
+        .bind(gwei)
+        .bind(wei)
+        .bind(u6)
+        .bind(u9)
+        .bind(u18)
+        .bind(u27)
+        .bind(u36)
+        .bind(price)
+        .bind(pixels)
+        .bind(secs.finish())
+        .bind(micros)
+        .bind(occurred)
+        .bind(day)
+        .bind(observed)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get::<String, _>(0)?))
+        .collect()
+}
+
+/// Inserts the events on SQLite; the ids actually inserted.
+async fn insert_events_sqlite(
+    tx: &mut Tx<'_>,
+    events: &[&UsageEventRow],
+    now: UnixTime,
+) -> Result<HashSet<String>, StoreError> {
+    use sqlx::Row as _;
+    let mut inserted = HashSet::with_capacity(events.len());
+    for range in chunks(events.len(), SQLITE_ROWS) {
+        let chunk = &events[range];
+        let sql = format!(
+            "INSERT INTO usage_events ({EVENT_COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+            value_rows(EVENT_WIDTH, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for e in chunk {
+            let [u6, u9, u18, u27, u36] = e.usd.to_array();
+            query = query
+                .bind(e.id.as_str())
+                .bind(e.source)
+                .bind(e.auth_id.as_str())
+                .bind(e.client_id.as_deref())
+                .bind(e.user_id.as_deref())
+                .bind(e.pipeline.as_str())
+                .bind(e.model_id.as_str())
+                .bind(e.manifest_id.as_str())
+                .bind(e.gateway_request_id.as_deref())
+                .bind(e.request_id.as_str())
+                .bind(e.fee.gwei)
+                .bind(e.fee.wei)
+                .bind(u6)
+                .bind(u9)
+                .bind(u18)
+                .bind(u27)
+                .bind(u36)
+                .bind(e.eth_usd_price.as_str())
+                .bind(e.pixels)
+                .bind(e.billable_secs.as_str())
+                .bind(e.billable_micros)
+                .bind(e.occurred_at_ms)
+                .bind(day_of(e))
+                .bind(e.price_observed_at_ms)
+                .bind(now);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            inserted.insert(row.try_get::<String, _>(0)?);
+        }
+    }
+    Ok(inserted)
+}
+
+/// (client, day, manifest, user, pipeline, model).
+type ManifestKey<'a> = (&'a str, i64, &'a str, &'a str, &'a str, &'a str);
+
+/// Per-key sums of a batch's newly inserted events, written once per key.
+#[derive(Debug, Default)]
+struct BatchSums<'a> {
+    /// (client, user, pipeline, model, day).
+    rollups: BTreeMap<(&'a str, &'a str, &'a str, &'a str, i64), RollupSums>,
+    /// (client, day, manifest, user, pipeline, model) → sums, billable micros.
+    manifests: BTreeMap<ManifestKey<'a>, (RollupSums, i64)>,
+    /// (user, client): attributed users only.
+    users: BTreeMap<(&'a str, &'a str), RollupSums>,
+}
+
+impl<'a> BatchSums<'a> {
+    fn add(&mut self, e: &'a UsageEventRow) -> Result<(), StoreError> {
+        let Some(client_id) = e.client_id.as_deref() else {
+            return Ok(());
+        };
+        let user = e.user_id.as_deref().unwrap_or("");
+        let day = day_of(e);
+        self.rollups
+            .entry((client_id, user, &e.pipeline, &e.model_id, day))
+            .or_default()
+            .add(e.fee, e.usd)?;
+        let (sums, micros) = self
+            .manifests
+            .entry((
+                client_id,
+                day,
+                &e.manifest_id,
+                user,
+                &e.pipeline,
+                &e.model_id,
+            ))
+            .or_default();
+        sums.add(e.fee, e.usd)?;
+        *micros = micros
+            .checked_add(e.billable_micros)
+            .ok_or_else(|| StoreError::Corrupt("billable time overflows".into()))?;
+        if let Some(user_id) = e.user_id.as_deref() {
+            self.users
+                .entry((user_id, client_id))
+                .or_default()
+                .add(e.fee, e.usd)?;
+        }
+        Ok(())
+    }
+
+    async fn write_pg(&self, tx: &mut Tx<'_>, now: UnixTime) -> Result<(), StoreError> {
+        if !self.rollups.is_empty() {
+            let mut text: [TextArray; 4] = Default::default();
+            let mut ints: [IntArray; 9] = Default::default();
+            for ((client, user, pipeline, model, day), sums) in &self.rollups {
+                for (column, value) in text.iter_mut().zip([client, user, pipeline, model]) {
+                    column.push(Some(value));
+                }
+                push_sums(&mut ints, *day, sums);
+            }
+            let [client, user, pipeline, model] = text.map(TextArray::finish);
+            let [day, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
+            sqlx::query(&format!(
+                "INSERT INTO usage_rollups ({ROLLUP_COLUMNS}) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], \
+                 $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[]) \
+                 ON CONFLICT (client_id, user_id, pipeline, model_id, day) DO UPDATE SET {}",
+                add_sums("usage_rollups", false)
+            ))
+            .bind(client)
+            .bind(user)
+            .bind(pipeline)
+            .bind(model)
+            .bind(day)
+            .bind(count)
+            .bind(gwei)
+            .bind(wei)
+            .bind(u6)
+            .bind(u9)
+            .bind(u18)
+            .bind(u27)
+            .bind(u36)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if !self.manifests.is_empty() {
+            let mut text: [TextArray; 5] = Default::default();
+            let mut ints: [IntArray; 9] = Default::default();
+            let mut billable = IntArray::default();
+            for ((client, day, manifest, user, pipeline, model), (sums, micros)) in &self.manifests
+            {
+                for (column, value) in text
+                    .iter_mut()
+                    .zip([client, manifest, user, pipeline, model])
+                {
+                    column.push(Some(value));
+                }
+                push_sums(&mut ints, *day, sums);
+                billable.push(Some(*micros));
+            }
+            let [client, manifest, user, pipeline, model] = text.map(TextArray::finish);
+            let [day, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
+            sqlx::query(&format!(
+                "INSERT INTO usage_manifest_rollups ({MANIFEST_COLUMNS}) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], \
+                 $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], \
+                 $14::bigint[], $15::bigint[]) \
+                 ON CONFLICT (client_id, day, manifest_id, user_id, pipeline, model_id) DO UPDATE SET {}",
+                add_sums("usage_manifest_rollups", true)
+            ))
+            .bind(client)
+            .bind(manifest)
+            .bind(user)
+            .bind(pipeline)
+            .bind(model)
+            .bind(day)
+            .bind(count)
+            .bind(gwei)
+            .bind(wei)
+            .bind(u6)
+            .bind(u9)
+            .bind(u18)
+            .bind(u27)
+            .bind(u36)
+            .bind(billable.finish())
+            .execute(&mut **tx)
+            .await?;
+        }
+        if !self.users.is_empty() {
+            let mut text: [TextArray; 2] = Default::default();
+            let mut ints: [IntArray; 5] = Default::default();
+            for ((user, client), sums) in &self.users {
+                text[0].push(Some(user));
+                text[1].push(Some(client));
+                for (column, value) in ints.iter_mut().zip(sums.usd.to_array()) {
+                    column.push(Some(value));
+                }
+            }
+            let [user, client] = text.map(TextArray::finish);
+            let [u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
+            sqlx::query(&format!(
+                "INSERT INTO user_consumption ({CONSUMPTION_COLUMNS}) \
+                 SELECT u.*, $8 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
+                 $6::bigint[], $7::bigint[]) AS u \
+                 ON CONFLICT (user_id) DO UPDATE SET {CONSUMPTION_UPDATE}"
+            ))
+            .bind(user)
+            .bind(client)
+            .bind(u6)
+            .bind(u9)
+            .bind(u18)
+            .bind(u27)
+            .bind(u36)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn write_sqlite(&self, tx: &mut Tx<'_>, now: UnixTime) -> Result<(), StoreError> {
+        let rollups: Vec<_> = self.rollups.iter().collect();
+        for range in chunks(rollups.len(), SQLITE_ROWS) {
+            let chunk = &rollups[range];
+            let sql = format!(
+                "INSERT INTO usage_rollups ({ROLLUP_COLUMNS}) VALUES {} \
+                 ON CONFLICT (client_id, user_id, pipeline, model_id, day) DO UPDATE SET {}",
+                value_rows(13, chunk.len()),
+                add_sums("usage_rollups", false)
+            );
+            let mut query = sqlx::query(&sql);
+            for ((client, user, pipeline, model, day), sums) in chunk {
+                query = bind_sums(
+                    query.bind(*client).bind(*user).bind(*pipeline).bind(*model),
+                    *day,
+                    sums,
+                );
+            }
+            query.execute(&mut **tx).await?;
+        }
+        let manifests: Vec<_> = self.manifests.iter().collect();
+        for range in chunks(manifests.len(), SQLITE_ROWS) {
+            let chunk = &manifests[range];
+            let sql = format!(
+                "INSERT INTO usage_manifest_rollups ({MANIFEST_COLUMNS}) VALUES {} \
+                 ON CONFLICT (client_id, day, manifest_id, user_id, pipeline, model_id) DO UPDATE SET {}",
+                value_rows(15, chunk.len()),
+                add_sums("usage_manifest_rollups", true)
+            );
+            let mut query = sqlx::query(&sql);
+            for ((client, day, manifest, user, pipeline, model), (sums, micros)) in chunk {
+                query = bind_sums(
+                    query
+                        .bind(*client)
+                        .bind(*manifest)
+                        .bind(*user)
+                        .bind(*pipeline)
+                        .bind(*model),
+                    *day,
+                    sums,
+                )
+                .bind(*micros);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        let users: Vec<_> = self.users.iter().collect();
+        for range in chunks(users.len(), SQLITE_ROWS) {
+            let chunk = &users[range];
+            let sql = format!(
+                "INSERT INTO user_consumption ({CONSUMPTION_COLUMNS}) VALUES {} \
+                 ON CONFLICT (user_id) DO UPDATE SET {CONSUMPTION_UPDATE}",
+                value_rows(8, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for ((user, client), sums) in chunk {
+                let [u6, u9, u18, u27, u36] = sums.usd.to_array();
+                query = query
+                    .bind(*user)
+                    .bind(*client)
+                    .bind(u6)
+                    .bind(u9)
+                    .bind(u18)
+                    .bind(u27)
+                    .bind(u36)
+                    .bind(now);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+const ROLLUP_COLUMNS: &str = "client_id, user_id, pipeline, model_id, day, request_count, fee_gwei, fee_wei, \
+     usd_e6, usd_e9, usd_e18, usd_e27, usd_e36";
+const MANIFEST_COLUMNS: &str = "client_id, manifest_id, user_id, pipeline, model_id, day, request_count, \
+     fee_gwei, fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36, billable_micros";
+const CONSUMPTION_COLUMNS: &str =
+    "user_id, client_id, consumed_usd_micros, usd_e9, usd_e18, usd_e27, usd_e36, updated_at";
+const CONSUMPTION_UPDATE: &str = "consumed_usd_micros = user_consumption.consumed_usd_micros + excluded.consumed_usd_micros, \
+     usd_e9 = user_consumption.usd_e9 + excluded.usd_e9, usd_e18 = user_consumption.usd_e18 + excluded.usd_e18, \
+     usd_e27 = user_consumption.usd_e27 + excluded.usd_e27, usd_e36 = user_consumption.usd_e36 + excluded.usd_e36, \
+     updated_at = excluded.updated_at";
+
+/// `col = table.col + excluded.col, …` for the summed columns.
+fn add_sums(table: &str, billable: bool) -> String {
+    let mut columns = vec![
+        "request_count",
+        "fee_gwei",
+        "fee_wei",
+        "usd_e6",
+        "usd_e9",
+        "usd_e18",
+        "usd_e27",
+        "usd_e36",
+    ];
+    if billable {
+        columns.push("billable_micros");
+    }
+    columns
+        .iter()
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn push_sums(ints: &mut [IntArray; 9], day: i64, sums: &RollupSums) {
+    let [u6, u9, u18, u27, u36] = sums.usd.to_array();
+    for (column, value) in ints.iter_mut().zip([
+        day,
+        sums.request_count,
+        sums.fee.gwei,
+        sums.fee.wei,
+        u6,
+        u9,
+        u18,
+        u27,
+        u36,
+    ]) {
+        column.push(Some(value));
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind_sums<'q>(query: AnyQuery<'q>, day: i64, sums: &RollupSums) -> AnyQuery<'q> {
+    let [u6, u9, u18, u27, u36] = sums.usd.to_array();
+    query
+        .bind(day)
+        .bind(sums.request_count)
+        .bind(sums.fee.gwei)
+        .bind(sums.fee.wei)
+        .bind(u6)
+        .bind(u9)
+        .bind(u18)
+        .bind(u27)
+        .bind(u36)
+}
 #[async_trait::async_trait]
 impl UsageRepository for SqlStore {
     async fn ingest_usage(
@@ -147,122 +771,43 @@ impl UsageRepository for SqlStore {
         now: UnixTime,
     ) -> Result<IngestCounts, StoreError> {
         let mut counts = IngestCounts::default();
-        let mut rollups = BTreeMap::<(String, String, String, String, i64), RollupSums>::new();
-        let mut users = BTreeMap::<(String, String), RollupSums>::new();
-        let mut tx = self.pool.begin().await?;
+        // The first of several events with one id in a batch is the one stored; the others are
+        // duplicates, exactly as if they had come in a later batch.
+        let mut seen = HashSet::with_capacity(events.len());
+        let mut unique = Vec::with_capacity(events.len());
         for e in events {
-            let day = e.occurred_at_ms.div_euclid(UTC_DAY_MS);
-            let [u6, u9, u18, u27, u36] = e.usd.to_array();
-            let inserted = sqlx::query(
-                "INSERT INTO usage_events (id, source, auth_id, client_id, user_id, pipeline, model_id, manifest_id, \
-                 gateway_request_id, request_id, fee_gwei, fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36, \
-                 eth_usd_price, pixels, billable_secs, occurred_at_ms, day, ingested_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&e.id)
-            .bind(e.source)
-            .bind(&e.auth_id)
-            .bind(e.client_id.clone())
-            .bind(e.user_id.clone())
-            .bind(&e.pipeline)
-            .bind(&e.model_id)
-            .bind(&e.manifest_id)
-            .bind(e.gateway_request_id.clone())
-            .bind(&e.request_id)
-            .bind(e.fee.gwei)
-            .bind(e.fee.wei)
-            .bind(u6)
-            .bind(u9)
-            .bind(u18)
-            .bind(u27)
-            .bind(u36)
-            .bind(&e.eth_usd_price)
-            .bind(e.pixels)
-            .bind(&e.billable_secs)
-            .bind(e.occurred_at_ms)
-            .bind(day)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
+            check_row(e)?;
+            if seen.insert(e.id.as_str()) {
+                unique.push(e);
+            } else {
+                counts.duplicate += 1;
+            }
+        }
+        let backend = Store::backend(self);
+        let mut tx = self.pool.begin().await?;
+        let inserted = if unique.is_empty() {
+            HashSet::new()
+        } else {
+            match backend {
+                Backend::Postgres => insert_events_pg(&mut tx, &unique, now).await?,
+                Backend::Sqlite => insert_events_sqlite(&mut tx, &unique, now).await?,
+            }
+        };
+        let mut sums = BatchSums::default();
+        for e in unique {
+            if !inserted.contains(e.id.as_str()) {
                 counts.duplicate += 1;
                 continue;
             }
             counts.ingested += 1;
-            let Some(client_id) = &e.client_id else {
-                counts.unattributed += 1;
-                continue;
-            };
-            let user = e.user_id.clone().unwrap_or_default();
-            if e.user_id.is_none() {
+            if e.client_id.is_none() || e.user_id.is_none() {
                 counts.unattributed += 1;
             }
-            rollups
-                .entry((
-                    client_id.clone(),
-                    user.clone(),
-                    e.pipeline.clone(),
-                    e.model_id.clone(),
-                    day,
-                ))
-                .or_default()
-                .add(e.fee, e.usd)?;
-            if !user.is_empty() {
-                users
-                    .entry((client_id.clone(), user))
-                    .or_default()
-                    .add(e.fee, e.usd)?;
-            }
+            sums.add(e)?;
         }
-        for ((client_id, user_id, pipeline, model_id, day), sums) in &rollups {
-            let [u6, u9, u18, u27, u36] = sums.usd.to_array();
-            sqlx::query(
-                "INSERT INTO usage_rollups (client_id, user_id, pipeline, model_id, day, request_count, fee_gwei, fee_wei, \
-                 usd_e6, usd_e9, usd_e18, usd_e27, usd_e36) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                 ON CONFLICT (client_id, user_id, pipeline, model_id, day) DO UPDATE SET \
-                 request_count = usage_rollups.request_count + excluded.request_count, \
-                 fee_gwei = usage_rollups.fee_gwei + excluded.fee_gwei, fee_wei = usage_rollups.fee_wei + excluded.fee_wei, \
-                 usd_e6 = usage_rollups.usd_e6 + excluded.usd_e6, usd_e9 = usage_rollups.usd_e9 + excluded.usd_e9, \
-                 usd_e18 = usage_rollups.usd_e18 + excluded.usd_e18, usd_e27 = usage_rollups.usd_e27 + excluded.usd_e27, \
-                 usd_e36 = usage_rollups.usd_e36 + excluded.usd_e36",
-            )
-            .bind(client_id)
-            .bind(user_id)
-            .bind(pipeline)
-            .bind(model_id)
-            .bind(*day)
-            .bind(sums.request_count)
-            .bind(sums.fee.gwei)
-            .bind(sums.fee.wei)
-            .bind(u6)
-            .bind(u9)
-            .bind(u18)
-            .bind(u27)
-            .bind(u36)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for ((client_id, user_id), sums) in &users {
-            let [u6, u9, u18, u27, u36] = sums.usd.to_array();
-            sqlx::query(
-                "INSERT INTO user_consumption (user_id, client_id, consumed_usd_micros, usd_e9, usd_e18, usd_e27, usd_e36, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (user_id) DO UPDATE SET \
-                 consumed_usd_micros = user_consumption.consumed_usd_micros + excluded.consumed_usd_micros, \
-                 usd_e9 = user_consumption.usd_e9 + excluded.usd_e9, usd_e18 = user_consumption.usd_e18 + excluded.usd_e18, \
-                 usd_e27 = user_consumption.usd_e27 + excluded.usd_e27, usd_e36 = user_consumption.usd_e36 + excluded.usd_e36, \
-                 updated_at = excluded.updated_at",
-            )
-            .bind(user_id)
-            .bind(client_id)
-            .bind(u6)
-            .bind(u9)
-            .bind(u18)
-            .bind(u27)
-            .bind(u36)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        match backend {
+            Backend::Postgres => sums.write_pg(&mut tx, now).await?,
+            Backend::Sqlite => sums.write_sqlite(&mut tx, now).await?,
         }
         for d in dead_letters {
             let inserted = sqlx::query(
@@ -280,6 +825,75 @@ impl UsageRepository for SqlStore {
         }
         tx.commit().await?;
         Ok(counts)
+    }
+
+    async fn resolve_usage_subjects(
+        &self,
+        subjects: &[(String, String)],
+    ) -> Result<HashMap<(String, String), Attribution>, StoreError> {
+        use sqlx::Row as _;
+        let mut apps = BTreeSet::new();
+        for (client_id, _) in subjects {
+            if !client_id.is_empty() {
+                apps.insert(client_id.as_str());
+            }
+        }
+        let apps: Vec<&str> = apps.into_iter().collect();
+        let mut known_apps = HashSet::new();
+        for range in chunks(apps.len(), LOOKUP_CHUNK) {
+            let chunk = &apps[range];
+            let sql = format!(
+                "SELECT client_id FROM apps WHERE client_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for client_id in chunk {
+                query = query.bind(*client_id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                known_apps.insert(row.try_get::<String, _>("client_id")?);
+            }
+        }
+        let mut wanted = BTreeMap::<&str, BTreeSet<&str>>::new();
+        for (client_id, user) in subjects {
+            if known_apps.contains(client_id) && !user.is_empty() {
+                wanted.entry(client_id).or_default().insert(user);
+            }
+        }
+        let mut users = HashMap::new();
+        for (client_id, externals) in &wanted {
+            let externals: Vec<&str> = externals.iter().copied().collect();
+            for range in chunks(externals.len(), LOOKUP_CHUNK) {
+                let chunk = &externals[range];
+                let sql = format!(
+                    "SELECT external_user_id, id FROM app_users WHERE client_id = $1 AND external_user_id IN ({})",
+                    placeholders(2, chunk.len())
+                );
+                let mut query = sqlx::query(&sql).bind(*client_id);
+                for external in chunk {
+                    query = query.bind(*external);
+                }
+                for row in query.fetch_all(&self.pool).await? {
+                    let external: String = row.try_get("external_user_id")?;
+                    let id: String = row.try_get("id")?;
+                    users.insert(((*client_id).to_owned(), external), id);
+                }
+            }
+        }
+        Ok(subjects
+            .iter()
+            .map(|key| {
+                let attribution = if known_apps.contains(&key.0) {
+                    Attribution {
+                        client_id: Some(key.0.clone()),
+                        user_id: users.get(key).cloned(),
+                    }
+                } else {
+                    Attribution::default()
+                };
+                (key.clone(), attribution)
+            })
+            .collect())
     }
 
     async fn usage_rollups(

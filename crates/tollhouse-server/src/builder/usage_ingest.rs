@@ -181,7 +181,9 @@ pub async fn signed_tickets(
                 .unwrap_or_default(),
             pixels: t.pixels.unwrap_or(0).max(0),
             billable_secs: "0".into(),
+            billable_micros: 0,
             occurred_at_ms: t.occurred_at_ms.unwrap_or(now_ms),
+            price_observed_at_ms: None,
         });
     }
     let counts = state

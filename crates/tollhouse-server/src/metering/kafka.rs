@@ -13,12 +13,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// Most messages written in one transaction.
-const MAX_BATCH: usize = 2000;
-/// How long a partial batch waits for more messages.
-const BATCH_WINDOW: Duration = Duration::from_millis(20);
+pub const MAX_BATCH: usize = 5000;
+/// How long a batch waits for more messages after its first one.
+const LINGER: Duration = Duration::from_millis(50);
+/// Batches read and parsed ahead of the one being written.
+const READ_AHEAD: usize = 2;
 
 /// What `/readyz` and `/metrics` report about the consumer.
 #[derive(Debug, Default)]
@@ -64,8 +66,19 @@ pub fn client_config(config: &Config, brokers: &str) -> ClientConfig {
     client
 }
 
-/// Runs the consumer until `stop` turns true. Store failures are retried (offsets are not
-/// committed until the batch is stored); broker failures are retried by librdkafka.
+/// One batch read from the topic: its parsed events and the offsets to commit once stored.
+#[derive(Debug)]
+struct ReadBatch {
+    parsed: ingest::ParsedBatch,
+    /// Next offset per (topic, partition).
+    offsets: BTreeMap<(String, i32), i64>,
+}
+
+/// Runs the consumer until `stop` turns true. One task reads and parses batches (up to
+/// [`MAX_BATCH`] messages, or what arrived within [`LINGER`] of the first), the other writes them:
+/// each batch in one transaction, its offsets committed only after that transaction commits.
+/// Store failures (and a missing or stale price) are retried with backoff; broker failures are
+/// retried by librdkafka.
 pub async fn run(
     state: AppState,
     brokers: String,
@@ -84,28 +97,78 @@ pub async fn run(
         return;
     }
     let consumer = Arc::new(consumer);
-    let lag_task = tokio::spawn(watch_lag(consumer.clone(), status.clone(), stop.clone()));
+    let lag_task = tokio::spawn(watch_lag(
+        state.clone(),
+        consumer.clone(),
+        status.clone(),
+        stop.clone(),
+    ));
+    let (batches, mut ready) = mpsc::channel(READ_AHEAD);
+    let reader = tokio::spawn(read_batches(
+        state.clone(),
+        consumer.clone(),
+        status.clone(),
+        batches,
+        stop.clone(),
+    ));
+    'batches: while let Some(batch) = ready.recv().await {
+        // Store the batch durably; retry until it is stored (or we are told to stop, in
+        // which case the uncommitted batch is simply re-delivered on the next start).
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match ingest::ingest_parsed(&state, &batch.parsed).await {
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "storing a kafka batch failed; retrying");
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => break 'batches,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        commit(&consumer, &batch.offsets).await;
+    }
+    reader.abort();
+    lag_task.abort();
+}
+
+/// Reads batches until `stop`, parsing each before handing it over (backpressure: at most
+/// [`READ_AHEAD`] batches wait).
+async fn read_batches(
+    state: AppState,
+    consumer: Arc<StreamConsumer>,
+    status: Arc<KafkaStatus>,
+    batches: mpsc::Sender<ReadBatch>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let first = tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
+            _ = stop.wait_for(|s| *s) => return,
             message = consumer.recv() => message,
         };
-        let mut batch = Vec::new();
+        let mut raw = Vec::new();
         let mut offsets = BTreeMap::<(String, i32), i64>::new();
-        let push = |batch: &mut Vec<RawEvent>,
+        let push = |raw: &mut Vec<RawEvent>,
                     offsets: &mut BTreeMap<(String, i32), i64>,
                     m: &rdkafka::message::BorrowedMessage<'_>| {
-            batch.push(RawEvent {
+            raw.push(RawEvent {
                 payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
                 source: Source::Kafka {
                     partition: m.partition(),
                     offset: m.offset(),
                 },
             });
-            offsets.insert((m.topic().to_owned(), m.partition()), m.offset() + 1);
+            match offsets.get_mut(&(m.topic().to_owned(), m.partition())) {
+                Some(next) => *next = (*next).max(m.offset() + 1),
+                None => {
+                    offsets.insert((m.topic().to_owned(), m.partition()), m.offset() + 1);
+                }
+            }
         };
         match first {
-            Ok(m) => push(&mut batch, &mut offsets, &m),
+            Ok(m) => push(&mut raw, &mut offsets, &m),
             Err(err) => {
                 tracing::warn!(error = %err, "kafka receive failed");
                 status.broker_reachable.store(false, Ordering::Relaxed);
@@ -113,45 +176,45 @@ pub async fn run(
                 continue;
             }
         }
-        while batch.len() < MAX_BATCH {
-            match tokio::time::timeout(BATCH_WINDOW, consumer.recv()).await {
-                Ok(Ok(m)) => push(&mut batch, &mut offsets, &m),
-                _ => break,
-            }
-        }
-        // Store the batch durably; retry until it is stored (or we are told to stop, in
-        // which case the uncommitted batch is simply re-delivered on the next start).
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match ingest::ingest(&state, &batch).await {
-                Ok(_) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "storing a kafka batch failed; retrying");
-                    if *stop.borrow() {
-                        lag_task.abort();
-                        return;
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while raw.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(m)) => push(&mut raw, &mut offsets, &m),
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "kafka receive failed");
+                    break;
                 }
+                Err(_) => break,
             }
         }
-        let mut list = TopicPartitionList::new();
-        for ((topic, partition), next) in &offsets {
-            if let Err(err) = list.add_partition_offset(topic, *partition, Offset::Offset(*next)) {
-                tracing::warn!(error = %err, "bad offset");
-            }
-        }
-        if let Err(err) = consumer.commit(&list, CommitMode::Sync) {
-            // The batch is stored; a later commit (or a re-delivery, deduped) covers it.
-            tracing::warn!(error = %err, "kafka offset commit failed");
+        let parsed = ingest::parse_batch(&raw, state.rng.as_ref());
+        if batches.send(ReadBatch { parsed, offsets }).await.is_err() {
+            return;
         }
     }
-    lag_task.abort();
+}
+
+/// Commits the offsets after a stored batch (synchronously, off the async runtime). A failed
+/// commit is only logged: the batch is stored, and a re-delivery is deduplicated.
+async fn commit(consumer: &Arc<StreamConsumer>, offsets: &BTreeMap<(String, i32), i64>) {
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), next) in offsets {
+        if let Err(err) = list.add_partition_offset(topic, *partition, Offset::Offset(*next)) {
+            tracing::warn!(error = %err, "bad offset");
+        }
+    }
+    let consumer = consumer.clone();
+    let done = tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync)).await;
+    match done {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!(error = %err, "kafka offset commit failed"),
+        Err(err) => tracing::warn!(error = %err, "kafka offset commit task failed"),
+    }
 }
 
 /// Every few seconds: the summed lag of the assigned partitions and whether a broker answers.
 async fn watch_lag(
+    state: AppState,
     consumer: Arc<StreamConsumer>,
     status: Arc<KafkaStatus>,
     mut stop: watch::Receiver<bool>,
@@ -184,10 +247,12 @@ async fn watch_lag(
             Some(lag) => {
                 status.broker_reachable.store(true, Ordering::Relaxed);
                 status.lag.store(lag, Ordering::Relaxed);
+                state.metrics.set_kafka_lag(lag);
             }
             None => {
                 status.broker_reachable.store(false, Ordering::Relaxed);
                 status.lag.store(-1, Ordering::Relaxed);
+                state.metrics.set_kafka_lag(-1);
             }
         }
         tokio::select! {

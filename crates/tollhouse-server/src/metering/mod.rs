@@ -3,3 +3,4 @@
 
 pub mod ingest;
 pub mod kafka;
+pub mod price;
