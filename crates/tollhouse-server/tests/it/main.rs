@@ -15,6 +15,7 @@ mod golivepeer;
 mod kafka;
 mod keys;
 mod live_ai;
+mod metering_ingest;
 mod openapi;
 mod ops;
 mod proxy;
