@@ -9,14 +9,16 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
-use tollhouse_core::allowance::{Balance, GRANT_SOURCES, Grant, parse_usd_micros};
+use tollhouse_api::UsdMicros;
+use tollhouse_api::allowances::{
+    Allowances, BalanceView, GrantAllowance, GrantResult, MAX_GRANT_USD_MICROS, UserAllowances,
+};
+use tollhouse_core::allowance::{Balance, Grant};
 use tollhouse_core::ids::generate_uuid;
 use tollhouse_core::user::{AppUser, ExternalUserId};
-use utoipa::openapi::schema::{OneOfBuilder, Schema, Type};
-use utoipa::openapi::{ObjectBuilder, RefOr};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 pub(super) async fn find_user(
     state: &AppState,
@@ -31,81 +33,14 @@ pub(super) async fn find_user(
         .ok_or_else(|| BuilderError::NotFound("no such user".into()))
 }
 
-/// A user's prepaid position; micro-USD amounts are decimal strings.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Allowances {
-    /// Active grants minus consumption; negative when usage outran the grants.
-    #[schema(pattern = "^-?[0-9]+$")]
-    balance_usd_micros: String,
-    /// Usage valued in USD.
-    #[schema(pattern = "^-?[0-9]+$")]
-    consumed_usd_micros: String,
-    /// Whether the user may still sign.
-    has_access: bool,
-    /// Everything ever granted.
-    #[schema(pattern = "^-?[0-9]+$")]
-    lifetime_granted_usd_micros: String,
-}
-
-impl From<&Balance> for Allowances {
-    fn from(balance: &Balance) -> Self {
-        Self {
-            balance_usd_micros: balance.balance_usd_micros.to_string(),
-            consumed_usd_micros: balance.consumed_usd_micros.to_string(),
-            has_access: balance.has_access,
-            lifetime_granted_usd_micros: balance.lifetime_granted_usd_micros.to_string(),
-        }
+/// A user's prepaid position as the Builder API shows it.
+fn allowances(balance: &Balance) -> Allowances {
+    Allowances {
+        balance_usd_micros: UsdMicros::new(balance.balance_usd_micros),
+        consumed_usd_micros: UsdMicros::new(balance.consumed_usd_micros),
+        has_access: balance.has_access,
+        lifetime_granted_usd_micros: UsdMicros::new(balance.lifetime_granted_usd_micros),
     }
-}
-
-/// `GET A/users/{ext}/allowances`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UserAllowances {
-    /// The user's position.
-    allowances: Allowances,
-    /// The integrator's id for the user.
-    external_user_id: String,
-}
-
-/// `POST A/users/{ext}/allowances`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct GrantResult {
-    /// The user's position after the grant.
-    allowances: Allowances,
-    /// The integrator's id for the user.
-    external_user_id: String,
-    /// The grant's feature key, when it has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    feature_key: Option<String>,
-    /// The amount granted, micro-USD as a decimal string.
-    #[schema(pattern = "^[0-9]+$")]
-    granted_usd_micros: String,
-}
-
-/// `GET A/usage/balance` and `GET /api/v1/user/usage/balance`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct BalanceView {
-    /// Active grants minus consumption; negative when usage outran the grants.
-    #[schema(pattern = "^-?[0-9]+$")]
-    balance_usd_micros: String,
-    /// Usage valued in USD.
-    #[schema(pattern = "^-?[0-9]+$")]
-    consumed_usd_micros: String,
-    /// The integrator's id for the user.
-    external_user_id: String,
-    /// Whether the user may still sign.
-    has_access: bool,
-    /// Everything ever granted.
-    #[schema(pattern = "^-?[0-9]+$")]
-    lifetime_granted_usd_micros: String,
-    /// The balance, floored at zero.
-    #[schema(pattern = "^[0-9]+$")]
-    remaining_usd_micros: String,
 }
 
 /// `GET A/users/{ext}/allowances`.
@@ -131,45 +66,16 @@ pub async fn get_allowances(
     let user = find_user(&state, app.client_id.as_str(), &ext).await?;
     let balance = balance_of(&state, &user).await?;
     Ok(Json(UserAllowances {
-        allowances: Allowances::from(&balance),
+        allowances: allowances(&balance),
         external_user_id: user.external_user_id.to_string(),
     }))
 }
 
-/// Body of a grant.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct GrantBody {
-    /// Positive whole micro-USD: a decimal string (preferred) or a JSON integer; at most
-    /// 10^18.
-    #[schema(schema_with = usd_micros_schema)]
-    amount_usd_micros: Value,
-    /// `trial`, `manual` (default), `promo` or `plan_adjustment`.
-    #[serde(default)]
-    #[schema(pattern = "^(trial|manual|promo|plan_adjustment)$")]
-    source: Option<String>,
-    /// What the grant is for, 1 to 128 bytes of UTF-8, no NUL.
-    #[serde(default)]
-    feature_key: Option<String>,
-}
-
-fn usd_micros_schema() -> RefOr<Schema> {
-    OneOfBuilder::new()
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .pattern(Some("^[0-9]{1,19}$")),
-        )
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .minimum(Some(1))
-                .maximum(Some(tollhouse_core::allowance::MAX_GRANT_USD_MICROS)),
-        )
-        .description(Some(
-            "Positive whole micro-USD, as a decimal string or a JSON integer",
-        ))
-        .into()
+/// `text` as unix seconds.
+fn grant_time(text: &str, field: &str) -> Result<i64, BuilderError> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|_| BuilderError::invalid(format!("{field} must be an RFC 3339 time")))
 }
 
 /// `POST A/users/{ext}/allowances`: an immutable grant, effective now.
@@ -182,7 +88,7 @@ fn usd_micros_schema() -> RefOr<Schema> {
         ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
         ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
     ),
-    request_body(content = GrantBody, content_type = "application/json"),
+    request_body(content = GrantAllowance, content_type = "application/json"),
     security(("m2m_basic" = [])),
     responses(
         (status = 201, description = "The grant is recorded", body = GrantResult),
@@ -198,14 +104,17 @@ pub async fn grant(
 ) -> Result<(StatusCode, Json<GrantResult>), BuilderError> {
     let (client_id, ext) = path_params(path)?;
     let app = authenticate(&state, &headers, &client_id).await?;
-    let body: GrantBody = json_object(body)?;
-    let amount = parse_usd_micros(&body.amount_usd_micros).map_err(BuilderError::invalid)?;
-    let source = body.source.unwrap_or_else(|| "manual".into());
-    if !GRANT_SOURCES.contains(&source.as_str()) {
+    let body: GrantAllowance = json_object(body)?;
+    let amount = body.amount_usd_micros.get();
+    if amount <= 0 {
+        return Err(BuilderError::invalid("amountUsdMicros must be positive"));
+    }
+    if amount > MAX_GRANT_USD_MICROS {
         return Err(BuilderError::invalid(
-            "source must be one of trial, manual, promo, plan_adjustment",
+            "amountUsdMicros exceeds the largest single grant",
         ));
     }
+    let source = body.source.unwrap_or_default().as_str().to_owned();
     if body
         .feature_key
         .as_ref()
@@ -215,8 +124,26 @@ pub async fn grant(
             "featureKey must be 1 to 128 characters, without NUL",
         ));
     }
-    let user = find_user(&state, app.client_id.as_str(), &ext).await?;
     let now = state.clock.now();
+    let effective_at = match &body.effective_at {
+        Some(t) => grant_time(t, "effectiveAt")?,
+        None => now,
+    };
+    let expires_at = body
+        .expires_at
+        .as_deref()
+        .map(|t| grant_time(t, "expiresAt"))
+        .transpose()?;
+    if expires_at.is_some_and(|end| end <= effective_at.max(now)) {
+        return Err(BuilderError::invalid(
+            "expiresAt must be after effectiveAt and in the future",
+        ));
+    }
+    let priority = body.priority.unwrap_or(0);
+    if !(0..=1000).contains(&priority) {
+        return Err(BuilderError::invalid("priority must be between 0 and 1000"));
+    }
+    let user = find_user(&state, app.client_id.as_str(), &ext).await?;
     let grant = Grant {
         id: generate_uuid(state.rng.as_ref()),
         client_id: app.client_id.to_string(),
@@ -224,9 +151,9 @@ pub async fn grant(
         amount_usd_micros: amount,
         source,
         feature_key: body.feature_key,
-        effective_at: now,
-        expires_at: None,
-        priority: 0,
+        effective_at,
+        expires_at,
+        priority,
         created_at: now,
     };
     state.store.insert_grant(&grant).await?;
@@ -236,10 +163,10 @@ pub async fn grant(
     Ok((
         StatusCode::CREATED,
         Json(GrantResult {
-            allowances: Allowances::from(&balance),
+            allowances: allowances(&balance),
             external_user_id: user.external_user_id.to_string(),
             feature_key: grant.feature_key,
-            granted_usd_micros: amount.to_string(),
+            granted_usd_micros: UsdMicros::new(amount),
         }),
     ))
 }
@@ -283,19 +210,17 @@ pub async fn usage_balance(
         .ok_or_else(|| BuilderError::invalid("externalUserId is required"))?;
     let user = find_user(&state, app.client_id.as_str(), &ext).await?;
     let balance = balance_of(&state, &user).await?;
-    Ok(Json(BalanceView::of(&user, &balance)))
+    Ok(Json(balance_view(&user, &balance)))
 }
 
-impl BalanceView {
-    /// The balance document of `GET A/usage/balance` and the end-user balance route.
-    pub fn of(user: &AppUser, balance: &Balance) -> Self {
-        Self {
-            balance_usd_micros: balance.balance_usd_micros.to_string(),
-            consumed_usd_micros: balance.consumed_usd_micros.to_string(),
-            external_user_id: user.external_user_id.to_string(),
-            has_access: balance.has_access,
-            lifetime_granted_usd_micros: balance.lifetime_granted_usd_micros.to_string(),
-            remaining_usd_micros: balance.balance_usd_micros.max(0).to_string(),
-        }
+/// The balance document of `GET A/usage/balance` and the end-user balance route.
+pub fn balance_view(user: &AppUser, balance: &Balance) -> BalanceView {
+    BalanceView {
+        balance_usd_micros: UsdMicros::new(balance.balance_usd_micros),
+        consumed_usd_micros: UsdMicros::new(balance.consumed_usd_micros),
+        external_user_id: user.external_user_id.to_string(),
+        has_access: balance.has_access,
+        lifetime_granted_usd_micros: UsdMicros::new(balance.lifetime_granted_usd_micros),
+        remaining_usd_micros: UsdMicros::new(balance.balance_usd_micros.max(0)),
     }
 }

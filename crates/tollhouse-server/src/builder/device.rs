@@ -4,23 +4,15 @@
 
 use super::auth::authenticate;
 use super::error::{BodyTooLarge, BuilderError, BuilderErrors, json_object};
-use super::{Done, path_params};
+use super::path_params;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use serde::Deserialize;
 use serde_json::Value;
-use utoipa::ToSchema;
-
-/// Body of a denial.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Deny {
-    /// The user code the device shows (`XXXX-XXXX`; case, dashes and spaces do not matter).
-    user_code: String,
-}
+use tollhouse_api::oauth::DenyDevice;
+use tollhouse_api::users::Done;
 
 /// Denies the pending device grant with this user code.
 #[utoipa::path(
@@ -29,7 +21,7 @@ pub struct Deny {
     operation_id = "denyDeviceLogin",
     tag = "builder",
     params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
-    request_body(content = Deny, content_type = "application/json"),
+    request_body(content = DenyDevice, content_type = "application/json"),
     security(("m2m_basic" = [])),
     responses(
         (status = 200, description = "Denied; the device's next poll gets `access_denied`", body = Done),
@@ -45,7 +37,7 @@ pub async fn deny(
 ) -> Result<Json<Done>, BuilderError> {
     let client_id = path_params(client_id)?;
     let app = authenticate(&state, &headers, &client_id).await?;
-    let body: Deny = json_object(body)?;
+    let body: DenyDevice = json_object(body)?;
     let code = crate::oidc::device::normalise_user_code(&body.user_code);
     let denied = state
         .store
@@ -63,7 +55,7 @@ pub async fn deny(
         ));
     }
     Ok(Json(Done {
-        status: "denied",
+        status: "denied".to_owned(),
         success: true,
     }))
 }

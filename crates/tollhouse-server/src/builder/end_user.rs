@@ -1,17 +1,18 @@
 //! End-user routes, authenticated by the user's own bearer: a user JWT, an opaque signer session
 //! or an API key. `GET /api/v1/user/usage/balance` and `GET /api/v1/user/usage`.
 
-use super::allowances::BalanceView;
+use super::allowances::balance_view;
 use super::error::{BuilderError, EndUserErrors};
 use crate::balances::balance_of;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
-use serde::Serialize;
+use tollhouse_api::UsdMicros;
+use tollhouse_api::allowances::BalanceView;
+use tollhouse_api::end_user::{UsageTotals, UserUsage};
 use tollhouse_core::ids::{looks_like_signer_session, split_api_key};
 use tollhouse_core::user::{AppUser, UserStatus};
-use utoipa::ToSchema;
 
 pub(super) async fn bearer_user(
     state: &AppState,
@@ -88,48 +89,7 @@ pub async fn balance(
     reject_user_id(query.as_deref())?;
     let user = bearer_user(&state, &headers).await?;
     let balance = balance_of(&state, &user).await?;
-    Ok(Json(BalanceView::of(&user, &balance)))
-}
-
-/// The caller's usage.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UserUsage {
-    /// The app's public client id.
-    client_id: String,
-    /// The integrator's id for the user.
-    external_user_id: String,
-    /// Always `tollhouse`.
-    #[schema(value_type = String, pattern = "^tollhouse$")]
-    source: &'static str,
-    /// Usage totals.
-    totals: UsageTotals,
-}
-
-/// Usage totals; amounts are decimal strings.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UsageTotals {
-    /// Always `USD`.
-    #[schema(value_type = String, pattern = "^USD$")]
-    currency: &'static str,
-    /// What the end user is billed, micro-USD.
-    #[schema(value_type = String, pattern = "^[0-9]+$")]
-    end_user_billable_usd_micros: String,
-    /// Network fees, micro-USD.
-    #[schema(value_type = String, pattern = "^[0-9]+$")]
-    network_fee_usd_micros: String,
-    /// The app owner's charge, micro-USD.
-    #[schema(value_type = String, pattern = "^[0-9]+$")]
-    owner_charge_usd_micros: String,
-    /// Platform fees, micro-USD.
-    #[schema(value_type = String, pattern = "^[0-9]+$")]
-    platform_fee_usd_micros: String,
-    /// Signed requests.
-    request_count: i64,
-    /// Ticket face value, wei.
-    #[schema(value_type = String, pattern = "^[0-9]+$")]
-    total_fee_wei: String,
+    Ok(Json(balance_view(&user, &balance)))
 }
 
 /// `GET /api/v1/user/usage`: the caller's usage totals, all time.
@@ -148,20 +108,20 @@ pub async fn usage(
 ) -> Result<Json<UserUsage>, BuilderError> {
     reject_user_id(query.as_deref())?;
     let user = bearer_user(&state, &headers).await?;
-    let query = super::usage::UsageQuery::all_time_for(user.external_user_id.as_str());
+    let query = super::usage::all_time_for(user.external_user_id.as_str());
     let report = super::usage::report(&state, &user.client_id, &query).await?;
-    let (request_count, fee_wei, usd) = report.totals().figures();
+    let totals = &report.totals;
     Ok(Json(UserUsage {
         external_user_id: user.external_user_id.to_string(),
-        source: "tollhouse",
+        source: "tollhouse".to_owned(),
         totals: UsageTotals {
-            currency: "USD",
-            end_user_billable_usd_micros: usd.to_owned(),
-            network_fee_usd_micros: usd.to_owned(),
-            owner_charge_usd_micros: usd.to_owned(),
-            platform_fee_usd_micros: "0".to_owned(),
-            request_count,
-            total_fee_wei: fee_wei.to_owned(),
+            currency: "USD".to_owned(),
+            end_user_billable_usd_micros: totals.network_fee_usd_micros,
+            network_fee_usd_micros: totals.network_fee_usd_micros,
+            owner_charge_usd_micros: totals.network_fee_usd_micros,
+            platform_fee_usd_micros: UsdMicros::ZERO,
+            request_count: totals.request_count,
+            total_fee_wei: totals.total_fee_wei,
         },
         client_id: user.client_id,
     }))

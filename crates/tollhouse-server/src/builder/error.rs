@@ -4,11 +4,11 @@
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use utoipa::ToSchema;
 use utoipa::openapi::{RefOr, Response as ApiResponse};
+
+pub use tollhouse_api::error::{BuilderErrorBody, BuilderErrorCode};
 
 type Text = Cow<'static, str>;
 
@@ -125,7 +125,7 @@ impl IntoResponse for BuilderError {
         let (status, error, error_description) = self.parts();
         let body = BuilderErrorBody {
             error,
-            error_description,
+            error_description: error_description.into_owned(),
         };
         (status, axum::Json(body)).into_response()
     }
@@ -154,41 +154,6 @@ pub fn optional_json_object<T: serde::de::DeserializeOwned + Default>(
         Err(JsonRejection::MissingJsonContentType(_)) => Ok(T::default()),
         other => json_object(other),
     }
-}
-
-/// The `error` codes of the Builder API and the end-user routes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BuilderErrorCode {
-    /// Missing or wrong credentials.
-    Unauthorized,
-    /// Unknown app, user or key, or another tenant's app.
-    NotFound,
-    /// Malformed body, query or path; invalid values.
-    InvalidRequest,
-    /// A scope the caller may not have.
-    InvalidScope,
-    /// The user is deactivated.
-    UserInactive,
-    /// The resource's state refuses the request (an ended room, no room secret yet).
-    Conflict,
-    /// The body exceeds the configured limit.
-    PayloadTooLarge,
-    /// Storage is unreachable; retry later.
-    TemporarilyUnavailable,
-    /// An internal error.
-    ServerError,
-}
-
-/// The Builder API's error body.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BuilderErrorBody {
-    /// The error code.
-    pub error: BuilderErrorCode,
-    /// Human-readable detail.
-    #[schema(value_type = String)]
-    pub error_description: Text,
 }
 
 /// The errors every Builder route can answer, for `#[utoipa::path]`; routes that read a body add

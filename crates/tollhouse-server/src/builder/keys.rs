@@ -11,97 +11,29 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
+use tollhouse_api::keys::{ApiKeyView, CreateKey, CreatedApiKey, KeyList, KeyStatus, RevokedKey};
 use tollhouse_core::ids::{generate_api_key_secret, generate_uuid};
 use tollhouse_core::user::UserStatus;
 use tollhouse_store::ApiKeyRecord;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
-/// An API key as listed (the key itself is never shown again).
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ApiKeyView {
-    /// When the key was created (RFC 3339).
-    #[schema(format = DateTime)]
-    created_at: String,
-    /// The key's id (a UUID).
-    id: String,
-    /// The integrator's label, if any.
-    #[schema(required = true)]
-    label: Option<String>,
-    /// The first 41 characters of the composite key.
-    prefix: String,
-    /// When the key was revoked (RFC 3339), or null.
-    #[schema(required = true, format = DateTime)]
-    revoked_at: Option<String>,
-    /// `active` or `revoked`.
-    #[schema(value_type = String, pattern = "^(active|revoked)$")]
-    status: &'static str,
-    /// The last 4 characters of the key.
-    suffix: String,
-}
-
-impl From<&ApiKeyRecord> for ApiKeyView {
-    fn from(key: &ApiKeyRecord) -> Self {
-        Self {
-            created_at: rfc3339(key.created_at),
-            id: key.id.clone(),
-            label: key.label.clone(),
-            prefix: key.prefix.clone(),
-            revoked_at: key.revoked_at.map(rfc3339),
-            status: if key.revoked_at.is_some() {
-                "revoked"
-            } else {
-                "active"
-            },
-            suffix: key.suffix.clone(),
-        }
+/// An API key as the Builder API lists it.
+fn key_view(key: &ApiKeyRecord) -> ApiKeyView {
+    ApiKeyView {
+        created_at: rfc3339(key.created_at),
+        id: key.id.clone(),
+        label: key.label.clone(),
+        prefix: key.prefix.clone(),
+        revoked_at: key.revoked_at.map(rfc3339),
+        status: if key.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else {
+            KeyStatus::Active
+        },
+        suffix: key.suffix.clone(),
     }
-}
-
-/// A new API key, shown this once.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreatedApiKey {
-    /// The composite key `app_<24hex>_pmth_ak_<64hex>`.
-    api_key: String,
-    /// When the key was created (RFC 3339).
-    #[schema(format = DateTime)]
-    created_at: String,
-    /// The key's id (a UUID).
-    id: String,
-    /// The integrator's label, if any.
-    #[schema(required = true)]
-    label: Option<String>,
-    /// The first 41 characters of the composite key.
-    prefix: String,
-    /// Always null.
-    #[schema(required = true, format = DateTime)]
-    revoked_at: Option<String>,
-    /// Always `active`.
-    #[schema(value_type = String, pattern = "^active$")]
-    status: &'static str,
-    /// The last 4 characters of the key.
-    suffix: String,
-}
-
-/// `GET A/users/{ext}/keys`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct KeyList {
-    /// Every key of the user, live or revoked.
-    keys: Vec<ApiKeyView>,
-}
-
-/// `DELETE A/users/{ext}/keys`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RevokedKey {
-    /// The key, now revoked.
-    key: ApiKeyView,
-    /// Always `true`.
-    success: bool,
 }
 
 /// `GET A/users/{ext}/keys`.
@@ -127,17 +59,8 @@ pub async fn list(
     let user = find_user(&state, app.client_id.as_str(), &ext).await?;
     let keys = state.store.api_keys_for_user(&user.id).await?;
     Ok(Json(KeyList {
-        keys: keys.iter().map(ApiKeyView::from).collect(),
+        keys: keys.iter().map(key_view).collect(),
     }))
-}
-
-/// Body of key creation (optional).
-#[derive(Debug, Deserialize, Default, ToSchema)]
-pub struct CreateKey {
-    /// A label for the integrator's own use, at most 200 bytes of UTF-8, no NUL; empty means
-    /// none.
-    #[serde(default)]
-    label: Option<String>,
 }
 
 /// `POST A/users/{ext}/keys`: 201 with the composite key `app_<24hex>_pmth_ak_<64hex>`.
@@ -200,7 +123,7 @@ pub async fn create(
         .store
         .insert_api_key(&record, state.pepper.hash(&secret).as_bytes())
         .await?;
-    let view = ApiKeyView::from(&record);
+    let view = key_view(&record);
     let body = CreatedApiKey {
         api_key: composite,
         created_at: view.created_at,
@@ -263,7 +186,7 @@ pub async fn revoke(
         .ok_or_else(|| BuilderError::NotFound("no such key".into()))?;
     state.forget_credentials();
     Ok(Json(RevokedKey {
-        key: ApiKeyView::from(&key),
+        key: key_view(&key),
         success: true,
     }))
 }

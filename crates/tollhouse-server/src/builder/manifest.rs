@@ -11,41 +11,17 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use utoipa::ToSchema;
+use tollhouse_api::manifest::{
+    DirectDmz, Manifest, ManifestCapability, PutManifest, Routing, RoutingPatterns, SignerRouting,
+};
 
-/// One pipeline/model pair, as the manifest shows it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ManifestCapability {
-    /// Model id.
-    model_id: String,
-    /// go-livepeer pipeline, e.g. `live-video-to-video`.
-    pipeline: String,
-}
-
-impl From<&Capability> for ManifestCapability {
-    fn from(c: &Capability) -> Self {
-        Self {
-            model_id: c.model_id.clone(),
-            pipeline: c.pipeline.clone(),
-        }
+fn wire_capability(c: &Capability) -> ManifestCapability {
+    ManifestCapability {
+        model_id: c.model_id.clone(),
+        pipeline: c.pipeline.clone(),
     }
-}
-
-/// The app's resolved manifest.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Manifest {
-    /// The catalog less the app's exclusions.
-    capabilities: Vec<ManifestCapability>,
-    /// What the app excluded.
-    excluded_capabilities: Vec<ManifestCapability>,
-    /// Identifies this manifest; the `ETag` is this value quoted.
-    #[schema(pattern = "^[0-9a-f]{32}$")]
-    manifest_version: String,
 }
 
 /// The resolved manifest and its entity tag.
@@ -63,9 +39,9 @@ fn resolve(state: &AppState, excluded: &BTreeSet<Capability>) -> (Manifest, Stri
     let body = Manifest {
         capabilities: capabilities
             .into_iter()
-            .map(ManifestCapability::from)
+            .map(wire_capability)
             .collect(),
-        excluded_capabilities: excluded.iter().map(ManifestCapability::from).collect(),
+        excluded_capabilities: excluded.iter().map(wire_capability).collect(),
         manifest_version: version,
     };
     (body, etag)
@@ -139,14 +115,6 @@ pub async fn get(
     Ok(manifest_response(body, &etag))
 }
 
-/// Body of `PUT A/manifest`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PutManifest {
-    /// Catalog entries to exclude (replaces the current exclusions).
-    excluded_capabilities: Vec<Capability>,
-}
-
 /// `PUT A/manifest`: replaces the exclusions; every one must name a catalog entry.
 #[utoipa::path(
     put,
@@ -172,7 +140,14 @@ pub async fn put(
     let client_id = path_params(client_id)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     let body: PutManifest = json_object(body)?;
-    let excluded: BTreeSet<Capability> = body.excluded_capabilities.into_iter().collect();
+    let excluded: BTreeSet<Capability> = body
+        .excluded_capabilities
+        .into_iter()
+        .map(|c| Capability {
+            pipeline: c.pipeline,
+            model_id: c.model_id,
+        })
+        .collect();
     if let Some(unknown) = excluded
         .iter()
         .find(|c| !state.config.capabilities.contains(c))
@@ -190,60 +165,6 @@ pub async fn put(
         .await?;
     let (body, etag) = resolve(&state, &excluded);
     Ok(manifest_response(body, &etag))
-}
-
-/// Where an app's signing traffic and webhook go.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SignerRouting {
-    /// The app's public client id.
-    client_id: String,
-    /// Integration patterns.
-    patterns: RoutingPatterns,
-    /// The routing itself.
-    routing: Routing,
-}
-
-/// The routing of `GET A/signer/routing`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Routing {
-    /// Always `webhook`: the signer asks the webhook who the user is.
-    #[schema(value_type = String, pattern = "^webhook$")]
-    identity_mode: &'static str,
-    /// The issuer's JWK set.
-    jwks_uri: String,
-    /// Always `platform_ingest`.
-    #[schema(value_type = String, pattern = "^platform_ingest$")]
-    metering_mode: &'static str,
-    /// The remote signer's URL, or null when none is configured.
-    #[schema(required = true)]
-    remote_dmz_url: Option<String>,
-    /// The remote signer's URL, or null when none is configured.
-    #[schema(required = true)]
-    signer_api_url: Option<String>,
-}
-
-/// Integration patterns of `GET A/signer/routing`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RoutingPatterns {
-    /// Signing directly against the remote signer.
-    direct_dmz: DirectDmz,
-}
-
-/// The direct-DMZ pattern.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DirectDmz {
-    /// What the pattern is.
-    #[schema(value_type = String)]
-    description: &'static str,
-    /// The remote signer's URL, or null when none is configured.
-    #[schema(required = true)]
-    signer_api_url: Option<String>,
-    /// The webhook the signer calls.
-    webhook_url: String,
 }
 
 /// `GET A/signer/routing`: where this app's signing traffic and webhook go.
@@ -273,15 +194,15 @@ pub async fn routing(
         client_id: app.client_id.to_string(),
         patterns: RoutingPatterns {
             direct_dmz: DirectDmz {
-                description: "Sign against the remote signer directly with a user signer token; the signer asks the webhook who the user is.",
+                description: "Sign against the remote signer directly with a user signer token; the signer asks the webhook who the user is.".to_owned(),
                 signer_api_url: signer.clone(),
                 webhook_url: webhook,
             },
         },
         routing: Routing {
-            identity_mode: "webhook",
+            identity_mode: "webhook".to_owned(),
             jwks_uri: format!("{}/jwks", state.issuer),
-            metering_mode: "platform_ingest",
+            metering_mode: "platform_ingest".to_owned(),
             remote_dmz_url: signer.clone(),
             signer_api_url: signer,
         },

@@ -8,6 +8,7 @@ mod end_user;
 pub mod error;
 mod keys;
 mod manifest;
+mod plans;
 mod rooms;
 mod settings;
 mod stream_keys;
@@ -19,7 +20,6 @@ use crate::state::AppState;
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
 use error::BuilderError;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -51,23 +51,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(usage_ingest::signed_tickets))
         .routes(routes!(usage_ingest::envelopes))
         .routes(routes!(usage::get_usage))
+        .routes(routes!(plans::list, plans::create))
+        .routes(routes!(plans::sync))
         .routes(routes!(settings::get, settings::patch))
 }
 
 /// The path parameters, or a Builder-shaped 400 (e.g. a segment that is not UTF-8).
 fn path_params<T>(path: Result<Path<T>, PathRejection>) -> Result<T, BuilderError> {
     path.map(|Path(value)| value).map_err(BuilderError::from)
-}
-
-/// `{"success": true, "status": …}`: deactivation and device denial.
-#[derive(Debug, serde::Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Done {
-    /// The resulting status (`inactive`, `denied`).
-    #[schema(value_type = String, pattern = "^(inactive|denied)$")]
-    pub status: &'static str,
-    /// Always `true`.
-    pub success: bool,
 }
 
 /// RFC 3339 form of a unix time, as the Builder API reports times.

@@ -10,57 +10,21 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tollhouse_core::allowance::parse_usd_micros;
-use utoipa::ToSchema;
+use tollhouse_api::UsdMicros;
+use tollhouse_api::settings::{BillingMode as WireBillingMode, Settings, SettingsPatch};
+use tollhouse_core::allowance::MAX_GRANT_USD_MICROS;
 
-/// The app's billing settings.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Settings {
-    /// `none` (meter only) or `prepaid` (users need a balance).
-    #[schema(value_type = String, pattern = "^(none|prepaid)$")]
-    billing_mode: &'static str,
-    /// How far below zero a balance may go, micro-USD (decimal string).
-    #[schema(value_type = String, pattern = "^[0-9]+$")]
-    soft_limit_usd_micros: String,
-    /// Seconds between balance re-checks of a running stream.
-    balance_recheck_secs: i64,
-    /// Whether an unreadable balance lets payments through.
-    billing_fail_open: bool,
-}
-
-impl From<&SignerPolicy> for Settings {
-    fn from(p: &SignerPolicy) -> Self {
-        Self {
-            billing_mode: p.billing_mode.as_str(),
-            soft_limit_usd_micros: p.soft_limit_usd_micros.to_string(),
-            balance_recheck_secs: p.balance_recheck_secs,
-            billing_fail_open: p.billing_fail_open,
-        }
+fn settings(p: &SignerPolicy) -> Settings {
+    Settings {
+        billing_mode: match p.billing_mode {
+            BillingMode::None => WireBillingMode::None,
+            BillingMode::Prepaid => WireBillingMode::Prepaid,
+        },
+        soft_limit_usd_micros: UsdMicros::new(p.soft_limit_usd_micros),
+        balance_recheck_secs: p.balance_recheck_secs,
+        billing_fail_open: p.billing_fail_open,
     }
-}
-
-/// Body of `PATCH A/settings`: only the fields given change.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SettingsPatch {
-    /// `none` or `prepaid`.
-    #[serde(default)]
-    #[schema(pattern = "^(none|prepaid)$")]
-    billing_mode: Option<String>,
-    /// Micro-USD, a decimal string (or JSON integer), 0 or more.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, pattern = "^[0-9]{1,13}$")]
-    soft_limit_usd_micros: Option<Value>,
-    /// 1 to 3600.
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 3600)]
-    balance_recheck_secs: Option<i64>,
-    /// Let payments through when the balance cannot be read.
-    #[serde(default)]
-    billing_fail_open: Option<bool>,
 }
 
 async fn policy(state: &AppState, client_id: &str) -> Result<SignerPolicy, BuilderError> {
@@ -89,7 +53,7 @@ pub async fn get(
 ) -> Result<Json<Settings>, BuilderError> {
     let client_id = path_params(client_id)?;
     let app = authenticate(&state, &headers, &client_id).await?;
-    Ok(Json(Settings::from(
+    Ok(Json(settings(
         &policy(&state, app.client_id.as_str()).await?,
     )))
 }
@@ -119,18 +83,20 @@ pub async fn patch(
     let app = authenticate(&state, &headers, &client_id).await?;
     let body: SettingsPatch = json_object(body)?;
     let mut current = policy(&state, app.client_id.as_str()).await?;
-    if let Some(mode) = &body.billing_mode {
-        current.billing_mode = BillingMode::parse(mode)
-            .ok_or_else(|| BuilderError::invalid("billingMode must be `none` or `prepaid`"))?;
-    }
-    if let Some(limit) = &body.soft_limit_usd_micros {
-        // Zero is a valid soft limit; parse_usd_micros refuses it, so treat it first.
-        current.soft_limit_usd_micros = match limit {
-            Value::String(s) if s == "0" => 0,
-            Value::Number(n) if n.as_u64() == Some(0) => 0,
-            other => parse_usd_micros(other)
-                .map_err(|e| BuilderError::invalid(format!("softLimitUsdMicros: {e}")))?,
+    if let Some(mode) = body.billing_mode {
+        current.billing_mode = match mode {
+            WireBillingMode::None => BillingMode::None,
+            WireBillingMode::Prepaid => BillingMode::Prepaid,
         };
+    }
+    if let Some(limit) = body.soft_limit_usd_micros {
+        let limit = limit.get();
+        if !(0..=MAX_GRANT_USD_MICROS).contains(&limit) {
+            return Err(BuilderError::invalid(
+                "softLimitUsdMicros must be between 0 and 10^15",
+            ));
+        }
+        current.soft_limit_usd_micros = limit;
     }
     if let Some(secs) = body.balance_recheck_secs {
         if !(1..=3600).contains(&secs) {
@@ -148,5 +114,5 @@ pub async fn patch(
         .set_signer_policy(app.client_id.as_str(), &current.to_record())
         .await?;
     invalidate(&state);
-    Ok(Json(Settings::from(&current)))
+    Ok(Json(settings(&current)))
 }

@@ -4,7 +4,7 @@ use super::auth::authenticate;
 use super::error::{
     BodyTooLarge, BuilderError, BuilderErrors, UserInactive, json_object, optional_json_object,
 };
-use super::{Done, path_params, rfc3339};
+use super::{path_params, rfc3339};
 use crate::oidc::mint;
 use crate::state::AppState;
 use axum::Json;
@@ -12,103 +12,39 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
+use tollhouse_api::users::{
+    AppInfo, BuilderUserTokens, Done, MintUserToken, UpsertUser, UserList, UserStatus as WireStatus,
+    UserView,
+};
 use tollhouse_core::ids::generate_uuid;
 use tollhouse_core::scope::ScopeSet;
 use tollhouse_core::user::{AppUser, ExternalUserId, UserStatus};
 use tollhouse_store::Upserted;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
-/// The app, as `GET A` shows it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AppInfo {
-    /// Scopes the app's M2M client may request.
-    allowed_scopes: Vec<String>,
-    /// The public client id (`app_…`).
-    client_id: String,
-    /// Display name.
-    name: String,
-    /// `active` (a disabled app cannot authenticate).
-    #[schema(value_type = String, pattern = "^(active|disabled)$")]
-    status: &'static str,
-}
-
-/// An app user.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UserView {
-    /// The app's public client id.
-    client_id: String,
-    /// When the user was first created (RFC 3339).
-    #[schema(format = DateTime)]
-    created_at: String,
-    /// The user's email, if one was given.
-    #[schema(required = true)]
-    email: Option<String>,
-    /// The integrator's id for the user.
-    external_user_id: String,
-    /// Tollhouse's id for the user (a UUID; the `sub` of the user's tokens).
-    id: String,
-    /// Always `user`.
-    #[schema(value_type = String, pattern = "^user$")]
-    role: &'static str,
-    /// `active` or `inactive`.
-    #[schema(value_type = String, pattern = "^(active|inactive)$")]
-    status: &'static str,
-    /// Name shown to other peers in live rooms (copied into room tokens).
-    #[schema(required = true)]
-    display_name: Option<String>,
-    /// Picture shown to other peers in live rooms (copied into room tokens).
-    #[schema(required = true)]
-    avatar_url: Option<String>,
-}
-
-impl From<&AppUser> for UserView {
-    fn from(user: &AppUser) -> Self {
-        Self {
-            client_id: user.client_id.clone(),
-            created_at: rfc3339(user.created_at),
-            email: user.email.clone(),
-            external_user_id: user.external_user_id.to_string(),
-            id: user.id.clone(),
-            role: "user",
-            status: user.status.as_str(),
-            display_name: user.display_name.clone(),
-            avatar_url: user.avatar_url.clone(),
-        }
+/// The wire form of a user's status.
+pub(super) fn wire_status(status: UserStatus) -> WireStatus {
+    match status {
+        UserStatus::Active => WireStatus::Active,
+        UserStatus::Inactive => WireStatus::Inactive,
     }
 }
 
-/// `GET A/users`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UserList {
-    /// Every user of the app, active or not.
-    users: Vec<UserView>,
-}
-
-/// A user's tokens as `POST A/users/{ext}/token` returns them.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BuilderUserTokens {
-    /// 900 s RFC 9068 user JWT.
-    access_token: String,
-    /// A fresh UUID identifying this issuance.
-    correlation_id: String,
-    /// Lifetime of the access token in seconds.
-    expires_in: i64,
-    /// A rotating refresh token (a new family).
-    refresh_token: String,
-    /// Space-separated scopes.
-    scope: String,
-    /// Always `app_user`.
-    #[schema(value_type = String, pattern = "^app_user$")]
-    subject_type: &'static str,
-    /// Always `Bearer`.
-    #[schema(value_type = String, pattern = "^Bearer$")]
-    token_type: &'static str,
+/// An app user as the Builder API shows it.
+pub(super) fn user_view(user: &AppUser) -> UserView {
+    UserView {
+        client_id: user.client_id.clone(),
+        created_at: rfc3339(user.created_at),
+        email: user.email.clone(),
+        external_user_id: user.external_user_id.to_string(),
+        id: user.id.clone(),
+        role: "user".to_owned(),
+        status: wire_status(user.status),
+        display_name: user.display_name.clone(),
+        avatar_url: user.avatar_url.clone(),
+    }
 }
 
 fn external_id(value: &str) -> Result<ExternalUserId, BuilderError> {
@@ -136,7 +72,7 @@ pub async fn app_info(
         allowed_scopes: app.allowed_scopes.iter().map(str::to_owned).collect(),
         client_id: app.client_id.to_string(),
         name: app.name,
-        status: app.status.as_str(),
+        status: app.status.as_str().to_owned(),
     }))
 }
 
@@ -159,34 +95,8 @@ pub async fn list(
     let app = authenticate(&state, &headers, &client_id).await?;
     let users = state.store.list_users(app.client_id.as_str()).await?;
     Ok(Json(UserList {
-        users: users.iter().map(UserView::from).collect(),
+        users: users.iter().map(user_view).collect(),
     }))
-}
-
-/// Body of `POST A/users`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UpsertUser {
-    /// The integrator's id for the user (no `owner:`/`user:` prefix).
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
-    external_user_id: String,
-    /// An email address (at most 254 characters); empty or absent leaves it unchanged.
-    #[serde(default)]
-    email: Option<String>,
-    /// `active` (default for a new user) or `inactive`.
-    #[serde(default)]
-    #[schema(pattern = "^(active|inactive)$")]
-    status: Option<String>,
-    /// Name shown to other peers in live rooms (at most 64 characters); absent or empty leaves
-    /// it unchanged.
-    #[serde(default)]
-    #[schema(max_length = 64)]
-    display_name: Option<String>,
-    /// `https://` (or `http://`) URL of the user's picture (at most 2048 characters); absent or
-    /// empty leaves it unchanged.
-    #[serde(default)]
-    #[schema(max_length = 2048)]
-    avatar_url: Option<String>,
 }
 
 /// A display name: trimmed, 1–64 characters, no control characters.
@@ -262,13 +172,10 @@ pub async fn upsert(
         Some(_) => return Err(BuilderError::invalid("email is not a valid address")),
         None => None,
     };
-    let status = match body.status.as_deref() {
-        None => None,
-        Some(s) => Some(
-            UserStatus::parse(s)
-                .ok_or_else(|| BuilderError::invalid("status must be `active` or `inactive`"))?,
-        ),
-    };
+    let status = body.status.map(|s| match s {
+        WireStatus::Active => UserStatus::Active,
+        WireStatus::Inactive => UserStatus::Inactive,
+    });
     let now = state.clock.now();
     let new = AppUser {
         id: generate_uuid(state.rng.as_ref()),
@@ -290,7 +197,7 @@ pub async fn upsert(
     } else {
         StatusCode::OK
     };
-    Ok((code, Json(UserView::from(&user))).into_response())
+    Ok((code, Json(user_view(&user))).into_response())
 }
 
 /// Query of `DELETE A/users`.
@@ -343,17 +250,9 @@ pub async fn deactivate(
         .ok_or_else(|| BuilderError::NotFound("no such user".into()))?;
     state.forget_credentials();
     Ok(Json(Done {
-        status: user.status.as_str(),
+        status: user.status.as_str().to_owned(),
         success: true,
     }))
-}
-
-/// Body of `POST A/users/{ext}/token` (optional: no body means the defaults).
-#[derive(Debug, Deserialize, Default, ToSchema)]
-pub struct MintBody {
-    /// User scopes, space-separated (`openid email profile sign:job`); default `sign:job`.
-    #[serde(default)]
-    scope: Option<String>,
 }
 
 /// `POST A/users/{ext}/token`: a 900 s user JWT and a rotating refresh token.
@@ -366,7 +265,7 @@ pub struct MintBody {
         ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
         ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
     ),
-    request_body(content = Option<MintBody>, content_type = "application/json"),
+    request_body(content = Option<MintUserToken>, content_type = "application/json"),
     security(("m2m_basic" = [])),
     responses(
         (status = 200, description = "The user's tokens", body = BuilderUserTokens),
@@ -384,7 +283,7 @@ pub async fn mint_token(
     let (client_id, ext) = path_params(path)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     // No body means "defaults": the SDK sends `{}` or nothing.
-    let body: MintBody = optional_json_object(body)?;
+    let body: MintUserToken = optional_json_object(body)?;
     let ext = external_id(&ext)?;
     let user = state
         .store
@@ -412,8 +311,8 @@ pub async fn mint_token(
         expires_in: crate::config::USER_TOKEN_TTL_SECS,
         refresh_token,
         scope: scope_text,
-        subject_type: "app_user",
-        token_type: "Bearer",
+        subject_type: "app_user".to_owned(),
+        token_type: "Bearer".to_owned(),
     })
     .into_response();
     response

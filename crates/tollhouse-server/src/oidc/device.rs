@@ -3,7 +3,8 @@
 
 use super::error::{OAuthErrors, OidcError};
 use super::exchange::requested_user_scope;
-use super::grants::UserTokens;
+use super::NoStore;
+use tollhouse_api::oauth::{DeviceAuthorization, UserTokens};
 use super::mint;
 use super::params::Params;
 use crate::state::AppState;
@@ -11,8 +12,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use tollhouse_core::app::{App, AppStatus};
 use tollhouse_core::random::random_bytes;
 use tollhouse_core::user::UserStatus;
@@ -74,31 +73,6 @@ pub struct DeviceAuthorizationRequest {
     scope: Option<String>,
 }
 
-/// RFC 8628 §3.2 device authorization response.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceAuthorization {
-    /// The device's secret polling code.
-    pub device_code: String,
-    /// Seconds until the codes expire.
-    pub expires_in: i64,
-    /// Minimum seconds between polls.
-    pub interval: i64,
-    /// The code the user types, `XXXX-XXXX` from a base-20 alphabet.
-    #[schema(pattern = "^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$")]
-    pub user_code: String,
-    /// Where the user goes.
-    pub verification_uri: String,
-    /// `verification_uri` with `user_code`, `client_id` and `iss`.
-    pub verification_uri_complete: String,
-}
-
-impl IntoResponse for DeviceAuthorization {
-    fn into_response(self) -> Response {
-        super::no_store(axum::Json(self))
-    }
-}
-
 /// `POST {issuer}/device/auth`.
 #[utoipa::path(
     post,
@@ -115,7 +89,7 @@ pub async fn authorize(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<DeviceAuthorization, OidcError> {
+) -> Result<NoStore<DeviceAuthorization>, OidcError> {
     let params = Params::from_request(&headers, body)?;
     let app = public_app(&state, &params).await?;
     let scope = requested_user_scope(params.get("scope")?)?;
@@ -152,14 +126,14 @@ pub async fn authorize(
         app.client_id,
         form_encode(&state.issuer)
     );
-    Ok(DeviceAuthorization {
+    Ok(NoStore(DeviceAuthorization {
         device_code,
         expires_in: DEVICE_CODE_TTL_SECS,
         interval: DEVICE_POLL_INTERVAL_SECS,
         user_code: shown,
         verification_uri,
         verification_uri_complete: complete,
-    })
+    }))
 }
 
 fn form_encode(value: &str) -> String {
@@ -228,7 +202,7 @@ pub async fn poll(state: &AppState, params: &Params) -> Result<UserTokens, OidcE
                 expires_in: crate::config::USER_TOKEN_TTL_SECS,
                 refresh_token,
                 scope: grant.scope,
-                token_type: "Bearer",
+                token_type: "Bearer".to_owned(),
             })
         }
         _ => Err(invalid()),

@@ -4,8 +4,8 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use tollhouse_core::scope::KNOWN_SCOPES;
+use tollhouse_api::oauth::ProviderMetadata;
 use utoipa::ToSchema;
 
 /// The grant types the token endpoint accepts today.
@@ -15,75 +15,36 @@ pub const GRANT_TYPES: &[&str] = &[
     "urn:ietf:params:oauth:grant-type:token-exchange",
 ];
 
-/// OpenID Provider / RFC 8414 authorization server metadata. Only endpoints that exist are
-/// advertised.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderMetadata {
-    /// The JWT signing algorithm in use.
-    #[schema(value_type = Vec<String>)]
-    access_token_signing_alg_values_supported: [&'static str; 1],
-    /// RFC 8628 device authorization endpoint.
-    device_authorization_endpoint: String,
-    /// Grant types the token endpoint accepts.
-    #[schema(value_type = Vec<String>)]
-    grant_types_supported: &'static [&'static str],
-    /// RFC 7662 introspection endpoint.
-    introspection_endpoint: String,
-    /// How clients authenticate at the introspection endpoint.
-    #[schema(value_type = Vec<String>)]
-    introspection_endpoint_auth_methods_supported: [&'static str; 2],
-    /// The issuer identifier; equals the `iss` of every token.
-    issuer: String,
-    /// The JWK set.
-    jwks_uri: String,
-    /// Empty: there is no authorization endpoint.
-    #[schema(value_type = Vec<String>)]
-    response_types_supported: [&'static str; 0],
-    /// RFC 7009 revocation endpoint.
-    revocation_endpoint: String,
-    /// How clients authenticate at the revocation endpoint.
-    #[schema(value_type = Vec<String>)]
-    revocation_endpoint_auth_methods_supported: [&'static str; 2],
-    /// Every scope the server knows.
-    #[schema(value_type = Vec<String>)]
-    scopes_supported: &'static [&'static str],
-    /// Always `["public"]`.
-    #[schema(value_type = Vec<String>)]
-    subject_types_supported: [&'static str; 1],
-    /// The token endpoint.
-    token_endpoint: String,
-    /// How clients authenticate at the token endpoint.
-    #[schema(value_type = Vec<String>)]
-    token_endpoint_auth_methods_supported: [&'static str; 3],
-}
-
 /// Provider metadata, cacheable for 5 minutes.
 async fn document(state: &AppState) -> Response {
     let issuer = &state.issuer;
     let alg = state.keyring.snapshot().current.alg().as_str();
+    let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let body = ProviderMetadata {
-        access_token_signing_alg_values_supported: [alg],
-        device_authorization_endpoint: format!("{issuer}/device/auth"),
-        grant_types_supported: GRANT_TYPES,
-        introspection_endpoint: format!("{issuer}/token/introspection"),
-        introspection_endpoint_auth_methods_supported: [
+        access_token_signing_alg_values_supported: strings(&[alg]),
+        device_authorization_endpoint: Some(format!("{issuer}/device/auth")),
+        grant_types_supported: strings(GRANT_TYPES),
+        introspection_endpoint: Some(format!("{issuer}/token/introspection")),
+        introspection_endpoint_auth_methods_supported: strings(&[
             "client_secret_basic",
             "client_secret_post",
-        ],
+        ]),
         issuer: issuer.clone(),
         jwks_uri: format!("{issuer}/jwks"),
-        response_types_supported: [],
-        revocation_endpoint: format!("{issuer}/token/revocation"),
-        revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
-        scopes_supported: KNOWN_SCOPES,
-        subject_types_supported: ["public"],
+        response_types_supported: Vec::new(),
+        revocation_endpoint: Some(format!("{issuer}/token/revocation")),
+        revocation_endpoint_auth_methods_supported: strings(&[
+            "client_secret_basic",
+            "client_secret_post",
+        ]),
+        scopes_supported: strings(KNOWN_SCOPES),
+        subject_types_supported: strings(&["public"]),
         token_endpoint: format!("{issuer}/token"),
-        token_endpoint_auth_methods_supported: [
+        token_endpoint_auth_methods_supported: strings(&[
             "client_secret_basic",
             "client_secret_post",
             "none",
-        ],
+        ]),
     };
     let mut response = axum::Json(body).into_response();
     response.headers_mut().insert(

@@ -2,11 +2,11 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use utoipa::ToSchema;
 use utoipa::openapi::{RefOr, Response as ApiResponse};
+
+pub use tollhouse_api::error::{OAuthErrorBody, OAuthErrorCode};
 
 type Text = Cow<'static, str>;
 
@@ -48,6 +48,9 @@ pub enum OidcError {
     /// RFC 8628: the user refused.
     #[error("access_denied")]
     AccessDenied,
+    /// The user's prepaid balance is exhausted: no signer credential (HTTP 402).
+    #[error("insufficient_allowance")]
+    InsufficientAllowance,
     /// The app named in the path does not exist.
     #[error("not_found")]
     NotFound,
@@ -106,6 +109,11 @@ impl OidcError {
                 C::AccessDenied,
                 "the user denied the request".into(),
             ),
+            Self::InsufficientAllowance => (
+                StatusCode::PAYMENT_REQUIRED,
+                C::InsufficientAllowance,
+                "the user's prepaid balance is exhausted".into(),
+            ),
             Self::NotFound => (StatusCode::NOT_FOUND, C::NotFound, "no such app".into()),
             Self::BodyTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -148,58 +156,13 @@ impl IntoResponse for OidcError {
         let (status, error, error_description) = self.parts();
         let body = OAuthErrorBody {
             error,
-            error_description,
+            error_description: error_description.into_owned(),
         };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
-}
-
-/// The `error` codes this server sends (RFC 6749 §5.2, RFC 8628 §3.5, RFC 8707).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OAuthErrorCode {
-    /// Missing, repeated or malformed parameter, or a body too large.
-    InvalidRequest,
-    /// Client authentication failed.
-    InvalidClient,
-    /// The grant or token is invalid, expired or revoked.
-    InvalidGrant,
-    /// This client may not use this grant.
-    UnauthorizedClient,
-    /// The grant type is not supported.
-    UnsupportedGrantType,
-    /// A requested scope is unknown or not allowed.
-    InvalidScope,
-    /// The requested resource is not acceptable.
-    InvalidTarget,
-    /// The user has not decided yet.
-    AuthorizationPending,
-    /// Polling too fast.
-    SlowDown,
-    /// The device code expired.
-    ExpiredToken,
-    /// The user refused.
-    AccessDenied,
-    /// The app does not exist.
-    NotFound,
-    /// Storage is unreachable; retry later.
-    TemporarilyUnavailable,
-    /// An internal error.
-    ServerError,
-}
-
-/// An RFC 6749 error response body.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OAuthErrorBody {
-    /// The error code.
-    pub error: OAuthErrorCode,
-    /// Human-readable detail; never echoes a credential.
-    #[schema(value_type = String)]
-    pub error_description: Text,
 }
 
 /// The errors of the form-encoded endpoints that authenticate a client (token, introspection,
@@ -215,6 +178,10 @@ impl utoipa::IntoResponses for OAuthErrors {
                 "Invalid request, grant, scope or target (RFC 6749 §5.2)",
             ),
             (401, "Client authentication failed (`invalid_client`)"),
+            (
+                402,
+                "Prepaid app: the user's balance is exhausted, no signer credential (`insufficient_allowance`)",
+            ),
             (413, "Request body too large"),
             (500, "Internal error"),
             (503, "Storage unavailable (`temporarily_unavailable`)"),
@@ -230,6 +197,10 @@ impl utoipa::IntoResponses for FacadeErrors {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
         crate::openapi::error_responses::<OAuthErrorBody>(&[
             (400, "Invalid request, grant or scope"),
+            (
+                402,
+                "Prepaid app: the user's balance is exhausted (`insufficient_allowance`)",
+            ),
             (404, "No such app (`not_found`)"),
             (413, "Request body too large"),
             (500, "Internal error"),

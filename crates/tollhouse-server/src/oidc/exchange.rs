@@ -10,14 +10,14 @@ use super::verify::verify_access_token;
 use crate::balances::balance_of;
 use crate::state::AppState;
 use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use tollhouse_core::app::{App, AppStatus};
 use tollhouse_core::claims::UserType;
 use tollhouse_core::ids::{looks_like_client_secret, split_api_key};
 use tollhouse_core::scope::ScopeSet;
 use tollhouse_core::user::{AppUser, UserStatus};
-use utoipa::ToSchema;
+use tollhouse_api::UsdMicros;
+
+pub use tollhouse_api::oauth::SignerSession;
 
 /// `subject_token_type` of a JWT access token.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -121,6 +121,21 @@ pub async fn api_key_owner(
     Ok((app, user))
 }
 
+/// Refuses a signer credential with 402 `insufficient_allowance` when the user's app is prepaid
+/// and the user's balance is at or below its soft limit (the same test as the webhook's gate),
+/// so an integrator learns it when minting rather than at the first signing.
+pub async fn require_allowance(state: &AppState, user: &AppUser) -> Result<(), OidcError> {
+    let policy = crate::signer::policy::policy_of(state, &user.client_id).await?;
+    if policy.is_none_or(|p| p.billing_mode != crate::signer::policy::BillingMode::Prepaid) {
+        return Ok(());
+    }
+    if balance_of(state, user).await?.has_access {
+        Ok(())
+    } else {
+        Err(OidcError::InsufficientAllowance)
+    }
+}
+
 /// Issues an opaque signer session and answers with the SignerSession document.
 pub async fn signer_session_for(
     state: &AppState,
@@ -128,6 +143,7 @@ pub async fn signer_session_for(
     user: &AppUser,
     scope: &str,
 ) -> Result<SignerSession, OidcError> {
+    require_allowance(state, user).await?;
     let token = mint::new_signer_session(state, app, user, scope).await?;
     state.metrics.token_issued("api_key_exchange");
     exchange_response(state, user, token, mint::SIGNER_SESSION_TTL_SECS, scope).await
@@ -221,6 +237,7 @@ async fn exchange_user_jwt(
         )
         .await;
     }
+    require_allowance(state, &user).await?;
     let (access_token, expires_in, grant) = match resource.or(audience) {
         None => (
             mint::new_signer_session(state, app, &user, &scope_text).await?,
@@ -238,43 +255,6 @@ async fn exchange_user_jwt(
     exchange_response(state, &user, access_token, expires_in, &scope_text).await
 }
 
-/// The token-exchange / SignerSession response: the issued token with the user's prepaid
-/// balance.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SignerSession {
-    /// An opaque `pmth_` signer session (90 days) or a signer JWT (300 s).
-    pub access_token: String,
-    /// The user's balance in micro-USD, a decimal string.
-    #[serde(rename = "balanceUsdMicros")]
-    #[schema(pattern = "^-?[0-9]+$")]
-    pub balance_usd_micros: String,
-    /// Lifetime in seconds.
-    pub expires_in: i64,
-    /// Always `urn:ietf:params:oauth:token-type:access_token`.
-    #[schema(value_type = String, pattern = "^urn:ietf:params:oauth:token-type:access_token$")]
-    pub issued_token_type: &'static str,
-    /// Everything ever granted to the user, in micro-USD, a decimal string.
-    #[serde(rename = "lifetimeGrantedUsdMicros")]
-    #[schema(pattern = "^-?[0-9]+$")]
-    pub lifetime_granted_usd_micros: String,
-    /// Space-separated scopes.
-    pub scope: String,
-    /// The remote signer's URL, when one is configured.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub signer_url: Option<String>,
-    /// Always `Bearer`.
-    #[schema(value_type = String, pattern = "^Bearer$")]
-    pub token_type: &'static str,
-}
-
-impl IntoResponse for SignerSession {
-    fn into_response(self) -> Response {
-        super::no_store(axum::Json(self))
-    }
-}
-
 /// The token-exchange / SignerSession response, with the user's prepaid balance.
 pub async fn exchange_response(
     state: &AppState,
@@ -286,12 +266,12 @@ pub async fn exchange_response(
     let balance = balance_of(state, user).await?;
     Ok(SignerSession {
         access_token,
-        balance_usd_micros: balance.balance_usd_micros.to_string(),
+        balance_usd_micros: UsdMicros::new(balance.balance_usd_micros),
         expires_in,
-        issued_token_type: ACCESS_TOKEN_TYPE,
-        lifetime_granted_usd_micros: balance.lifetime_granted_usd_micros.to_string(),
+        issued_token_type: ACCESS_TOKEN_TYPE.to_owned(),
+        lifetime_granted_usd_micros: UsdMicros::new(balance.lifetime_granted_usd_micros),
         scope: scope.to_owned(),
         signer_url: state.config.signer_url.clone(),
-        token_type: "Bearer",
+        token_type: "Bearer".to_owned(),
     })
 }

@@ -16,9 +16,10 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
+use super::NoStore;
+use tollhouse_api::oauth::{DeviceExchange, KeyExchange};
 use tollhouse_core::app::App;
 use utoipa::ToSchema;
 
@@ -78,13 +79,15 @@ pub async fn app_token(
     client_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<SignerSession, OidcError> {
+) -> Result<NoStore<SignerSession>, OidcError> {
     let params = Params::from_request(&headers, body)?;
     let Path(client_id) = client_id.map_err(|r| OidcError::invalid_request(r.body_text()))?;
     let app = path_app(&state, &client_id).await?;
     match params.require("grant_type")? {
         grant if form_enum::<GrantType>(grant) == Some(GrantType::TokenExchange) => {
-            super::exchange::token_exchange(&state, &headers, &params, Some(&app)).await
+            super::exchange::token_exchange(&state, &headers, &params, Some(&app))
+                .await
+                .map(NoStore)
         }
         other => Err(OidcError::UnsupportedGrantType(
             format!("grant type `{other}` is not supported here").into(),
@@ -110,20 +113,6 @@ fn json_body<T: serde::de::DeserializeOwned>(
     serde_json::from_value(value).map_err(|e| OidcError::InvalidRequest(e.to_string().into()))
 }
 
-/// Body of the API-key facade.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct KeyExchange {
-    /// The API key, bare (`pmth_…`) or composite (`app_…_pmth_…`).
-    api_key: String,
-    /// Requested user scopes, space-separated (default `sign:job`).
-    #[serde(default)]
-    scope: Option<String>,
-    /// The app the key must belong to.
-    #[serde(default)]
-    client_id: Option<String>,
-}
-
 /// `POST /api/pymthouse/keys/exchange` `{apiKey, scope?, clientId}` → SignerSession.
 #[utoipa::path(
     post,
@@ -139,7 +128,7 @@ pub struct KeyExchange {
 pub async fn api_key_exchange(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
-) -> Result<SignerSession, OidcError> {
+) -> Result<NoStore<SignerSession>, OidcError> {
     let body: KeyExchange = json_body(body)?;
     let scope = requested_user_scope(body.scope.as_deref())?;
     let expected = match body.client_id.as_deref() {
@@ -147,21 +136,9 @@ pub async fn api_key_exchange(
         None => None,
     };
     let (app, user) = api_key_owner(&state, &body.api_key, expected.as_ref()).await?;
-    signer_session_for(&state, &app, &user, &scope).await
-}
-
-/// Body of the device-token facade.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceExchange {
-    /// The user JWT the device obtained through the device flow.
-    device_token: String,
-    /// Requested scopes, a subset of the device token's.
-    #[serde(default)]
-    scope: Option<String>,
-    /// The app the device token must belong to.
-    #[serde(default)]
-    client_id: Option<String>,
+    signer_session_for(&state, &app, &user, &scope)
+        .await
+        .map(NoStore)
 }
 
 /// `POST /api/signer/device/exchange` `{deviceToken, scope?, clientId?}` → a 300 s signer JWT.
@@ -180,7 +157,7 @@ pub struct DeviceExchange {
 pub async fn device_exchange(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
-) -> Result<SignerSession, OidcError> {
+) -> Result<NoStore<SignerSession>, OidcError> {
     let body: DeviceExchange = json_body(body)?;
     let (user, subject_scope, client_id) = subject_user(&state, None, &body.device_token).await?;
     if body.client_id.as_deref().is_some_and(|c| c != client_id) {
@@ -206,6 +183,7 @@ pub async fn device_exchange(
             requested.to_string()
         }
     };
+    super::exchange::require_allowance(&state, &user).await?;
     let token = mint::signer_jwt(&state, &app, &user, &scope, &state.issuer)?;
     state.metrics.token_issued("device_exchange");
     exchange_response(
@@ -216,4 +194,5 @@ pub async fn device_exchange(
         &scope,
     )
     .await
+    .map(NoStore)
 }

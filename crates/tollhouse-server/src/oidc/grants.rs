@@ -9,69 +9,39 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 use tollhouse_core::claims::{AccessTokenClaims, UserType};
 use tollhouse_core::ids::generate_jti;
 use tollhouse_core::scope::{ScopeError, ScopeSet};
+use tollhouse_api::oauth::{
+    SignerSession, TokenEndpointResponse, TokenResponse, UserTokens,
+};
 use utoipa::ToSchema;
 
-/// The successful `client_credentials` response (RFC 6749 §5.1): a JWT for the app itself.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenResponse {
-    /// RFC 9068 JWT access token.
-    access_token: String,
-    /// Always `Bearer`.
-    #[schema(value_type = String, pattern = "^Bearer$")]
-    token_type: &'static str,
-    /// Lifetime in seconds.
-    expires_in: i64,
-    /// Space-separated granted scopes.
-    scope: String,
-}
+pub use tollhouse_api::oauth::{GrantType, SubjectTokenType};
 
-/// A user's access token with its rotating refresh token: the `refresh_token` and `device_code`
-/// grants.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UserTokens {
-    /// 900 s RFC 9068 user JWT.
-    pub access_token: String,
-    /// Lifetime of the access token in seconds.
-    pub expires_in: i64,
-    /// The next refresh token (the presented one is now spent).
-    pub refresh_token: String,
-    /// Space-separated scopes.
-    pub scope: String,
-    /// Always `Bearer`.
-    #[schema(value_type = String, pattern = "^Bearer$")]
-    pub token_type: &'static str,
-}
-
-impl IntoResponse for UserTokens {
-    fn into_response(self) -> Response {
-        super::no_store(axum::Json(self))
-    }
-}
-
-/// Every success of `POST {issuer}/token`, by grant.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum TokenEndpointResponse {
+/// Every success of `POST {issuer}/token`, by grant (documented as
+/// [`TokenEndpointResponse`]).
+#[derive(Debug)]
+pub enum TokenAnswer {
     /// `client_credentials`.
     App(TokenResponse),
     /// `refresh_token`, `urn:ietf:params:oauth:grant-type:device_code`.
     User(UserTokens),
     /// Token exchange, and `client_credentials` with `external_user_id`.
-    Signer(super::exchange::SignerSession),
+    Signer(SignerSession),
 }
 
-impl IntoResponse for TokenEndpointResponse {
+impl IntoResponse for TokenAnswer {
     fn into_response(self) -> Response {
         match self {
-            Self::App(r) => r.into_response(),
-            Self::User(r) => r.into_response(),
-            Self::Signer(r) => r.into_response(),
+            Self::App(r) => {
+                let mut response = super::no_store(axum::Json(r));
+                let headers = response.headers_mut();
+                headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+                response
+            }
+            Self::User(r) => super::no_store(axum::Json(r)),
+            Self::Signer(r) => super::no_store(axum::Json(r)),
         }
     }
 }
@@ -105,48 +75,9 @@ pub struct TokenRequest {
     subject_token_type: Option<SubjectTokenType>,
 }
 
-/// Grant types of the token endpoint.
-// The serde names are both the documented values and what the dispatch in `token` matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-pub enum GrantType {
-    /// RFC 6749 §4.4.
-    #[serde(rename = "client_credentials")]
-    ClientCredentials,
-    /// RFC 6749 §6.
-    #[serde(rename = "refresh_token")]
-    RefreshToken,
-    /// RFC 8628.
-    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
-    DeviceCode,
-    /// RFC 8693.
-    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
-    TokenExchange,
-}
-
-/// `subject_token_type` values of the token exchange.
-// Documented values and dispatch at once, as `GrantType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-pub enum SubjectTokenType {
-    /// A user JWT issued to this app.
-    #[serde(rename = "urn:ietf:params:oauth:token-type:access_token")]
-    AccessToken,
-    /// A user's API key (bare or composite).
-    #[serde(rename = "urn:pymthouse:oauth:token-type:api_key")]
-    ApiKey,
-}
-
 /// A form value as one of the unit variants of `T` (by serde name), if it is one.
 pub fn form_enum<T: serde::de::DeserializeOwned>(value: &str) -> Option<T> {
     T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(value)).ok()
-}
-
-impl IntoResponse for TokenResponse {
-    fn into_response(self) -> Response {
-        let mut response = super::no_store(axum::Json(self));
-        let headers = response.headers_mut();
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        response
-    }
 }
 
 /// The token endpoint.
@@ -166,7 +97,7 @@ pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<TokenEndpointResponse, OidcError> {
+) -> Result<TokenAnswer, OidcError> {
     let params = Params::from_request(&headers, body)?;
     let grant_type = params.require("grant_type")?;
     let Some(grant) = form_enum::<GrantType>(grant_type) else {
@@ -178,21 +109,21 @@ pub async fn token(
         GrantType::ClientCredentials if params.get("external_user_id")?.is_some() => {
             super::mint_for_user::mint_user_signer_token(&state, &headers, &params)
                 .await
-                .map(TokenEndpointResponse::Signer)
+                .map(TokenAnswer::Signer)
         }
         GrantType::ClientCredentials => client_credentials(&state, &headers, &params)
             .await
-            .map(TokenEndpointResponse::App),
+            .map(TokenAnswer::App),
         GrantType::RefreshToken => super::refresh::refresh(&state, &headers, &params)
             .await
-            .map(TokenEndpointResponse::User),
+            .map(TokenAnswer::User),
         GrantType::DeviceCode => super::device::poll(&state, &params)
             .await
-            .map(TokenEndpointResponse::User),
+            .map(TokenAnswer::User),
         GrantType::TokenExchange => {
             super::exchange::token_exchange(&state, &headers, &params, None)
                 .await
-                .map(TokenEndpointResponse::Signer)
+                .map(TokenAnswer::Signer)
         }
     }
 }
@@ -245,7 +176,7 @@ async fn client_credentials(
     state.metrics.token_issued("client_credentials");
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: "Bearer".to_owned(),
         expires_in: ttl,
         scope: claims.scope,
     })

@@ -58,6 +58,7 @@ pub async fn mint_user_signer_token(
     if user.status != UserStatus::Active {
         return Err(OidcError::InvalidGrant("the user is deactivated".into()));
     }
+    super::exchange::require_allowance(state, &user).await?;
     let token = mint::signer_jwt(state, &app, &user, "sign:job", &audience)?;
     state.metrics.token_issued("mint_user_token");
     exchange_response(

@@ -42,6 +42,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(device::authorize))
 }
 
+/// A JSON body answered with `Cache-Control: no-store` (RFC 6749 §5.1): the wire types live in
+/// `tollhouse-api`, so this wrapper gives them a response.
+#[derive(Debug)]
+pub struct NoStore<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for NoStore<T> {
+    fn into_response(self) -> Response {
+        no_store(axum::Json(self.0))
+    }
+}
+
 /// A JSON response that must not be cached (RFC 6749 §5.1).
 pub fn no_store(body: impl IntoResponse) -> Response {
     let mut response = body.into_response();

@@ -3,7 +3,7 @@
 
 use super::client_auth::{authenticate_m2m, presented_client};
 use super::error::OidcError;
-use super::grants::UserTokens;
+use tollhouse_api::oauth::UserTokens;
 use super::mint;
 use super::params::Params;
 use crate::state::AppState;
@@ -86,6 +86,6 @@ pub async fn refresh(
         expires_in: crate::config::USER_TOKEN_TTL_SECS,
         refresh_token: successor,
         scope: record.scope,
-        token_type: "Bearer",
+        token_type: "Bearer".to_owned(),
     })
 }

@@ -1,0 +1,93 @@
+//! `POST A/usage/signed-tickets`: usage an integrator's backend reports in the builder-sdk
+//! shape, one ticket or `{tickets: […]}` (at most 1000), deduplicated on `(app, requestId)`.
+
+use serde::{Deserialize, Serialize};
+use tollhouse_core::money::{UsdMicros, Wei};
+
+/// One signed ticket.
+///
+/// ```
+/// use tollhouse_api::tickets::SignedTicket;
+/// use tollhouse_api::{UsdMicros, Wei};
+/// let ticket = SignedTicket {
+///     fee_wei: Some(Wei::new(200_000_000_000_000)),
+///     pipeline: Some("live-video-to-video".into()),
+///     ..SignedTicket::new("req-1", "ada", UsdMicros::new(600_000))
+/// };
+/// assert_eq!(
+///     serde_json::to_string(&ticket).unwrap(),
+///     r#"{"requestId":"req-1","externalUserId":"ada","networkFeeUsdMicros":"600000","feeWei":"200000000000000","pipeline":"live-video-to-video"}"#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedTicket {
+    /// The integrator's id for this signing; the dedupe key within the app (1–200 characters).
+    pub request_id: String,
+    /// The user who spent it.
+    pub external_user_id: String,
+    /// The network fee.
+    pub network_fee_usd_micros: UsdMicros,
+    /// The fee in wei.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_wei: Option<Wei>,
+    /// Pixels billed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixels: Option<i64>,
+    /// Pipeline (`"<pipeline>:<model>"` is split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    /// Model id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    /// The gateway's request id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_request_id: Option<String>,
+    /// The ETH/USD price the fee was valued at (recorded as given), e.g. `"3456.78"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eth_usd_price: Option<String>,
+    /// When it happened (unix milliseconds); default: when it is received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at_ms: Option<i64>,
+}
+
+impl SignedTicket {
+    /// A ticket with only the required fields.
+    pub fn new(
+        request_id: impl Into<String>,
+        external_user_id: impl Into<String>,
+        network_fee: UsdMicros,
+    ) -> Self {
+        Self {
+            request_id: request_id.into(),
+            external_user_id: external_user_id.into(),
+            network_fee_usd_micros: network_fee,
+            fee_wei: None,
+            pixels: None,
+            pipeline: None,
+            model_id: None,
+            gateway_request_id: None,
+            eth_usd_price: None,
+            occurred_at_ms: None,
+        }
+    }
+}
+
+/// A batch: `{"tickets": […]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedTicketBatch {
+    /// 1 to 1000 tickets.
+    pub tickets: Vec<SignedTicket>,
+}
+
+/// What `POST A/usage/signed-tickets` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IngestOutcome {
+    /// New tickets stored.
+    pub ingested: u64,
+    /// Tickets already stored (same `requestId`).
+    pub duplicate: u64,
+    /// Always `tollhouse`.
+    pub source: String,
+}

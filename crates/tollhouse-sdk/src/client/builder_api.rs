@@ -1,0 +1,350 @@
+//! Builder API calls (`/api/v1/apps/{clientId}/…`, M2M Basic) and the end-user routes.
+
+use super::Client;
+use crate::error::Error;
+use reqwest::header::{ACCEPT, ETAG, IF_NONE_MATCH};
+use reqwest::{Method, StatusCode};
+use tollhouse_api::allowances::{BalanceView, GrantAllowance, GrantResult, UserAllowances};
+use tollhouse_api::end_user::UserUsage;
+use tollhouse_api::keys::{ApiKeyView, CreateKey, CreatedApiKey, KeyList, RevokedKey};
+use tollhouse_api::manifest::{Manifest, PutManifest, SignerRouting};
+use tollhouse_api::oauth::DenyDevice;
+use tollhouse_api::plans::{CreatePlan, Plan, PlanList, PlanSyncResult};
+use tollhouse_api::settings::{Settings, SettingsPatch};
+use tollhouse_api::tickets::{IngestOutcome, SignedTicket, SignedTicketBatch};
+use tollhouse_api::usage::{UsageQuery, UsageReport};
+use tollhouse_api::users::{
+    AppInfo, BuilderUserTokens, Done, MintUserToken, UpsertUser, UserList, UserView,
+};
+
+/// The result of [`Client::upsert_user`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upserted {
+    /// The user as stored now.
+    pub user: UserView,
+    /// Whether the call created the user (201) rather than updating an existing one (200).
+    pub created: bool,
+}
+
+/// A manifest with its entity tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedManifest {
+    /// The resolved manifest.
+    pub manifest: Manifest,
+    /// Its strong entity tag (quoted), for a later `If-None-Match`.
+    pub etag: Option<String>,
+}
+
+/// The result of [`Client::manifest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestFetch {
+    /// The manifest (first fetch, or it changed since the given tag).
+    Changed(TaggedManifest),
+    /// 304: unchanged since the given tag.
+    NotModified {
+        /// The current entity tag.
+        etag: Option<String>,
+    },
+}
+
+fn etag_of(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get(ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+impl Client {
+    /// `GET A`: the app itself.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let app = client.app().await?;
+    /// assert!(app.allowed_scopes.iter().any(|s| s == "sign:job"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn app(&self) -> Result<AppInfo, Error> {
+        self.send_body(self.builder_request(Method::GET, &[])?)
+            .await
+    }
+
+    /// `GET A/users`: every user of the app, active or not.
+    pub async fn users(&self) -> Result<Vec<UserView>, Error> {
+        let list: UserList = self
+            .send_body(self.builder_request(Method::GET, &["users"])?)
+            .await?;
+        Ok(list.users)
+    }
+
+    /// `POST A/users`: creates the user, or updates the fields given of an existing one.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// use tollhouse_api::users::UpsertUser;
+    /// let body = UpsertUser { email: Some("ada@example.com".into()), ..UpsertUser::new("ada") };
+    /// let upserted = client.upsert_user(&body).await?;
+    /// println!("{} created: {}", upserted.user.id, upserted.created);
+    /// # Ok(()) }
+    /// ```
+    pub async fn upsert_user(&self, user: &UpsertUser) -> Result<Upserted, Error> {
+        let request = self.builder_request(Method::POST, &["users"])?.json(user);
+        let (status, _, user) = self.send(request).await?;
+        Ok(Upserted {
+            user,
+            created: status == StatusCode::CREATED,
+        })
+    }
+
+    /// `DELETE A/users?externalUserId=`: deactivates the user (their record and usage stay;
+    /// their credentials stop working at once).
+    pub async fn deactivate_user(&self, external_user_id: &str) -> Result<Done, Error> {
+        let request = self
+            .builder_request(Method::DELETE, &["users"])?
+            .query(&[("externalUserId", external_user_id)]);
+        self.send_body(request).await
+    }
+
+    /// `POST A/users/{ext}/token`: a 900 s user JWT and a rotating refresh token, with `scope`
+    /// (user scopes, default `sign:job`). An unknown user is 404 `not_found`.
+    pub async fn mint_user_token(
+        &self,
+        external_user_id: &str,
+        scope: Option<&str>,
+    ) -> Result<BuilderUserTokens, Error> {
+        let body = MintUserToken {
+            scope: scope.map(str::to_owned),
+        };
+        let request = self
+            .builder_request(Method::POST, &["users", external_user_id, "token"])?
+            .json(&body);
+        self.send_body(request).await
+    }
+
+    /// `GET A/users/{ext}/keys`: the user's API keys, live and revoked (never the keys
+    /// themselves).
+    pub async fn api_keys(&self, external_user_id: &str) -> Result<Vec<ApiKeyView>, Error> {
+        let list: KeyList = self
+            .send_body(self.builder_request(Method::GET, &["users", external_user_id, "keys"])?)
+            .await?;
+        Ok(list.keys)
+    }
+
+    /// `POST A/users/{ext}/keys`: a new API key, shown this once.
+    pub async fn create_api_key(
+        &self,
+        external_user_id: &str,
+        label: Option<&str>,
+    ) -> Result<CreatedApiKey, Error> {
+        let body = CreateKey {
+            label: label.map(str::to_owned),
+        };
+        let request = self
+            .builder_request(Method::POST, &["users", external_user_id, "keys"])?
+            .json(&body);
+        self.send_body(request).await
+    }
+
+    /// `DELETE A/users/{ext}/keys?keyId=`: revokes the key; it fails everywhere at once.
+    pub async fn revoke_api_key(
+        &self,
+        external_user_id: &str,
+        key_id: &str,
+    ) -> Result<ApiKeyView, Error> {
+        let request = self
+            .builder_request(Method::DELETE, &["users", external_user_id, "keys"])?
+            .query(&[("keyId", key_id)]);
+        let revoked: RevokedKey = self.send_body(request).await?;
+        Ok(revoked.key)
+    }
+
+    /// `GET A/users/{ext}/allowances`: the user's prepaid position.
+    pub async fn allowances(&self, external_user_id: &str) -> Result<UserAllowances, Error> {
+        let request =
+            self.builder_request(Method::GET, &["users", external_user_id, "allowances"])?;
+        self.send_body(request).await
+    }
+
+    /// `POST A/users/{ext}/allowances`: grants the user an allowance.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// use tollhouse_api::UsdMicros;
+    /// use tollhouse_api::allowances::GrantAllowance;
+    /// let granted = client
+    ///     .grant_allowance("ada", &GrantAllowance::new(UsdMicros::new(5_000_000)))
+    ///     .await?;
+    /// assert!(granted.allowances.has_access);
+    /// # Ok(()) }
+    /// ```
+    pub async fn grant_allowance(
+        &self,
+        external_user_id: &str,
+        grant: &GrantAllowance,
+    ) -> Result<GrantResult, Error> {
+        let request = self
+            .builder_request(Method::POST, &["users", external_user_id, "allowances"])?
+            .json(grant);
+        self.send_body(request).await
+    }
+
+    /// `GET A/usage/balance?externalUserId=`: the user's balance.
+    pub async fn balance(&self, external_user_id: &str) -> Result<BalanceView, Error> {
+        let request = self
+            .builder_request(Method::GET, &["usage", "balance"])?
+            .query(&[("externalUserId", external_user_id)]);
+        self.send_body(request).await
+    }
+
+    /// `GET A/usage`: the app's usage over a period, grouped as `query.group_by` asks (the rows
+    /// come back in the matching `by_…` field of the report).
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// use tollhouse_api::usage::{UsageGrouping, UsageQuery};
+    /// let query = UsageQuery { group_by: Some(UsageGrouping::User), ..UsageQuery::default() };
+    /// for row in client.usage(&query).await?.by_user.unwrap_or_default() {
+    ///     println!("{}: {} µUSD", row.external_user_id, row.network_fee_usd_micros);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn usage(&self, query: &UsageQuery) -> Result<UsageReport, Error> {
+        let request = self.builder_request(Method::GET, &["usage"])?.query(query);
+        self.send_body(request).await
+    }
+
+    /// `POST A/usage/signed-tickets` with one ticket (deduplicated on its `requestId`).
+    pub async fn ingest_signed_ticket(
+        &self,
+        ticket: &SignedTicket,
+    ) -> Result<IngestOutcome, Error> {
+        let request = self
+            .builder_request(Method::POST, &["usage", "signed-tickets"])?
+            .json(ticket);
+        self.send_body(request).await
+    }
+
+    /// `POST A/usage/signed-tickets` with a batch of 1 to 1000 tickets.
+    pub async fn ingest_signed_tickets(
+        &self,
+        tickets: &[SignedTicket],
+    ) -> Result<IngestOutcome, Error> {
+        let body = SignedTicketBatch {
+            tickets: tickets.to_vec(),
+        };
+        let request = self
+            .builder_request(Method::POST, &["usage", "signed-tickets"])?
+            .json(&body);
+        self.send_body(request).await
+    }
+
+    /// `GET A/manifest`, conditional on `if_none_match` (an earlier entity tag).
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// use tollhouse_sdk::ManifestFetch;
+    /// let ManifestFetch::Changed(first) = client.manifest(None).await? else { unreachable!() };
+    /// let again = client.manifest(first.etag.as_deref()).await?;
+    /// assert!(matches!(again, ManifestFetch::NotModified { .. }));
+    /// # Ok(()) }
+    /// ```
+    pub async fn manifest(&self, if_none_match: Option<&str>) -> Result<ManifestFetch, Error> {
+        let mut request = self.builder_request(Method::GET, &["manifest"])?;
+        if let Some(tag) = if_none_match {
+            request = request.header(IF_NONE_MATCH, tag);
+        }
+        let response = request.send().await?;
+        if response.status() == StatusCode::NOT_MODIFIED {
+            return Ok(ManifestFetch::NotModified {
+                etag: etag_of(response.headers()).or_else(|| if_none_match.map(str::to_owned)),
+            });
+        }
+        let (_, headers, manifest) = self.read(response).await?;
+        Ok(ManifestFetch::Changed(TaggedManifest {
+            manifest,
+            etag: etag_of(&headers),
+        }))
+    }
+
+    /// `PUT A/manifest`: replaces the app's exclusions; answers with the resolved manifest.
+    pub async fn put_manifest(&self, body: &PutManifest) -> Result<TaggedManifest, Error> {
+        let request = self.builder_request(Method::PUT, &["manifest"])?.json(body);
+        let (_, headers, manifest) = self.send(request).await?;
+        Ok(TaggedManifest {
+            manifest,
+            etag: etag_of(&headers),
+        })
+    }
+
+    /// `GET A/signer/routing`: where the app's signing traffic and webhook go.
+    pub async fn signer_routing(&self) -> Result<SignerRouting, Error> {
+        self.send_body(self.builder_request(Method::GET, &["signer", "routing"])?)
+            .await
+    }
+
+    /// `GET A/settings`: the app's billing settings.
+    pub async fn settings(&self) -> Result<Settings, Error> {
+        self.send_body(self.builder_request(Method::GET, &["settings"])?)
+            .await
+    }
+
+    /// `PATCH A/settings`: changes the fields given.
+    pub async fn update_settings(&self, patch: &SettingsPatch) -> Result<Settings, Error> {
+        let request = self
+            .builder_request(Method::PATCH, &["settings"])?
+            .json(patch);
+        self.send_body(request).await
+    }
+
+    /// `GET A/plans`: the app's plans, newest first.
+    pub async fn plans(&self) -> Result<PlanList, Error> {
+        self.send_body(self.builder_request(Method::GET, &["plans"])?)
+            .await
+    }
+
+    /// `POST A/plans`: a new plan (an active one replaces the app's active plan).
+    pub async fn create_plan(&self, plan: &CreatePlan) -> Result<Plan, Error> {
+        let request = self.builder_request(Method::POST, &["plans"])?.json(plan);
+        self.send_body(request).await
+    }
+
+    /// `POST A/plans/{id}/sync`: puts the plan's rates in effect.
+    pub async fn sync_plan(&self, plan_id: &str) -> Result<PlanSyncResult, Error> {
+        self.send_body(self.builder_request(Method::POST, &["plans", plan_id, "sync"])?)
+            .await
+    }
+
+    /// `POST A/device/deny`: refuses the pending device login showing `user_code`; the
+    /// device's next poll gets `access_denied`.
+    pub async fn deny_device_login(&self, user_code: &str) -> Result<Done, Error> {
+        let body = DenyDevice {
+            user_code: user_code.to_owned(),
+        };
+        let request = self
+            .builder_request(Method::POST, &["device", "deny"])?
+            .json(&body);
+        self.send_body(request).await
+    }
+
+    /// `GET /api/v1/user/usage/balance` as the end user: `bearer` is their JWT, signer
+    /// session or API key (no M2M credentials needed).
+    pub async fn user_balance(&self, bearer: &str) -> Result<BalanceView, Error> {
+        let request = self
+            .inner
+            .http
+            .get(self.api_url(&["user", "usage", "balance"])?)
+            .bearer_auth(bearer)
+            .header(ACCEPT, "application/json");
+        self.send_body(request).await
+    }
+
+    /// `GET /api/v1/user/usage` as the end user: their usage totals, all time.
+    pub async fn user_usage(&self, bearer: &str) -> Result<UserUsage, Error> {
+        let request = self
+            .inner
+            .http
+            .get(self.api_url(&["user", "usage"])?)
+            .bearer_auth(bearer)
+            .header(ACCEPT, "application/json");
+        self.send_body(request).await
+    }
+}
