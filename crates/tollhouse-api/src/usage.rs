@@ -78,11 +78,14 @@ pub struct UsageQuery {
     pub group_by: Option<UsageGrouping>,
     /// Only this user (external id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", param(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        param(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    )]
     pub user_id: Option<String>,
     /// Only the events of this gateway request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", param(max_length = 256))]
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 256))]
     pub gateway_request_id: Option<String>,
     /// `retail`: retail figures from the app's active plan (absent while it has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,6 +9,7 @@ mod apps;
 mod devices;
 mod error;
 mod keys;
+mod plans;
 mod revocations;
 mod rooms;
 mod sessions;
@@ -16,6 +17,7 @@ mod settings;
 mod signer;
 mod sql;
 mod usage;
+mod usage_query;
 mod users;
 
 pub use allowances::{AllowanceRepository, ApiKeyRecord};
@@ -23,6 +25,7 @@ pub use apps::AppRepository;
 pub use devices::{DeviceGrant, DeviceRepository};
 pub use error::StoreError;
 pub use keys::{KeyRepository, StoredKey};
+pub use plans::{PlanRateRecord, PlanRecord, PlanRepository, StoredPrice};
 pub use revocations::RevocationRepository;
 pub use rooms::{RoomRecord, RoomRepository, RoomSecrets};
 pub use sessions::{RefreshRecord, Rotation, SessionRecord, SessionRepository};
@@ -33,6 +36,7 @@ pub use usage::{
     Attribution, DeadLetterRow, IngestCounts, MAX_EVENT_BILLABLE_MICROS, RollupSums,
     StoredDeadLetter, UsageEventRow, UsageRepository,
 };
+pub use usage_query::{GroupKeys, UsageFilter, UsageGroup, UsageQueryRepository};
 pub use users::{Upserted, UserRepository};
 
 /// Everything the server needs from storage.
@@ -42,12 +46,14 @@ pub trait Store:
     + AppRepository
     + DeviceRepository
     + KeyRepository
+    + PlanRepository
     + RevocationRepository
     + RoomRepository
     + SessionRepository
     + SettingsRepository
     + SignerRepository
     + UsageRepository
+    + UsageQueryRepository
     + UserRepository
     + Send
     + Sync

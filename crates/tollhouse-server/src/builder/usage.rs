@@ -172,10 +172,10 @@ pub async fn report(
         return Err(BuilderError::invalid("groupBy=daily_pipeline needs userId"));
     }
     if let Some(id) = &query.gateway_request_id
-        && (id.is_empty() || id.len() > MAX_GATEWAY_REQUEST_ID || id.contains('\0'))
+        && (id.is_empty() || id.chars().count() > MAX_GATEWAY_REQUEST_ID || id.contains('\0'))
     {
         return Err(BuilderError::invalid(format!(
-            "gatewayRequestId must be 1 to {MAX_GATEWAY_REQUEST_ID} bytes"
+            "gatewayRequestId must be 1 to {MAX_GATEWAY_REQUEST_ID} characters, without NUL"
         )));
     }
     let user_id = match &query.user_id {
