@@ -3,7 +3,7 @@
 //!
 //! Field names follow the wire (camelCase in the Builder API, snake_case in OAuth responses);
 //! money fields are exact types that serialise as decimal strings
-//! ([`Wei`](tollhouse_core::money::Wei), [`UsdMicros`](tollhouse_core::money::UsdMicros)).
+//! ([`Wei`], [`UsdMicros`]).
 //! With the `openapi` feature every type is also a `utoipa` schema.
 //!
 //! ```
