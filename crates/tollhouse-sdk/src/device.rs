@@ -33,6 +33,28 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Waits between polls. [`TokioSleeper`] really sleeps; tests pass a sleeper that advances a
 /// fake clock.
+///
+/// ```
+/// use std::sync::Mutex;
+/// use std::time::Duration;
+/// use tollhouse_sdk::device::Sleeper;
+///
+/// /// Sleeps no time at all and remembers what it was asked.
+/// #[derive(Default)]
+/// struct Recorder(Mutex<Vec<Duration>>);
+///
+/// impl Sleeper for Recorder {
+///     async fn sleep(&self, duration: Duration) {
+///         self.0.lock().unwrap().push(duration);
+///     }
+/// }
+///
+/// let recorder = Recorder::default();
+/// tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+///     recorder.sleep(Duration::from_secs(5)).await;
+/// });
+/// assert_eq!(*recorder.0.lock().unwrap(), [Duration::from_secs(5)]);
+/// ```
 pub trait Sleeper: Sync {
     /// Completes after `duration`.
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send;
@@ -68,6 +90,25 @@ impl Client {
 
 impl DeviceLogin {
     /// A login from an authorization already obtained (see [`Client::device_authorization`]).
+    /// An `interval` that is not positive means the RFC's default of 5 seconds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollhouse_sdk::Client;
+    /// use tollhouse_sdk::api::oauth::DeviceAuthorization;
+    /// use tollhouse_sdk::device::DeviceLogin;
+    ///
+    /// let client = Client::builder("https://auth.example.com/api/v1/oidc").build().unwrap();
+    /// let authorization: DeviceAuthorization = serde_json::from_str(r#"{
+    ///     "device_code": "d3c0de", "expires_in": 600, "interval": 0, "user_code": "BCDF-GHJK",
+    ///     "verification_uri": "https://auth.example.com/oidc/device",
+    ///     "verification_uri_complete": "https://auth.example.com/oidc/device?user_code=BCDF-GHJK"
+    /// }"#).unwrap();
+    /// let login = DeviceLogin::new(client, authorization);
+    /// assert_eq!(login.user_code(), "BCDF-GHJK");
+    /// assert_eq!(login.interval(), Duration::from_secs(5));
+    /// assert_eq!(login.expires_in(), Duration::from_secs(600));
+    /// ```
     pub fn new(client: Client, authorization: DeviceAuthorization) -> Self {
         let interval = u64::try_from(authorization.interval)
             .ok()

@@ -69,6 +69,14 @@ impl Client {
     }
 
     /// `GET A/users`: every user of the app, active or not.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// for user in client.users().await? {
+    ///     println!("{} {:?}", user.external_user_id, user.status);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn users(&self) -> Result<Vec<UserView>, Error> {
         let list: UserList = self
             .send_body(self.builder_request(Method::GET, &["users"])?)
@@ -97,6 +105,13 @@ impl Client {
 
     /// `DELETE A/users?externalUserId=`: deactivates the user (their record and usage stay;
     /// their credentials stop working at once).
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let done = client.deactivate_user("ada").await?;
+    /// assert_eq!(done.status, "inactive");
+    /// # Ok(()) }
+    /// ```
     pub async fn deactivate_user(&self, external_user_id: &str) -> Result<Done, Error> {
         let request = self
             .builder_request(Method::DELETE, &["users"])?
@@ -106,6 +121,13 @@ impl Client {
 
     /// `POST A/users/{ext}/token`: a 900 s user JWT and a rotating refresh token, with `scope`
     /// (user scopes, default `sign:job`). An unknown user is 404 `not_found`.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let tokens = client.mint_user_token("ada", Some("openid sign:job")).await?;
+    /// assert_eq!(tokens.expires_in, 900);
+    /// # Ok(()) }
+    /// ```
     pub async fn mint_user_token(
         &self,
         external_user_id: &str,
@@ -122,6 +144,15 @@ impl Client {
 
     /// `GET A/users/{ext}/keys`: the user's API keys, live and revoked (never the keys
     /// themselves).
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let active = client.api_keys("ada").await?.into_iter()
+    ///     .filter(|k| k.status == tollhouse_api::keys::KeyStatus::Active)
+    ///     .count();
+    /// println!("{active} live keys");
+    /// # Ok(()) }
+    /// ```
     pub async fn api_keys(&self, external_user_id: &str) -> Result<Vec<ApiKeyView>, Error> {
         let list: KeyList = self
             .send_body(self.builder_request(Method::GET, &["users", external_user_id, "keys"])?)
@@ -130,6 +161,13 @@ impl Client {
     }
 
     /// `POST A/users/{ext}/keys`: a new API key, shown this once.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let key = client.create_api_key("ada", Some("laptop")).await?;
+    /// println!("give the user {} (shown once); revoke with id {}", key.api_key, key.id);
+    /// # Ok(()) }
+    /// ```
     pub async fn create_api_key(
         &self,
         external_user_id: &str,
@@ -145,6 +183,13 @@ impl Client {
     }
 
     /// `DELETE A/users/{ext}/keys?keyId=`: revokes the key; it fails everywhere at once.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let revoked = client.revoke_api_key("ada", "5b0c…").await?;
+    /// assert!(revoked.revoked_at.is_some());
+    /// # Ok(()) }
+    /// ```
     pub async fn revoke_api_key(
         &self,
         external_user_id: &str,
@@ -158,6 +203,13 @@ impl Client {
     }
 
     /// `GET A/users/{ext}/allowances`: the user's prepaid position.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let position = client.allowances("ada").await?.allowances;
+    /// println!("{} µUSD left, access: {}", position.balance_usd_micros, position.has_access);
+    /// # Ok(()) }
+    /// ```
     pub async fn allowances(&self, external_user_id: &str) -> Result<UserAllowances, Error> {
         let request =
             self.builder_request(Method::GET, &["users", external_user_id, "allowances"])?;
@@ -188,6 +240,13 @@ impl Client {
     }
 
     /// `GET A/usage/balance?externalUserId=`: the user's balance.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let balance = client.balance("ada").await?;
+    /// println!("{} µUSD remaining", balance.remaining_usd_micros);
+    /// # Ok(()) }
+    /// ```
     pub async fn balance(&self, external_user_id: &str) -> Result<BalanceView, Error> {
         let request = self
             .builder_request(Method::GET, &["usage", "balance"])?
@@ -213,6 +272,16 @@ impl Client {
     }
 
     /// `POST A/usage/signed-tickets` with one ticket (deduplicated on its `requestId`).
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// use tollhouse_api::UsdMicros;
+    /// use tollhouse_api::tickets::SignedTicket;
+    /// let ticket = SignedTicket::new("req-1", "ada", UsdMicros::new(600_000));
+    /// let outcome = client.ingest_signed_ticket(&ticket).await?;
+    /// assert_eq!(outcome.ingested + outcome.duplicate, 1);
+    /// # Ok(()) }
+    /// ```
     pub async fn ingest_signed_ticket(
         &self,
         ticket: &SignedTicket,
@@ -224,6 +293,18 @@ impl Client {
     }
 
     /// `POST A/usage/signed-tickets` with a batch of 1 to 1000 tickets.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// use tollhouse_api::UsdMicros;
+    /// use tollhouse_api::tickets::SignedTicket;
+    /// let tickets = [
+    ///     SignedTicket::new("req-2", "ada", UsdMicros::new(400_000)),
+    ///     SignedTicket::new("req-3", "bob", UsdMicros::new(5)),
+    /// ];
+    /// client.ingest_signed_tickets(&tickets).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn ingest_signed_tickets(
         &self,
         tickets: &[SignedTicket],
@@ -266,6 +347,17 @@ impl Client {
     }
 
     /// `PUT A/manifest`: replaces the app's exclusions; answers with the resolved manifest.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// use tollhouse_api::manifest::{ManifestCapability, PutManifest};
+    /// let body = PutManifest {
+    ///     excluded_capabilities: vec![ManifestCapability::new("llm", "meta-llama/Meta-Llama-3.1-8B-Instruct")],
+    /// };
+    /// let tagged = client.put_manifest(&body).await?;
+    /// println!("now {:?}", tagged.etag);
+    /// # Ok(()) }
+    /// ```
     pub async fn put_manifest(&self, body: &PutManifest) -> Result<TaggedManifest, Error> {
         let request = self.builder_request(Method::PUT, &["manifest"])?.json(body);
         let (_, headers, manifest) = self.send(request).await?;
@@ -276,18 +368,45 @@ impl Client {
     }
 
     /// `GET A/signer/routing`: where the app's signing traffic and webhook go.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let routing = client.signer_routing().await?;
+    /// println!("JWKS at {}", routing.routing.jwks_uri);
+    /// # Ok(()) }
+    /// ```
     pub async fn signer_routing(&self) -> Result<SignerRouting, Error> {
         self.send_body(self.builder_request(Method::GET, &["signer", "routing"])?)
             .await
     }
 
     /// `GET A/settings`: the app's billing settings.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let settings = client.settings().await?;
+    /// println!("{:?}, soft limit {} µUSD", settings.billing_mode, settings.soft_limit_usd_micros);
+    /// # Ok(()) }
+    /// ```
     pub async fn settings(&self) -> Result<Settings, Error> {
         self.send_body(self.builder_request(Method::GET, &["settings"])?)
             .await
     }
 
     /// `PATCH A/settings`: changes the fields given.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// use tollhouse_api::UsdMicros;
+    /// use tollhouse_api::settings::{BillingMode, SettingsPatch};
+    /// let patch = SettingsPatch {
+    ///     billing_mode: Some(BillingMode::Prepaid),
+    ///     soft_limit_usd_micros: Some(UsdMicros::ZERO),
+    ///     ..SettingsPatch::default()
+    /// };
+    /// client.update_settings(&patch).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn update_settings(&self, patch: &SettingsPatch) -> Result<Settings, Error> {
         let request = self
             .builder_request(Method::PATCH, &["settings"])?
@@ -296,18 +415,42 @@ impl Client {
     }
 
     /// `GET A/plans`: the app's plans, newest first.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// for plan in client.plans().await?.products {
+    ///     println!("{} {:?}", plan.name, plan.status);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn plans(&self) -> Result<PlanList, Error> {
         self.send_body(self.builder_request(Method::GET, &["plans"])?)
             .await
     }
 
     /// `POST A/plans`: a new plan (an active one replaces the app's active plan).
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let plan: tollhouse_api::plans::CreatePlan =
+    ///     serde_json::from_str(r#"{"name": "Creator", "defaultMarkupPercent": "20"}"#).unwrap();
+    /// let created = client.create_plan(&plan).await?;
+    /// client.sync_plan(&created.id).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn create_plan(&self, plan: &CreatePlan) -> Result<Plan, Error> {
         let request = self.builder_request(Method::POST, &["plans"])?.json(plan);
         self.send_body(request).await
     }
 
     /// `POST A/plans/{id}/sync`: puts the plan's rates in effect.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let result = client.sync_plan("8c4e…").await?;
+    /// assert!(result.ok);
+    /// # Ok(()) }
+    /// ```
     pub async fn sync_plan(&self, plan_id: &str) -> Result<PlanSyncResult, Error> {
         self.send_body(self.builder_request(Method::POST, &["plans", plan_id, "sync"])?)
             .await
@@ -315,6 +458,12 @@ impl Client {
 
     /// `POST A/device/deny`: refuses the pending device login showing `user_code`; the
     /// device's next poll gets `access_denied`.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// client.deny_device_login("BCDF-GHJK").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn deny_device_login(&self, user_code: &str) -> Result<Done, Error> {
         let body = DenyDevice {
             user_code: user_code.to_owned(),
@@ -327,6 +476,14 @@ impl Client {
 
     /// `GET /api/v1/user/usage/balance` as the end user: `bearer` is their JWT, signer
     /// session or API key (no M2M credentials needed).
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// // In the end user's own client, with their API key or session.
+    /// let balance = client.user_balance("app_…_pmth_…").await?;
+    /// println!("{} µUSD", balance.balance_usd_micros);
+    /// # Ok(()) }
+    /// ```
     pub async fn user_balance(&self, bearer: &str) -> Result<BalanceView, Error> {
         let request = self
             .inner
@@ -338,6 +495,13 @@ impl Client {
     }
 
     /// `GET /api/v1/user/usage` as the end user: their usage totals, all time.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let usage = client.user_usage("app_…_pmth_…").await?;
+    /// println!("{} requests", usage.totals.request_count);
+    /// # Ok(()) }
+    /// ```
     pub async fn user_usage(&self, bearer: &str) -> Result<UserUsage, Error> {
         let request = self
             .inner

@@ -249,6 +249,13 @@ impl Client {
     /// The issuer's discovery document, fetched from
     /// `{issuer}/.well-known/openid-configuration` and reused for the discovery TTL. Its
     /// `issuer` must equal [`Client::issuer`] exactly, or [`Error::Discovery`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let doc = client.discovery().await?;
+    /// assert_eq!(doc.issuer, client.issuer());
+    /// # Ok(()) }
+    /// ```
     pub async fn discovery(&self) -> Result<Arc<ProviderMetadata>, Error> {
         if let Some(doc) = self.cached_discovery() {
             return Ok(doc);

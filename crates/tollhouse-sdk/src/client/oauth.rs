@@ -94,6 +94,15 @@ impl Client {
 
     /// RFC 8693 exchange of a user JWT of this app for a signer credential, optionally narrowed
     /// to `scope`.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// use tollhouse_sdk::SignerCredential;
+    /// let user = client.mint_user_token("ada", None).await?;
+    /// let jwt = client.exchange_user_token(&user.access_token, SignerCredential::Jwt, None).await?;
+    /// assert_eq!(jwt.expires_in, 300);
+    /// # Ok(()) }
+    /// ```
     pub async fn exchange_user_token(
         &self,
         user_jwt: &str,
@@ -145,6 +154,13 @@ impl Client {
     /// Exchanges a user's API key (bare `pmth_…` or composite `app_…_pmth_…`) for a 90-day
     /// signer session, at `A/oidc/token` when the public client id is known (else at the
     /// issuer's token endpoint). The M2M credentials are sent when configured.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let session = client.exchange_api_key("app_…_pmth_…", Some("sign:job")).await?;
+    /// println!("session valid {} s", session.expires_in);
+    /// # Ok(()) }
+    /// ```
     pub async fn exchange_api_key(
         &self,
         api_key: &str,
@@ -204,6 +220,13 @@ impl Client {
     /// Starts an RFC 8628 device authorization for the app (public client), asking for
     /// `scope` (default `sign:job`). Most callers want [`Client::start_device_login`], which
     /// also polls.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let authorization = client.device_authorization(None).await?;
+    /// println!("enter {} at {}", authorization.user_code, authorization.verification_uri);
+    /// # Ok(()) }
+    /// ```
     pub async fn device_authorization(
         &self,
         scope: Option<&str>,
@@ -232,6 +255,17 @@ impl Client {
     /// One poll of the token endpoint for `device_code`: the user's tokens once approved, else
     /// the issuer's error (`authorization_pending`, `slow_down`, `expired_token`,
     /// `access_denied`).
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let authorization = client.device_authorization(None).await?;
+    /// match client.poll_device_token(&authorization.device_code).await {
+    ///     Ok(tokens) => println!("approved: {} s", tokens.expires_in),
+    ///     Err(err) if err.code() == Some("authorization_pending") => println!("not yet"),
+    ///     Err(err) => return Err(err),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn poll_device_token(&self, device_code: &str) -> Result<UserTokens, Error> {
         let form = [
             ("grant_type", GrantType::DeviceCode.as_str()),
@@ -243,6 +277,14 @@ impl Client {
 
     /// Rotates a user's refresh token: a new access token and the next refresh token (the
     /// presented one is spent; presenting it again revokes the whole family).
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let first = client.mint_user_token("ada", None).await?;
+    /// let next = client.refresh_user_token(&first.refresh_token).await?;
+    /// assert_ne!(next.refresh_token, first.refresh_token);
+    /// # Ok(()) }
+    /// ```
     pub async fn refresh_user_token(&self, refresh_token: &str) -> Result<UserTokens, Error> {
         let mut form = vec![
             ("grant_type", GrantType::RefreshToken.as_str()),
