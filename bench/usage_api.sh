@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# `GET /api/v1/apps/{clientId}/usage` latency over 10 million stored usage events, for each
+# groupBy (none, user, pipeline_model, daily_pipeline with userId, manifest), over the whole
+# seeded period. Prints p50/p99 and PASS/FAIL against p99 <= 25 ms for each.
+#
+# The events are stored through Tollhouse's own ingest path (`usage_bench seed`: the envelope
+# parser, attribution, exact valuation and the set-based batch writes of the Kafka consumer),
+# so the rows and rollups are those a real consumer would have written.
+#
+# Usage: bench/usage_api.sh            (see bench/README.md)
+#
+# Tunables (environment):
+#   BENCH_EVENTS=10000000   events seeded
+#   BENCH_USERS=300 BENCH_DAYS=60 BENCH_STREAMS=3   the shape (see usage_bench.rs)
+#   BENCH_DBS=postgres      and/or sqlite
+#   PG_BASE=postgres://postgres@127.0.0.1:5432/test   (a fresh schema per run, dropped after)
+#   WRK_THREADS=2 WRK_CONNECTIONS=4 WRK_DURATION=10s WARMUP_SECS=2
+#   TOLLHOUSE_BIN=path USAGE_BENCH_BIN=path   use these binaries, skip `cargo build --release`
+#   BENCH_STRICT=1          exit 3 if a target FAILs
+#   BENCH_KEEP=1            keep the temp dir and the PostgreSQL schema (printed)
+set -euo pipefail
+
+BENCH_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd -- "$BENCH_DIR/.." && pwd)
+
+BENCH_EVENTS=${BENCH_EVENTS:-10000000}
+BENCH_USERS=${BENCH_USERS:-300}
+BENCH_DAYS=${BENCH_DAYS:-60}
+BENCH_STREAMS=${BENCH_STREAMS:-3}
+BENCH_DBS=${BENCH_DBS:-postgres}
+PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432/test}
+WRK_THREADS=${WRK_THREADS:-2}
+WRK_CONNECTIONS=${WRK_CONNECTIONS:-4}
+WRK_DURATION=${WRK_DURATION:-10s}
+WARMUP_SECS=${WARMUP_SECS:-2}
+BENCH_STRICT=${BENCH_STRICT:-0}
+BENCH_KEEP=${BENCH_KEEP:-0}
+P99_TARGET_MS=25
+
+log() { printf '[usage_api.sh] %s\n' "$*" >&2; }
+die() { printf '[usage_api.sh] ERROR: %s\n' "$*" >&2; exit 1; }
+
+PIDS=()
+SCHEMAS=()
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tollhouse-bench-usage.XXXXXX")
+
+stop_pid() {
+  local pid=$1
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local pid schema
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  if [[ "$BENCH_KEEP" == 1 ]]; then
+    log "kept $WORK (schemas: ${SCHEMAS[*]:-none})"
+  else
+    for schema in "${SCHEMAS[@]}"; do
+      psql -q "$PG_BASE" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
+    done
+    rm -rf -- "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+json_get() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(eval(sys.argv[1], {"j": v}))' "$2" <<<"$1"; }
+
+wait_http_200() { # url pid name
+  local i code
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$2" 2>/dev/null || die "$3 exited during start-up: $(tail -n 20 "$WORK/$3.log" 2>/dev/null)"
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)
+    [[ "$code" == 200 ]] && return 0
+    sleep 0.1
+  done
+  die "$3: $1 did not answer 200 within 30 s"
+}
+
+# wrk's latency percentile line ("  99%   12.34ms") in milliseconds.
+percentile_ms() { # wrk-output pct
+  awk -v p="$2%" '$1 == p {
+    v = $2; unit = v; sub(/[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v);
+    if (unit == "us") v /= 1000; else if (unit == "s") v *= 1000; else if (unit == "m") v *= 60000;
+    printf "%.2f", v }' <<<"$1"
+}
+
+command -v curl >/dev/null || die "curl is required"
+command -v python3 >/dev/null || die "python3 is required"
+if ! command -v wrk >/dev/null; then
+  log "installing wrk (apt)"
+  SUDO=()
+  [[ $(id -u) -eq 0 ]] || SUDO=(sudo)
+  "${SUDO[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq wrk >/dev/null
+fi
+
+if [[ -n "${TOLLHOUSE_BIN:-}" && -n "${USAGE_BENCH_BIN:-}" ]]; then
+  BIN=$TOLLHOUSE_BIN
+  GEN=$USAGE_BENCH_BIN
+else
+  log "cargo build --release -p tollhouse-server --bin tollhouse --example usage_bench"
+  (cd "$ROOT" && cargo build --release -p tollhouse-server --bin tollhouse --example usage_bench)
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tollhouse"
+  GEN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/usage_bench"
+fi
+[[ -x "$BIN" && -x "$GEN" ]] || die "binaries not found ($BIN, $GEN)"
+log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+START_DATE=$(date -u -d "-${BENCH_DAYS} days" +%F)
+END_DATE=$(date -u -d "+1 day" +%F)
+QUERIES=(
+  "none|groupBy=none"
+  "user|groupBy=user"
+  "pipeline_model|groupBy=pipeline_model"
+  "daily_pipeline|groupBy=daily_pipeline&userId=bench-user-0007"
+  "manifest|groupBy=manifest"
+  "manifest_user|groupBy=manifest&userId=bench-user-0007"
+)
+ROWS=()
+
+run_db() {
+  local db=$1 data="$WORK/$1" url schema port base app client m2m secret basic pid
+  mkdir -p "$data"
+  if [[ $db == postgres ]]; then
+    schema="bench_usage_$$_$RANDOM"
+    psql -q "$PG_BASE" -c "CREATE SCHEMA $schema" >/dev/null || die "cannot create schema in $PG_BASE"
+    SCHEMAS+=("$schema")
+    local sep='?'
+    [[ "$PG_BASE" == *\?* ]] && sep='&'
+    url="${PG_BASE}${sep}options=-c%20search_path%3D${schema}"
+  else
+    url="sqlite://$data/tollhouse.db?mode=rwc"
+  fi
+  port=$(free_port)
+  base="http://127.0.0.1:$port"
+  export TOLLHOUSE_DATABASE_URL=$url TOLLHOUSE_DATA_DIR=$data TOLLHOUSE_LOG=warn
+  app=$("$BIN" app create --name "bench-usage" --json 2>"$WORK/$db-app.err") || die "app create: $(cat "$WORK/$db-app.err")"
+  client=$(json_get "$app" 'j["clientId"]')
+  m2m=$(json_get "$app" 'j["m2mClientId"]')
+  secret=$(json_get "$app" 'j["m2mClientSecret"]')
+  basic="Basic $(printf '%s:%s' "$m2m" "$secret" | base64 | tr -d '\n')"
+
+  "$BIN" serve --listen "127.0.0.1:$port" >"$WORK/$db-setup.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  wait_http_200 "$base/healthz" "$pid" "$db-setup"
+  for ((i = 0; i < BENCH_USERS; i++)); do
+    printf '{"externalUserId":"bench-user-%04d"}\n' "$i"
+  done | xargs -d '\n' -P 4 -I{} curl -s -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: $basic" \
+    -H 'Content-Type: application/json' --data '{}' "$base/api/v1/apps/$client/users" >"$WORK/$db-users.codes"
+  grep -qv '^20[01]$' "$WORK/$db-users.codes" && die "creating users failed: $(sort "$WORK/$db-users.codes" | uniq -c)"
+  stop_pid "$pid"
+
+  log "$db: seeding $BENCH_EVENTS events through the ingest path ($BENCH_USERS users, $BENCH_DAYS days)"
+  "$GEN" seed --database-url "$url" --client-id "$client" --count "$BENCH_EVENTS" --users "$BENCH_USERS" \
+    --days "$BENCH_DAYS" --streams "$BENCH_STREAMS" >"$WORK/$db-seed.out" 2>"$WORK/$db-seed.err" \
+    || die "seed failed: $(tail -n 5 "$WORK/$db-seed.err")"
+  log "$db: $(cat "$WORK/$db-seed.out")"
+  if [[ $db == postgres ]]; then
+    psql -q "$url" -c "ANALYZE" >/dev/null
+    log "$db: $(psql -At "$url" -c "SELECT 'events ' || (SELECT count(*) FROM usage_events) || ', rollups ' || (SELECT count(*) FROM usage_rollups) || ', manifest rollups ' || (SELECT count(*) FROM usage_manifest_rollups) || ', database ' || pg_size_pretty(pg_database_size(current_database()))")"
+  fi
+
+  "$BIN" serve --listen "127.0.0.1:$port" >"$WORK/$db-serve.log" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  wait_http_200 "$base/healthz" "$pid" "$db-serve"
+  local entry name query target body code out p50 p99 rps
+  for entry in "${QUERIES[@]}"; do
+    name=${entry%%|*}
+    query=${entry#*|}
+    target="$base/api/v1/apps/$client/usage?startDate=$START_DATE&endDate=$END_DATE&$query"
+    body=$(curl -s --max-time 60 -w '\n%{http_code}' -H "Authorization: $basic" "$target")
+    code=${body##*$'\n'}
+    body=${body%$'\n'*}
+    [[ "$code" == 200 ]] || die "$db $name: HTTP $code: ${body:0:300}"
+    log "$db $name: $(json_get "$body" '"requestCount " + str(j["totals"]["requestCount"]) + ", networkFeeUsdMicros " + j["totals"]["networkFeeUsdMicros"] + ", rows " + str(sum(len(v) for k, v in j.items() if k.startswith("by") and isinstance(v, list)))'), $(printf '%s' "$body" | wc -c) bytes"
+    wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${WARMUP_SECS}s" -H "Authorization: $basic" "$target" >/dev/null 2>&1 || true
+    out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" --latency -H "Authorization: $basic" "$target" 2>&1) \
+      || die "wrk failed: $out"
+    if grep -q 'Non-2xx' <<<"$out"; then die "$db $name: non-2xx answers under load: $out"; fi
+    p50=$(percentile_ms "$out" 50)
+    p99=$(percentile_ms "$out" 99)
+    rps=$(awk '$1 == "Requests/sec:" { printf "%.0f", $2 }' <<<"$out")
+    ROWS+=("$db|$name|$rps|$p50|$p99")
+    log "$db $name: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+  done
+  stop_pid "$pid"
+  unset TOLLHOUSE_DATABASE_URL TOLLHOUSE_DATA_DIR
+}
+
+for db in $BENCH_DBS; do
+  run_db "$db"
+done
+
+echo
+echo "GET A/usage over $BENCH_EVENTS stored events ($BENCH_USERS users +1% unknown, 4 pipeline/model pairs, $BENCH_STREAMS streams per user per day,"
+echo "$BENCH_DAYS days; range $START_DATE..$END_DATE); wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION on the same $(nproc) cores as the server and database"
+printf '%-9s | %-15s | %8s | %8s | %8s | %s\n' database groupBy "req/s" p50_ms p99_ms check
+printf '%s\n' "----------+-----------------+----------+----------+----------+------"
+ANY_FAIL=0
+for row in "${ROWS[@]}"; do
+  IFS='|' read -r db name rps p50 p99 <<<"$row"
+  if awk -v p="$p99" -v t="$P99_TARGET_MS" 'BEGIN { exit !(p <= t) }'; then check="PASS (p99 <= $P99_TARGET_MS ms)"; else check="FAIL (p99 <= $P99_TARGET_MS ms)"; ANY_FAIL=1; fi
+  printf '%-9s | %-15s | %8s | %8s | %8s | %s\n' "$db" "$name" "$rps" "$p50" "$p99" "$check"
+done
+if [[ "$BENCH_STRICT" == 1 && "$ANY_FAIL" == 1 ]]; then exit 3; fi
+exit 0
