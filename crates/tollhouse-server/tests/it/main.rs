@@ -13,6 +13,7 @@ mod device;
 mod exchange;
 mod golivepeer;
 mod kafka;
+mod kafka_crash;
 mod keys;
 mod live_ai;
 mod metering_ingest;
