@@ -10,7 +10,14 @@ use tollhouse_api::keys::{ApiKeyView, CreateKey, CreatedApiKey, KeyList, Revoked
 use tollhouse_api::manifest::{Manifest, PutManifest, SignerRouting};
 use tollhouse_api::oauth::DenyDevice;
 use tollhouse_api::plans::{CreatePlan, Plan, PlanList, PlanSyncResult};
+use tollhouse_api::rooms::{
+    CreateRoom, IssueRoomToken, RoomEnded, RoomSecretView, RoomTokenView, RoomVerification,
+    VerifyRoomToken,
+};
 use tollhouse_api::settings::{Settings, SettingsPatch};
+use tollhouse_api::stream_keys::{
+    CreateStreamKey, CreatedStreamKey, RevokedStreamKey, StreamKeyList, StreamKeyView,
+};
 use tollhouse_api::tickets::{IngestOutcome, SignedTicket, SignedTicketBatch};
 use tollhouse_api::usage::{UsageQuery, UsageReport};
 use tollhouse_api::users::{
@@ -200,6 +207,154 @@ impl Client {
             .query(&[("keyId", key_id)]);
         let revoked: RevokedKey = self.send_body(request).await?;
         Ok(revoked.key)
+    }
+
+    /// `GET A/users/{ext}/stream-keys`: the user's Live AI stream keys, newest first.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// for key in client.stream_keys("ada").await? {
+    ///     println!("{} {:?} {:?}", key.stream_id, key.pipeline, key.status);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn stream_keys(&self, external_user_id: &str) -> Result<Vec<StreamKeyView>, Error> {
+        let request =
+            self.builder_request(Method::GET, &["users", external_user_id, "stream-keys"])?;
+        let list: StreamKeyList = self.send_body(request).await?;
+        Ok(list.stream_keys)
+    }
+
+    /// `POST A/users/{ext}/stream-keys`: a new stream key (the stream name of the user's
+    /// encoder), shown this once.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// use tollhouse_api::stream_keys::CreateStreamKey;
+    /// let body = CreateStreamKey { pipeline: Some("comfyui".into()), ..CreateStreamKey::default() };
+    /// let key = client.create_stream_key("ada", &body).await?;
+    /// println!("rtmp://gateway.example.com/live/{}", key.stream_key);
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_stream_key(
+        &self,
+        external_user_id: &str,
+        body: &CreateStreamKey,
+    ) -> Result<CreatedStreamKey, Error> {
+        let request = self
+            .builder_request(Method::POST, &["users", external_user_id, "stream-keys"])?
+            .json(body);
+        self.send_body(request).await
+    }
+
+    /// `DELETE A/users/{ext}/stream-keys?id=`: revokes the stream key; the gateway's next auth
+    /// call for it is refused.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let revoked = client.revoke_stream_key("ada", "7d1e…").await?;
+    /// assert!(revoked.revoked_at.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub async fn revoke_stream_key(
+        &self,
+        external_user_id: &str,
+        id: &str,
+    ) -> Result<StreamKeyView, Error> {
+        let request = self
+            .builder_request(Method::DELETE, &["users", external_user_id, "stream-keys"])?
+            .query(&[("id", id)]);
+        let revoked: RevokedStreamKey = self.send_body(request).await?;
+        Ok(revoked.stream_key)
+    }
+
+    /// `POST A/rooms/secret`: generates the app's HS256 room secret, or rotates it (the previous
+    /// one keeps verifying for 24 hours). Shown this once.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// let secret = client.rotate_room_secret().await?;
+    /// // Configure secret.secret as the signaling server's JWT_SECRET.
+    /// # let _ = secret;
+    /// # Ok(()) }
+    /// ```
+    pub async fn rotate_room_secret(&self) -> Result<RoomSecretView, Error> {
+        self.send_body(self.builder_request(Method::POST, &["rooms", "secret"])?)
+            .await
+    }
+
+    /// `POST A/rooms`: creates a live room and returns its original host's token.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// use tollhouse_api::rooms::CreateRoom;
+    /// let host = client.create_room(&CreateRoom::for_user("ada")).await?;
+    /// println!("room {} host peer {}", host.room_id, host.peer_id);
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_room(&self, body: &CreateRoom) -> Result<RoomTokenView, Error> {
+        let request = self.builder_request(Method::POST, &["rooms"])?.json(body);
+        self.send_body(request).await
+    }
+
+    /// `POST A/rooms/{roomId}/tokens`: a cohost, viewer or guest token for one of the app's
+    /// users.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// use tollhouse_api::rooms::IssueRoomToken;
+    /// let body = IssueRoomToken {
+    ///     external_user_id: "bob".into(),
+    ///     role: "viewer".into(),
+    ///     host_peer_id: None,
+    ///     ttl_seconds: None,
+    /// };
+    /// let viewer = client.issue_room_token("0b8f…", &body).await?;
+    /// # let _ = viewer;
+    /// # Ok(()) }
+    /// ```
+    pub async fn issue_room_token(
+        &self,
+        room_id: &str,
+        body: &IssueRoomToken,
+    ) -> Result<RoomTokenView, Error> {
+        let request = self
+            .builder_request(Method::POST, &["rooms", room_id, "tokens"])?
+            .json(body);
+        self.send_body(request).await
+    }
+
+    /// `POST A/rooms/{roomId}/end`: ends the room; it issues no new tokens.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// assert_eq!(client.end_room("0b8f…").await?.status, "ended");
+    /// # Ok(()) }
+    /// ```
+    pub async fn end_room(&self, room_id: &str) -> Result<RoomEnded, Error> {
+        self.send_body(self.builder_request(Method::POST, &["rooms", room_id, "end"])?)
+            .await
+    }
+
+    /// `POST A/rooms/verify`: whether a room token is valid now (signature with the current or
+    /// still-overlapping previous secret, expiry, the room exists and has not ended).
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client, token: String) -> Result<(), tollhouse_sdk::Error> {
+    /// let verdict = client.verify_room_token(&token).await?;
+    /// if !verdict.valid {
+    ///     println!("refused: {:?}", verdict.reason);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn verify_room_token(&self, token: &str) -> Result<RoomVerification, Error> {
+        let body = VerifyRoomToken {
+            token: token.to_owned(),
+        };
+        let request = self
+            .builder_request(Method::POST, &["rooms", "verify"])?
+            .json(&body);
+        self.send_body(request).await
     }
 
     /// `GET A/users/{ext}/allowances`: the user's prepaid position.

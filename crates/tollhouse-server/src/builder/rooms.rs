@@ -14,8 +14,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tollhouse_api::rooms::{
+    CreateRoom, IssueRoomToken, RoomClaimsView, RoomEnded, RoomSecretView, RoomTokenView,
+    RoomVerification, VerifyRoomToken,
+};
 use tollhouse_core::UnixTime;
 use tollhouse_core::app::{App, AppStatus};
 use tollhouse_core::ids::generate_uuid;
@@ -26,7 +29,6 @@ use tollhouse_core::rooms::{
 };
 use tollhouse_core::user::{AppUser, ExternalUserId, UserStatus};
 use tollhouse_store::RoomRecord;
-use utoipa::ToSchema;
 
 /// Associated data binding a sealed room secret to its app.
 fn secret_aad(client_id: &str) -> Vec<u8> {
@@ -124,25 +126,12 @@ fn role_name(role: RoomRole) -> &'static str {
     }
 }
 
-fn no_store(body: impl Serialize, status: StatusCode) -> Response {
+fn no_store(body: impl serde::Serialize, status: StatusCode) -> Response {
     let mut response = (status, Json(body)).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-/// A new room secret, shown once.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RoomSecretView {
-    /// 48 random bytes, standard base64 (64 characters). Configure this exact text as the HS256
-    /// secret (`JWT_SECRET`) of the signaling server and chat engine.
-    secret: String,
-    /// Until when (unix seconds) tokens signed with the previous secret still verify; `null`
-    /// when there was no previous secret.
-    #[schema(required = true)]
-    previous_secret_valid_until: Option<UnixTime>,
 }
 
 /// `POST A/rooms/secret`: generates the app's room secret, or rotates it.
@@ -183,49 +172,6 @@ pub async fn rotate_secret(
         previous_secret_valid_until: had_secret.then_some(valid_until),
     };
     Ok(no_store(view, StatusCode::OK))
-}
-
-/// Body of `POST A/rooms`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateRoom {
-    /// The creating user (the original host). Required with M2M credentials; with the user's
-    /// own bearer it may be omitted and must otherwise name that user.
-    #[serde(default, alias = "external_user_id")]
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
-    external_user_id: Option<String>,
-    /// `live` (default) or `1v1`.
-    #[serde(default, alias = "room_type")]
-    #[schema(pattern = "^(live|1v1)$")]
-    room_type: Option<String>,
-    /// Peer limit carried in every token of the room (at most 2 for `1v1`).
-    #[serde(default, alias = "max_peers")]
-    #[schema(minimum = 1, maximum = 100000)]
-    max_peers: Option<i64>,
-    /// Lifetime of the host token in seconds (at most 86400, the default).
-    #[serde(default, alias = "ttl_seconds")]
-    #[schema(minimum = 1, maximum = 86400)]
-    ttl_seconds: Option<i64>,
-}
-
-/// A room token as `POST A/rooms` and `POST A/rooms/{roomId}/tokens` return it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RoomTokenView {
-    /// The HS256 room token.
-    token: String,
-    /// The room (UUID).
-    room_id: String,
-    /// The peer id the client must use on the signaling socket; for hosts it equals the
-    /// token's `host_peer_id`.
-    peer_id: String,
-    /// The token's role.
-    #[schema(value_type = String, pattern = "^(host|viewer|guest)$")]
-    role: &'static str,
-    /// The broadcaster whose audience the peer belongs to.
-    host_peer_id: String,
-    /// Expiry (unix seconds).
-    expires_at: UnixTime,
 }
 
 /// Who is asking to create a room: the app (M2M Basic) or one of its users (bearer).
@@ -380,35 +326,10 @@ fn signed(
         token,
         room_id: claims.room_id.clone(),
         peer_id,
-        role: role_name(claims.role),
+        role: role_name(claims.role).to_owned(),
         host_peer_id: claims.host_peer_id.clone().unwrap_or_default(),
         expires_at: claims.exp,
     })
-}
-
-/// Body of `POST A/rooms/{roomId}/tokens`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct IssueRoomToken {
-    /// The user the token is for.
-    #[serde(alias = "external_user_id")]
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
-    external_user_id: String,
-    /// `host` (a cohost: a new broadcaster), `viewer` or `guest`.
-    #[schema(pattern = "^(host|viewer|guest)$")]
-    role: String,
-    /// For viewers and guests: the broadcaster whose audience they join (default: the room's
-    /// original host). Not accepted for hosts, whose peer id is always new.
-    #[serde(default, alias = "host_peer_id")]
-    #[schema(
-        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    )]
-    host_peer_id: Option<String>,
-    /// Lifetime in seconds: at most 86400 for hosts, 3600 for viewers and guests (the default
-    /// is the maximum).
-    #[serde(default, alias = "ttl_seconds")]
-    #[schema(minimum = 1, maximum = 86400)]
-    ttl_seconds: Option<i64>,
 }
 
 /// `POST A/rooms/{roomId}/tokens`: a cohost, viewer or guest token for one of the app's users.
@@ -477,17 +398,6 @@ pub async fn issue_token(
     Ok(no_store(signed(&secret, &claims, peer_id)?, StatusCode::OK))
 }
 
-/// The ended room.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RoomEnded {
-    /// The room (UUID).
-    room_id: String,
-    /// Always `ended`.
-    #[schema(value_type = String, pattern = "^ended$")]
-    status: &'static str,
-}
-
 /// `POST A/rooms/{roomId}/end`: ends the room; it issues no new tokens (idempotent).
 #[utoipa::path(
     post,
@@ -518,90 +428,31 @@ pub async fn end(
     }
     Ok(Json(RoomEnded {
         room_id: room_id.to_owned(),
-        status: "ended",
+        status: "ended".to_owned(),
     }))
 }
 
-/// Body of `POST A/rooms/verify`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyRoomToken {
-    /// The room token to check.
-    token: String,
-}
-
-/// The claims of a valid room token, exactly as signed.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RoomClaimsView {
-    /// The room (UUID).
-    room_id: String,
-    /// `host`, `viewer` or `guest`.
-    #[schema(pattern = "^(host|viewer|guest)$")]
-    role: String,
-    /// `live` or `1v1`.
-    #[schema(pattern = "^(live|1v1)$")]
-    room_type: String,
-    /// Peer limit.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_peers: Option<u32>,
-    /// From the user record.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    display_name: Option<String>,
-    /// From the user record.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    avatar_url: Option<String>,
-    /// `true` only on the room creator's token.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    is_original_host: Option<bool>,
-    /// The broadcaster the peer is (hosts) or joined (viewers, guests).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    host_peer_id: Option<String>,
-    /// Expiry (unix seconds).
-    exp: UnixTime,
-}
-
-impl From<RoomClaims> for RoomClaimsView {
-    fn from(c: RoomClaims) -> Self {
-        Self {
-            room_id: c.room_id,
-            role: role_name(c.role).to_owned(),
-            room_type: c.room_type.as_str().to_owned(),
-            max_peers: c.max_peers,
-            display_name: c.display_name,
-            avatar_url: c.avatar_url,
-            is_original_host: c.is_original_host,
-            host_peer_id: c.host_peer_id,
-            exp: c.exp,
-        }
+/// The claims of a valid room token, as the verification shows them.
+fn claims_view(c: RoomClaims) -> RoomClaimsView {
+    RoomClaimsView {
+        room_id: c.room_id,
+        role: role_name(c.role).to_owned(),
+        room_type: c.room_type.as_str().to_owned(),
+        max_peers: c.max_peers,
+        display_name: c.display_name,
+        avatar_url: c.avatar_url,
+        is_original_host: c.is_original_host,
+        host_peer_id: c.host_peer_id,
+        exp: c.exp,
     }
 }
 
-/// The verdict on a room token.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RoomVerification {
-    /// Whether the token is valid now.
-    valid: bool,
-    /// The decoded claims, when valid.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    claims: Option<RoomClaimsView>,
-    /// Why the token is not valid: `malformed_or_bad_signature`, `expired`, `unknown_room`,
-    /// `room_ended`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(
-        value_type = Option<String>,
-        pattern = "^(malformed_or_bad_signature|expired|unknown_room|room_ended)$"
-    )]
-    reason: Option<&'static str>,
-}
-
-impl RoomVerification {
-    fn invalid(reason: &'static str) -> Self {
-        Self {
-            valid: false,
-            claims: None,
-            reason: Some(reason),
-        }
+/// An invalid token's verdict.
+fn invalid(reason: &str) -> RoomVerification {
+    RoomVerification {
+        valid: false,
+        claims: None,
+        reason: Some(reason.to_owned()),
     }
 }
 
@@ -641,11 +492,9 @@ pub async fn verify(
     }
     let claims = match outcome {
         Ok(claims) => claims,
-        Err(RoomTokenError::Expired) => return Ok(Json(RoomVerification::invalid("expired"))),
+        Err(RoomTokenError::Expired) => return Ok(Json(invalid("expired"))),
         Err(RoomTokenError::Invalid(_)) => {
-            return Ok(Json(RoomVerification::invalid(
-                "malformed_or_bad_signature",
-            )));
+            return Ok(Json(invalid("malformed_or_bad_signature")));
         }
     };
     let room = match uuid::Uuid::parse_str(&claims.room_id) {
@@ -658,11 +507,11 @@ pub async fn verify(
         Err(_) => None,
     };
     let verdict = match room {
-        None => RoomVerification::invalid("unknown_room"),
-        Some(room) if room.ended_at.is_some() => RoomVerification::invalid("room_ended"),
+        None => invalid("unknown_room"),
+        Some(room) if room.ended_at.is_some() => invalid("room_ended"),
         Some(_) => RoomVerification {
             valid: true,
-            claims: Some(claims.into()),
+            claims: Some(claims_view(claims)),
             reason: None,
         },
     };

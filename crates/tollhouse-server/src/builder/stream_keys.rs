@@ -13,59 +13,37 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use tollhouse_api::keys::KeyStatus;
+use tollhouse_api::stream_keys::{
+    CreateStreamKey, CreatedStreamKey, RevokedStreamKey, StreamKeyList, StreamKeyView,
+};
 use tollhouse_core::ids::{generate_stream_key, generate_uuid};
 use tollhouse_core::user::UserStatus;
 use tollhouse_store::StreamKeyRecord;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 /// Longest pipeline name accepted.
 pub const MAX_PIPELINE_LEN: usize = 128;
 /// Largest pipeline parameters accepted, as compact JSON.
 pub const MAX_PIPELINE_PARAMETERS_BYTES: usize = 16 * 1024;
 
-/// A stream key as listed (the key itself is never shown again).
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct StreamKeyView {
-    /// When the key was created (RFC 3339).
-    #[schema(format = DateTime)]
-    created_at: String,
-    /// The key's id (a UUID).
-    id: String,
-    /// The pipeline streams started with this key run, or null (the gateway's default).
-    #[schema(required = true)]
-    pipeline: Option<String>,
-    /// Parameters of that pipeline, or null.
-    #[schema(required = true, value_type = Option<Object>)]
-    pipeline_parameters: Option<Map<String, Value>>,
-    /// When the key was revoked (RFC 3339), or null.
-    #[schema(required = true, format = DateTime)]
-    revoked_at: Option<String>,
-    /// `active` or `revoked`.
-    #[schema(value_type = String, pattern = "^(active|revoked)$")]
-    status: &'static str,
-    /// The stream id the gateway is told for streams started with this key (the key's id).
-    stream_id: String,
-}
-
-impl StreamKeyView {
-    fn of(key: &StreamKeyRecord) -> Result<Self, BuilderError> {
-        Ok(Self {
-            created_at: rfc3339(key.created_at),
-            id: key.id.clone(),
-            pipeline: key.pipeline.clone(),
-            pipeline_parameters: stored_parameters(key)?,
-            revoked_at: key.revoked_at.map(rfc3339),
-            status: if key.revoked_at.is_some() {
-                "revoked"
-            } else {
-                "active"
-            },
-            stream_id: key.id.clone(),
-        })
-    }
+/// A stream key as the Builder API lists it.
+fn key_view(key: &StreamKeyRecord) -> Result<StreamKeyView, BuilderError> {
+    Ok(StreamKeyView {
+        created_at: rfc3339(key.created_at),
+        id: key.id.clone(),
+        pipeline: key.pipeline.clone(),
+        pipeline_parameters: stored_parameters(key)?,
+        revoked_at: key.revoked_at.map(rfc3339),
+        status: if key.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else {
+            KeyStatus::Active
+        },
+        stream_id: key.id.clone(),
+    })
 }
 
 /// The stored pipeline parameters of `key`, parsed back into a JSON object.
@@ -81,46 +59,6 @@ fn stored_parameters(key: &StreamKeyRecord) -> Result<Option<Map<String, Value>>
             })
         })
         .transpose()
-}
-
-/// A new stream key, shown this once.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreatedStreamKey {
-    /// When the key was created (RFC 3339).
-    #[schema(format = DateTime)]
-    created_at: String,
-    /// The key's id (a UUID).
-    id: String,
-    /// The pipeline streams started with this key run, or null.
-    #[schema(required = true)]
-    pipeline: Option<String>,
-    /// Parameters of that pipeline, or null.
-    #[schema(required = true, value_type = Option<Object>)]
-    pipeline_parameters: Option<Map<String, Value>>,
-    /// The stream key `pmth_sk_<64hex>`: the stream name in the encoder's RTMP/WHIP URL.
-    #[schema(pattern = "^pmth_sk_[0-9a-f]{64}$")]
-    stream_key: String,
-    /// The stream id the gateway is told for streams started with this key (the key's id).
-    stream_id: String,
-}
-
-/// `GET A/users/{ext}/stream-keys`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct StreamKeyList {
-    /// Every stream key of the user, live or revoked, newest first.
-    stream_keys: Vec<StreamKeyView>,
-}
-
-/// `DELETE A/users/{ext}/stream-keys`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RevokedStreamKey {
-    /// The key, now revoked.
-    stream_key: StreamKeyView,
-    /// Always `true`.
-    success: bool,
 }
 
 /// `GET A/users/{ext}/stream-keys`.
@@ -146,26 +84,8 @@ pub async fn list(
     let user = find_user(&state, app.client_id.as_str(), &ext).await?;
     let keys = state.store.stream_keys_for_user(&user.id).await?;
     Ok(Json(StreamKeyList {
-        stream_keys: keys
-            .iter()
-            .map(StreamKeyView::of)
-            .collect::<Result<_, _>>()?,
+        stream_keys: keys.iter().map(key_view).collect::<Result<_, _>>()?,
     }))
-}
-
-/// Body of stream key creation (optional).
-#[derive(Debug, Deserialize, Default, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateStreamKey {
-    /// The pipeline streams started with this key run (e.g. `comfyui`, `streamdiffusion`): 1 to
-    /// 128 characters of `A-Z a-z 0-9 . _ - : /`. Absent: the gateway's default.
-    #[serde(default)]
-    #[schema(pattern = "^[A-Za-z0-9._:/-]{1,128}$")]
-    pipeline: Option<String>,
-    /// Parameters of that pipeline, passed to the gateway as they are; at most 16 KiB as JSON.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pipeline_parameters: Option<Map<String, Value>>,
 }
 
 fn valid_pipeline(pipeline: &str) -> bool {
@@ -301,7 +221,7 @@ pub async fn revoke(
         .ok_or_else(|| BuilderError::NotFound("no such stream key".into()))?;
     state.forget_credentials();
     Ok(Json(RevokedStreamKey {
-        stream_key: StreamKeyView::of(&key)?,
+        stream_key: key_view(&key)?,
         success: true,
     }))
 }

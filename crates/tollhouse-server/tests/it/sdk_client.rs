@@ -11,7 +11,9 @@ use tollhouse_api::allowances::{AllowanceSource, GrantAllowance};
 use tollhouse_api::keys::KeyStatus;
 use tollhouse_api::manifest::PutManifest;
 use tollhouse_api::oauth::{ACCESS_TOKEN_TYPE, DeviceAuthorization};
+use tollhouse_api::rooms::{CreateRoom, IssueRoomToken};
 use tollhouse_api::settings::{BillingMode, SettingsPatch};
+use tollhouse_api::stream_keys::CreateStreamKey;
 use tollhouse_api::tickets::SignedTicket;
 use tollhouse_api::usage::{UsageGrouping, UsageQuery};
 use tollhouse_api::users::{UpsertUser, UserStatus};
@@ -417,6 +419,53 @@ backend_tests! {
         *sleeper.cancel.lock().unwrap() = Some(cancel);
         let err = login.wait_with(&sleeper, async { cancelled.await.unwrap() }).await.unwrap_err();
         assert!(matches!(err, Error::Cancelled), "{err:?}");
+        server.finish().await;
+    }
+
+    async fn sdk_stream_keys_and_rooms(db: Db) {
+        let server = TestServer::start(db).await;
+        let app = server.app.clone();
+        let client = client(&server, &app);
+        for ext in ["ada", "bob"] {
+            client.upsert_user(&UpsertUser::new(ext)).await.unwrap();
+        }
+
+        // Stream keys: shown once with their pipeline, listed, revoked.
+        let params = serde_json::json!({"seed": 42}).as_object().unwrap().clone();
+        let body = CreateStreamKey { pipeline: Some("comfyui".into()), pipeline_parameters: Some(params.clone()) };
+        let key = client.create_stream_key("ada", &body).await.unwrap();
+        assert!(key.stream_key.starts_with("pmth_sk_") && key.stream_id == key.id, "{key:?}");
+        assert!(!format!("{key:?}").contains(&key.stream_key));
+        let listed = client.stream_keys("ada").await.unwrap();
+        assert_eq!((listed.len(), listed[0].status, listed[0].pipeline.as_deref(), listed[0].pipeline_parameters.as_ref()), (1, KeyStatus::Active, Some("comfyui"), Some(&params)));
+        let revoked = client.revoke_stream_key("ada", &key.id).await.unwrap();
+        assert_eq!(revoked.status, KeyStatus::Revoked);
+        assert_eq!(api_error(&client.create_stream_key("ghost", &CreateStreamKey::default()).await.unwrap_err()), (404, "not_found"));
+        let bad = CreateStreamKey { pipeline: Some("no spaces".into()), ..CreateStreamKey::default() };
+        assert_eq!(api_error(&client.create_stream_key("ada", &bad).await.unwrap_err()), (400, "invalid_request"));
+
+        // Rooms: no secret yet is a state conflict; then host, viewer, verification, end.
+        assert_eq!(api_error(&client.create_room(&CreateRoom::for_user("ada")).await.unwrap_err()), (409, "conflict"));
+        let first = client.rotate_room_secret().await.unwrap();
+        assert_eq!((first.secret.len(), first.previous_secret_valid_until), (64, None));
+        let second = client.rotate_room_secret().await.unwrap();
+        assert!(second.previous_secret_valid_until.is_some() && second.secret != first.secret);
+        let host = client.create_room(&CreateRoom::for_user("ada")).await.unwrap();
+        assert_eq!((host.role.as_str(), host.peer_id.as_str()), ("host", host.host_peer_id.as_str()));
+        let viewer = client.issue_room_token(&host.room_id, &IssueRoomToken { external_user_id: "bob".into(), role: "viewer".into(), host_peer_id: None, ttl_seconds: Some(600) }).await.unwrap();
+        assert_eq!((viewer.role.as_str(), viewer.host_peer_id.as_str()), ("viewer", host.peer_id.as_str()));
+        assert_eq!(viewer.expires_at, tollhouse_core::Clock::now(&server.clock) + 600);
+        let verdict = client.verify_room_token(&host.token).await.unwrap();
+        let claims = verdict.claims.unwrap();
+        assert!(verdict.valid);
+        assert_eq!((claims.role.as_str(), claims.is_original_host, claims.room_type.as_str()), ("host", Some(true), "live"));
+        let forged = client.verify_room_token("eyJhbGciOiJIUzI1NiJ9.e30.c2ln").await.unwrap();
+        assert_eq!((forged.valid, forged.reason.as_deref()), (false, Some("malformed_or_bad_signature")));
+        assert_eq!(client.end_room(&host.room_id).await.unwrap().status, "ended");
+        let ended = client.verify_room_token(&viewer.token).await.unwrap();
+        assert_eq!((ended.valid, ended.reason.as_deref()), (false, Some("room_ended")));
+        let late = client.issue_room_token(&host.room_id, &IssueRoomToken { external_user_id: "bob".into(), role: "guest".into(), host_peer_id: None, ttl_seconds: None }).await.unwrap_err();
+        assert_eq!(api_error(&late), (409, "conflict"));
         server.finish().await;
     }
 }
