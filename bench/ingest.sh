@@ -10,7 +10,7 @@
 # Tunables (environment):
 #   BENCH_EVENTS=500000      envelopes produced (distinct ids) per database
 #   BENCH_USERS=300          users of the app (1% of events come from an unknown user)
-#   BENCH_DAYS=60            days the timestamps span
+#   BENCH_DAYS=1             days the timestamps span, in order (a live topic: the last day)
 #   BENCH_DBS="postgres sqlite"
 #   PG_BASE=postgres://postgres@127.0.0.1:5432/test   (a fresh schema per run, dropped after)
 #   TOLLHOUSE_BIN=path USAGE_BENCH_BIN=path   use these binaries, skip `cargo build --release`
@@ -24,7 +24,7 @@ ROOT=$(cd -- "$BENCH_DIR/.." && pwd)
 
 BENCH_EVENTS=${BENCH_EVENTS:-500000}
 BENCH_USERS=${BENCH_USERS:-300}
-BENCH_DAYS=${BENCH_DAYS:-60}
+BENCH_DAYS=${BENCH_DAYS:-1}
 BENCH_DBS=${BENCH_DBS:-postgres sqlite}
 PG_BASE=${PG_BASE:-postgres://postgres@127.0.0.1:5432/test}
 BENCH_STRICT=${BENCH_STRICT:-0}

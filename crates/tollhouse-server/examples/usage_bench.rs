@@ -14,8 +14,8 @@
 //! The shape (deterministic, seeded): `--users` users `bench-user-0000…` of one app, plus 1% of
 //! events from an unknown user of that app (unattributed); 4 pipeline/model pairs, each user
 //! using "their" pair 80% of the time; `--streams` streams (manifest ids) per user per day;
-//! timestamps spread over the `--days` UTC days ending today; fees of 10^12 to ~10^15 wei
-//! (sub-micro-USD remainders); billable seconds with 6 decimals.
+//! timestamps in order over the `--days` days ending now (as a live topic delivers them);
+//! fees of 10^12 to ~10^15 wei (sub-micro-USD remainders); billable seconds with 6 decimals.
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -83,8 +83,12 @@ fn envelope(shape: &Shape, mix: &mut Mix, i: u64) -> (String, Vec<u8>) {
     } else {
         PAIRS[mix.below(4) as usize]
     };
-    let day = mix.below(u64::try_from(shape.days).unwrap_or(1)) as i64;
-    let at_ms = shape.now_ms - day * DAY_MS - i64::try_from(mix.below(80_000_000)).unwrap_or(0);
+    // In time order, as a live topic delivers them (and as a consumer stores them): event i
+    // of N at i/N of the way through the period, give or take a minute.
+    let span = i128::from(shape.days) * i128::from(DAY_MS);
+    let offset = span * i128::from(i) / i128::from(shape.count.max(1));
+    let at_ms = shape.now_ms - i64::try_from(span - offset).unwrap_or(0)
+        + i64::try_from(mix.below(60_000)).unwrap_or(0);
     let stream = mix.below(shape.streams);
     let fee = 1_000_000_000_000u64 + mix.below(1_000_000_000_000_000);
     let secs = format!("{}.{:06}", 1 + mix.below(9), mix.below(1_000_000));
