@@ -20,19 +20,29 @@ use tollhouse_core::money::{UsdMicros, Wei};
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SignedTicket {
     /// The integrator's id for this signing; the dedupe key within the app (1–200 characters).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub request_id: String,
     /// The user who spent it.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"))]
     pub external_user_id: String,
-    /// The network fee.
+    /// The network fee: whole micro-USD, a decimal string (or JSON integer), not negative.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9]{1,18}$"))]
     pub network_fee_usd_micros: UsdMicros,
-    /// The fee in wei.
+    /// The fee in wei, a decimal string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, pattern = "^[0-9]{1,38}$"))]
     pub fee_wei: Option<Wei>,
-    /// Pixels billed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Pixels billed: a decimal string (as the builder-sdk sends it) or a JSON integer.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "pixels_text_or_int"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, pattern = "^[0-9]{1,18}$"))]
     pub pixels: Option<i64>,
     /// Pipeline (`"<pipeline>:<model>"` is split).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,7 +55,16 @@ pub struct SignedTicket {
     pub gateway_request_id: Option<String>,
     /// The ETH/USD price the fee was valued at (recorded as given), e.g. `"3456.78"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub eth_usd_price: Option<String>,
+    /// The price feed's round id the price came from (recorded as given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 128))]
+    pub eth_usd_round_id: Option<String>,
+    /// When that price was observed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub eth_usd_observed_at: Option<String>,
     /// When it happened (unix milliseconds); default: when it is received.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_at_ms: Option<i64>,
@@ -68,6 +87,8 @@ impl SignedTicket {
             model_id: None,
             gateway_request_id: None,
             eth_usd_price: None,
+            eth_usd_round_id: None,
+            eth_usd_observed_at: None,
             occurred_at_ms: None,
         }
     }
@@ -78,6 +99,27 @@ impl SignedTicket {
 pub struct SignedTicketBatch {
     /// 1 to 1000 tickets.
     pub tickets: Vec<SignedTicket>,
+}
+
+/// A pixel count sent as a decimal string (the builder-sdk's type) or a JSON integer.
+fn pixels_text_or_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrInt {
+        Text(String),
+        Int(i64),
+    }
+    match Option::<TextOrInt>::deserialize(d)? {
+        None => Ok(None),
+        Some(TextOrInt::Int(n)) => Ok(Some(n)),
+        Some(TextOrInt::Text(t)) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => t
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("pixels is out of range")),
+        Some(TextOrInt::Text(_)) => Err(serde::de::Error::custom(
+            "pixels must be a whole number (decimal string or integer)",
+        )),
+    }
 }
 
 /// What `POST A/usage/signed-tickets` did.

@@ -9,75 +9,23 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use tollhouse_core::money::{ExactUsd, Wei};
 use tollhouse_core::usage::split_pipeline;
 use tollhouse_core::user::ExternalUserId;
+use tollhouse_api::tickets::{IngestOutcome, SignedTicket};
 use tollhouse_store::UsageEventRow;
 use utoipa::ToSchema;
 
 /// Most tickets in one request.
 pub const MAX_TICKETS: usize = 1000;
 
-/// One ticket, as `@pymthouse/builder-sdk` sends it.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SignedTicketIn {
-    /// The integrator's id for this signing; the dedupe key within the app.
-    #[schema(min_length = 1, max_length = 200)]
-    request_id: String,
-    /// The user who spent it.
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
-    external_user_id: String,
-    /// The network fee in micro-USD, a decimal string (or JSON integer).
-    #[schema(value_type = String, pattern = "^[0-9]{1,19}$")]
-    network_fee_usd_micros: Value,
-    /// The fee in wei, a decimal string.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, pattern = "^[0-9]{1,39}$")]
-    fee_wei: Option<Value>,
-    /// Pixels billed.
-    #[serde(default)]
-    #[schema(minimum = 0)]
-    pixels: Option<i64>,
-    /// Pipeline (`"<pipeline>:<model>"` is split).
-    #[serde(default)]
-    pipeline: Option<String>,
-    /// Model id.
-    #[serde(default)]
-    model_id: Option<String>,
-    /// The gateway's request id.
-    #[serde(default)]
-    gateway_request_id: Option<String>,
-    /// The ETH/USD price the integrator valued the fee at (recorded as given).
-    #[serde(default)]
-    eth_usd_price: Option<Value>,
-    /// When it happened (unix ms); default: now.
-    #[serde(default)]
-    occurred_at_ms: Option<i64>,
-}
-
-/// The outcome.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IngestOutcome {
-    /// New tickets stored.
-    ingested: u64,
-    /// Tickets already stored (same `requestId`).
-    duplicate: u64,
-    /// Always `tollhouse`.
-    #[schema(value_type = String)]
-    source: &'static str,
-}
-
-fn text_amount(value: &Value, what: &str) -> Result<String, BuilderError> {
-    match value {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) if n.is_u64() => Ok(n.to_string()),
-        _ => Err(BuilderError::invalid(format!(
-            "{what} must be a non-negative integer (decimal string)"
-        ))),
-    }
+/// `text` (RFC 3339) as unix milliseconds.
+fn observed_at_ms(text: &str) -> Result<i64, BuilderError> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| BuilderError::invalid("ethUsdObservedAt must be an RFC 3339 time"))
 }
 
 /// `POST A/usage/signed-tickets`.
@@ -87,7 +35,7 @@ fn text_amount(value: &Value, what: &str) -> Result<String, BuilderError> {
     operation_id = "ingestSignedTickets",
     tag = "builder",
     params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
-    request_body(content = SignedTicketIn, content_type = "application/json",
+    request_body(content = SignedTicket, content_type = "application/json",
         description = "One ticket, or `{\"tickets\": [ticket, …]}` (at most 1000)"),
     security(("m2m_basic" = [])),
     responses(
@@ -105,7 +53,7 @@ pub async fn signed_tickets(
     let client_id = path_params(client_id)?;
     let app = authenticate(&state, &headers, &client_id).await?;
     let body: Value = json_object(body)?;
-    let tickets: Vec<SignedTicketIn> = match body.get("tickets") {
+    let tickets: Vec<SignedTicket> = match body.get("tickets") {
         Some(list @ Value::Array(items)) => {
             if items.is_empty() || items.len() > MAX_TICKETS {
                 return Err(BuilderError::invalid(format!(
@@ -131,25 +79,29 @@ pub async fn signed_tickets(
         }
         let ext = ExternalUserId::parse(&t.external_user_id)
             .map_err(|e| BuilderError::invalid(e.to_string()))?;
-        let micros = text_amount(&t.network_fee_usd_micros, "networkFeeUsdMicros")?;
-        let micros: u128 = micros
-            .parse()
-            .ok()
-            .filter(|m: &u128| *m <= i64::MAX as u128 && !micros.starts_with('+'))
-            .ok_or_else(|| {
-                BuilderError::invalid("networkFeeUsdMicros must be a non-negative integer")
-            })?;
+        let micros = u128::try_from(t.network_fee_usd_micros.get()).map_err(|_| {
+            BuilderError::invalid("networkFeeUsdMicros must be a non-negative integer")
+        })?;
         let usd = ExactUsd::from_micros_and_units(micros, 0)
             .and_then(ExactUsd::to_parts)
             .map_err(|e| BuilderError::invalid(format!("networkFeeUsdMicros: {e}")))?;
-        let fee = match &t.fee_wei {
-            None | Some(Value::Null) => Wei::ZERO,
-            Some(v) => Wei::parse(&text_amount(v, "feeWei")?)
-                .map_err(|e| BuilderError::invalid(format!("feeWei: {e}")))?,
-        };
-        let fee = fee
+        let fee = t
+            .fee_wei
+            .unwrap_or(Wei::ZERO)
             .to_parts()
             .map_err(|e| BuilderError::invalid(format!("feeWei: {e}")))?;
+        let price_observed_at_ms = t
+            .eth_usd_observed_at
+            .as_deref()
+            .map(observed_at_ms)
+            .transpose()?;
+        if t.eth_usd_price.as_ref().is_some_and(|p| p.len() > 64)
+            || t.eth_usd_round_id.as_ref().is_some_and(|r| r.len() > 128)
+        {
+            return Err(BuilderError::invalid(
+                "ethUsdPrice (64) or ethUsdRoundId (128 characters) is too long",
+            ));
+        }
         let (pipeline, embedded_model) = split_pipeline(t.pipeline.as_deref().unwrap_or(""));
         let model_id = t
             .model_id
@@ -172,18 +124,12 @@ pub async fn signed_tickets(
             request_id: request_id.to_owned(),
             fee,
             usd,
-            eth_usd_price: t
-                .eth_usd_price
-                .map(|p| match p {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                })
-                .unwrap_or_default(),
+            eth_usd_price: t.eth_usd_price.unwrap_or_default(),
             pixels: t.pixels.unwrap_or(0).max(0),
             billable_secs: "0".into(),
             billable_micros: 0,
             occurred_at_ms: t.occurred_at_ms.unwrap_or(now_ms),
-            price_observed_at_ms: None,
+            price_observed_at_ms,
         });
     }
     let counts = state
@@ -198,7 +144,7 @@ pub async fn signed_tickets(
     Ok(Json(IngestOutcome {
         ingested: counts.ingested,
         duplicate: counts.duplicate,
-        source: "tollhouse",
+        source: "tollhouse".into(),
     }))
 }
 

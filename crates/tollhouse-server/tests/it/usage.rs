@@ -32,7 +32,8 @@ backend_tests! {
         assert_eq!((again["ingested"].clone(), again["duplicate"].clone()), (json!(0), json!(1)));
         assert_eq!(verdict(&server, &[("Authorization", &format!("Bearer {alice}"))]).await["status"], 200);
         let batch: Value = post(json!({"tickets": [
-            {"requestId": "r-2", "externalUserId": "alice", "networkFeeUsdMicros": 400000},
+            {"requestId": "r-2", "externalUserId": "alice", "networkFeeUsdMicros": 400000, "pixels": "1024",
+             "ethUsdPrice": "3456.78", "ethUsdRoundId": "18446744073709562345", "ethUsdObservedAt": "2026-11-23T10:00:00Z"},
             {"requestId": "r-3", "externalUserId": "nobody-yet", "networkFeeUsdMicros": "5"}
         ]})).await.unwrap().json().await.unwrap();
         assert_eq!(batch["ingested"], 2);
@@ -75,6 +76,8 @@ backend_tests! {
             json!({"requestId": "x", "externalUserId": "alice", "networkFeeUsdMicros": "1", "feeWei": "1e9"}),
             json!({"requestId": "x", "externalUserId": "owner:alice", "networkFeeUsdMicros": "1"}),
             json!({"requestId": "", "externalUserId": "alice", "networkFeeUsdMicros": "1"}),
+            json!({"requestId": "x", "externalUserId": "alice", "networkFeeUsdMicros": "1", "ethUsdObservedAt": "yesterday"}),
+            json!({"requestId": "x", "externalUserId": "alice", "networkFeeUsdMicros": "1", "pixels": "1.5"}),
             json!({"tickets": []}),
             json!({"tickets": {"requestId": "x"}}),
             json!([1]),
