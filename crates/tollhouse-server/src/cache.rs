@@ -132,6 +132,9 @@ struct SwrEntry<V> {
 #[derive(Debug)]
 pub struct SwrCache<K, V> {
     entries: RwLock<HashMap<K, SwrEntry<V>>>,
+    /// Bumped (under the write lock) by every removal, so a value computed from a read that
+    /// overlapped a removal is not stored after it (see [`SwrCache::insert_unless_invalidated`]).
+    generation: std::sync::atomic::AtomicU64,
     fresh_millis: i64,
     grace_millis: i64,
     capacity: usize,
@@ -143,10 +146,31 @@ impl<K: Eq + Hash + Clone, V: Clone> SwrCache<K, V> {
     pub fn new(fresh_millis: i64, grace_millis: i64, capacity: usize) -> Self {
         Self {
             entries: RwLock::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
             fresh_millis,
             grace_millis,
             capacity,
         }
+    }
+
+    /// The removal count so far: read it before computing a value for
+    /// [`SwrCache::insert_unless_invalidated`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// [`SwrCache::insert`], unless something was removed since `seen` was read: the value may
+    /// then predate the change that caused the removal (e.g. a balance read while a usage batch
+    /// committed), so it is dropped and the next caller computes afresh.
+    pub fn insert_unless_invalidated(
+        &self,
+        key: K,
+        value: V,
+        hard_until_millis: i64,
+        clock: &dyn Clock,
+        seen: u64,
+    ) {
+        self.insert_checked(key, value, hard_until_millis, clock, Some(seen));
     }
 
     /// The value to use for `key`, or the duty to compute it.
@@ -178,6 +202,17 @@ impl<K: Eq + Hash + Clone, V: Clone> SwrCache<K, V> {
 
     /// Stores `value`, usable until `hard_until_millis` at the latest.
     pub fn insert(&self, key: K, value: V, hard_until_millis: i64, clock: &dyn Clock) {
+        self.insert_checked(key, value, hard_until_millis, clock, None);
+    }
+
+    fn insert_checked(
+        &self,
+        key: K,
+        value: V,
+        hard_until_millis: i64,
+        clock: &dyn Clock,
+        seen: Option<u64>,
+    ) {
         let now = clock.now_millis();
         if hard_until_millis <= now {
             return;
@@ -186,6 +221,11 @@ impl<K: Eq + Hash + Clone, V: Clone> SwrCache<K, V> {
             .entries
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Removals bump the generation while holding the write lock, so this check cannot
+        // interleave with one.
+        if seen.is_some_and(|seen| self.generation() != seen) {
+            return;
+        }
         if entries.len() >= self.capacity && !entries.contains_key(&key) {
             entries.retain(|_, e| e.hard_until > now && e.fresh_until + self.grace_millis > now);
             if entries.len() >= self.capacity {
@@ -205,24 +245,46 @@ impl<K: Eq + Hash + Clone, V: Clone> SwrCache<K, V> {
 
     /// Forgets `key`.
     pub fn remove(&self, key: &K) {
-        self.entries
+        let mut entries = self
+            .entries
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(key);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.remove(key);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Forgets everything.
     pub fn clear(&self) {
-        self.entries
+        let mut entries = self
+            .entries
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.clear();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
 #[cfg(test)]
 mod swr_tests {
     use super::*;
+
+    #[test]
+    fn a_value_read_across_a_removal_is_not_cached() {
+        let clock = tollhouse_core::ManualClock::at(100);
+        let cache = SwrCache::new(800, 200, 16);
+        let seen = cache.generation();
+        // A usage batch commits and forgets the user while the old balance is being read.
+        cache.remove(&"alice");
+        cache.insert_unless_invalidated("alice", 1, i64::MAX, &clock, seen);
+        assert_eq!(cache.lookup(&"alice", &clock), Lookup::Compute, "stale read dropped");
+        let seen = cache.generation();
+        cache.insert_unless_invalidated("alice", 2, i64::MAX, &clock, seen);
+        assert_eq!(cache.lookup(&"alice", &clock), Lookup::Hit(2));
+        cache.clear();
+        assert_eq!(cache.lookup(&"alice", &clock), Lookup::Compute);
+    }
     use tollhouse_core::ManualClock;
 
     #[test]

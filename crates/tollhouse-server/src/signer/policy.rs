@@ -198,6 +198,9 @@ async fn balance(
     if let Lookup::Hit(hit) = state.gate_balances.lookup(&key, state.clock.as_ref()) {
         return Ok(hit);
     }
+    // Read the generation first: an ingest that commits during the read forgets the user
+    // after it, and the value read (without that usage) must not then be cached.
+    let seen = state.gate_balances.generation();
     let read = async {
         let grants = state.store.grants_for_user(user_id).await?;
         let now = state.clock.now();
@@ -207,9 +210,13 @@ async fn balance(
     };
     match read.await {
         Ok(balance) => {
-            state
-                .gate_balances
-                .insert(key, balance, i64::MAX, state.clock.as_ref());
+            state.gate_balances.insert_unless_invalidated(
+                key,
+                balance,
+                i64::MAX,
+                state.clock.as_ref(),
+                seen,
+            );
             Ok(balance)
         }
         Err(err) => {
