@@ -23,12 +23,22 @@ const LINGER: Duration = Duration::from_millis(50);
 const READ_AHEAD: usize = 2;
 
 /// What `/readyz` and `/metrics` report about the consumer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KafkaStatus {
     /// Whether the last metadata/watermark query reached a broker.
     pub broker_reachable: AtomicBool,
-    /// Messages behind the high watermark, summed over assigned partitions (-1: unknown).
+    /// Messages of the topic the group has not committed yet, summed over all its partitions
+    /// (-1: not measured yet, or the broker did not answer).
     pub lag: AtomicI64,
+}
+
+impl Default for KafkaStatus {
+    fn default() -> Self {
+        Self {
+            broker_reachable: AtomicBool::new(false),
+            lag: AtomicI64::new(-1),
+        }
+    }
 }
 
 /// Builds the librdkafka client settings from Tollhouse's configuration.
@@ -212,30 +222,47 @@ async fn commit(consumer: &Arc<StreamConsumer>, offsets: &BTreeMap<(String, i32)
     }
 }
 
-/// Every few seconds: the summed lag of the assigned partitions and whether a broker answers.
+/// Every few seconds: the group's lag over every partition of the topic, and whether a broker
+/// answers. Measured from the topic's metadata and the group's committed offsets, not from this
+/// member's assignment, which is empty until a rebalance completes (a restarted consumer would
+/// otherwise report lag 0 while its backlog waits).
 async fn watch_lag(
     state: AppState,
     consumer: Arc<StreamConsumer>,
     status: Arc<KafkaStatus>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let topic = state.config.kafka_topic.clone();
     loop {
         let c = consumer.clone();
+        let topic = topic.clone();
         let measured = tokio::task::spawn_blocking(move || -> Option<i64> {
-            let assignment = c.assignment().ok()?;
-            let committed = c.committed(Duration::from_secs(2)).ok()?;
+            let timeout = Duration::from_secs(2);
+            let metadata = c.fetch_metadata(Some(&topic), timeout).ok()?;
+            let partitions: Vec<i32> = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic)?
+                .partitions()
+                .iter()
+                .map(|p| p.id())
+                .collect();
+            let mut wanted = TopicPartitionList::new();
+            for &p in &partitions {
+                wanted.add_partition(&topic, p);
+            }
+            let committed = c.committed_offsets(wanted, timeout).ok()?;
             let mut lag = 0i64;
-            for element in assignment.elements() {
-                let (_, high) = c
-                    .fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(2))
-                    .ok()?;
+            for &p in &partitions {
+                let (low, high) = c.fetch_watermarks(&topic, p, timeout).ok()?;
+                // No commit yet: the group starts from the earliest offset.
                 let position = committed
-                    .find_partition(element.topic(), element.partition())
-                    .and_then(|p| match p.offset() {
+                    .find_partition(&topic, p)
+                    .and_then(|e| match e.offset() {
                         Offset::Offset(o) => Some(o),
                         _ => None,
                     })
-                    .unwrap_or(0);
+                    .unwrap_or(low);
                 lag += (high - position).max(0);
             }
             Some(lag)

@@ -48,7 +48,8 @@ pub struct Readiness {
 pub struct KafkaReadiness {
     /// Whether the last lag measurement reached a broker.
     broker_reachable: bool,
-    /// Messages not yet consumed, summed over assigned partitions (`-1`: unknown yet).
+    /// Messages of the topic the group has not committed, over all its partitions (`-1`: not
+    /// measured yet, or no broker answered).
     lag: i64,
 }
 
