@@ -27,7 +27,10 @@ pub struct SignedTicket {
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub request_id: String,
     /// The user who spent it.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    )]
     pub external_user_id: String,
     /// The network fee: whole micro-USD, a decimal string (or JSON integer), not negative.
     #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9]{1,18}$"))]

@@ -131,7 +131,11 @@ impl Balance {
         // active grants is constant within each; the last one has no expiry in it, so what it
         // consumes can simply be owed and netted against the grants active now.
         let starts = std::iter::once(None).chain(checkpoints.iter().copied().map(Some));
-        let ends = checkpoints.iter().copied().map(Some).chain(std::iter::once(None));
+        let ends = checkpoints
+            .iter()
+            .copied()
+            .map(Some)
+            .chain(std::iter::once(None));
         for (start, end) in starts.zip(ends) {
             let cumulative = end
                 .and_then(|t| consumption.before.get(&t).copied())
@@ -247,7 +251,10 @@ mod tests {
             grant(500_000, 0, Some(100)),
             grant(250_000, 200, None),
         ];
-        assert!(Balance::checkpoints(&grants, 50).is_empty(), "nothing expired yet");
+        assert!(
+            Balance::checkpoints(&grants, 50).is_empty(),
+            "nothing expired yet"
+        );
         let at_50 = Balance::compute(&grants, &Consumption::total(300_000), 50, 0);
         assert_eq!(at_50.lifetime_granted_usd_micros, 1_750_000);
         assert_eq!(at_50.balance_usd_micros, 1_200_000);
@@ -260,11 +267,20 @@ mod tests {
         assert!(at_150.has_access);
         let over = timeline(&grants, 150, &[(10, 300_000), (120, 1_400_000)], 1_400_000);
         let at_150 = Balance::compute(&grants, &over, 150, 0);
-        assert_eq!(at_150.balance_usd_micros, -100_000, "usage past the grants is owed");
+        assert_eq!(
+            at_150.balance_usd_micros, -100_000,
+            "usage past the grants is owed"
+        );
         assert!(!at_150.has_access);
-        assert!(Balance::compute(&grants, &over, 150, 200_000).has_access, "soft limit");
+        assert!(
+            Balance::compute(&grants, &over, 150, 200_000).has_access,
+            "soft limit"
+        );
         let at_250 = Balance::compute(&grants, &over, 250, 0);
-        assert_eq!(at_250.balance_usd_micros, 150_000, "a later grant pays what is owed");
+        assert_eq!(
+            at_250.balance_usd_micros, 150_000,
+            "a later grant pays what is owed"
+        );
         assert!(!Balance::compute(&[], &Consumption::default(), 0, 0).has_access);
     }
 
@@ -273,7 +289,10 @@ mod tests {
         let grants = [grant(1_000_000, 0, Some(100))];
         let c = timeline(&grants, 150, &[(50, 1_000_000)], 1_000_000);
         let b = Balance::compute(&grants, &c, 150, 0);
-        assert_eq!(b.balance_usd_micros, 0, "fully used before it expired: nothing owed");
+        assert_eq!(
+            b.balance_usd_micros, 0,
+            "fully used before it expired: nothing owed"
+        );
         let c = timeline(&grants, 150, &[(50, 400_000)], 400_000);
         assert_eq!(Balance::compute(&grants, &c, 150, 0).balance_usd_micros, 0);
     }
@@ -282,7 +301,10 @@ mod tests {
     fn an_unused_expired_grant_does_not_absorb_later_usage() {
         let grants = [grant(1_000_000, 0, Some(100)), grant(1_000_000, 0, None)];
         let c = timeline(&grants, 150, &[(120, 500_000)], 500_000);
-        assert_eq!(Balance::compute(&grants, &c, 150, 0).balance_usd_micros, 500_000);
+        assert_eq!(
+            Balance::compute(&grants, &c, 150, 0).balance_usd_micros,
+            500_000
+        );
     }
 
     #[test]
@@ -290,14 +312,20 @@ mod tests {
         // Same priority: the grant that expires first burns first, so nothing is wasted.
         let grants = [grant(1_000_000, 0, None), grant(500_000, 0, Some(200))];
         let c = timeline(&grants, 250, &[(50, 600_000)], 600_000);
-        assert_eq!(Balance::compute(&grants, &c, 250, 0).balance_usd_micros, 900_000);
+        assert_eq!(
+            Balance::compute(&grants, &c, 250, 0).balance_usd_micros,
+            900_000
+        );
         // A lower priority number burns first even if it never expires.
         let grants = [
             prio(grant(1_000_000, 0, None), 0, "a"),
             prio(grant(500_000, 0, Some(200)), 1, "b"),
         ];
         let c = timeline(&grants, 250, &[(50, 600_000)], 600_000);
-        assert_eq!(Balance::compute(&grants, &c, 250, 0).balance_usd_micros, 400_000);
+        assert_eq!(
+            Balance::compute(&grants, &c, 250, 0).balance_usd_micros,
+            400_000
+        );
         // Usage before any grant is owed and paid by the first grant.
         let grants = [grant(1_000_000, 100, Some(300))];
         let c = timeline(&grants, 400, &[(50, 200_000)], 200_000);

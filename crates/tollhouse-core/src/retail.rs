@@ -34,7 +34,9 @@ pub enum RateError {
     #[error("a retail rate must not exceed 1 USD per micro-USD of network fee")]
     TooLarge,
     /// A markup that is not a non-negative number with at most one decimal.
-    #[error("markupPercent is a non-negative number with at most one decimal, e.g. \"25\" or \"12.5\"")]
+    #[error(
+        "markupPercent is a non-negative number with at most one decimal, e.g. \"25\" or \"12.5\""
+    )]
     BadMarkup,
 }
 
@@ -111,9 +113,7 @@ impl RetailRate {
         // can overflow, and (hi·rate)·10^15 is split into whole micros and a remainder.
         let (hi, lo) = (sub / HALF, sub % HALF);
         let hi = hi * rate;
-        let micros = micros
-            .checked_add(hi / HALF)
-            .ok_or(MoneyError::Overflow)?;
+        let micros = micros.checked_add(hi / HALF).ok_or(MoneyError::Overflow)?;
         let units = (hi % HALF) * HALF + lo * rate;
         ExactUsd::from_micros_and_units(micros, units).map(RetailAmount)
     }
@@ -264,7 +264,18 @@ mod tests {
             assert_eq!(rate.nanos(), nanos, "{text}");
             assert_eq!(rate.to_string(), shown);
         }
-        for bad in ["", ".1", "1.", "-1", "1e-6", "0", "0.0000000001", "1.5", "abc", " 1"] {
+        for bad in [
+            "",
+            ".1",
+            "1.",
+            "-1",
+            "1e-6",
+            "0",
+            "0.0000000001",
+            "1.5",
+            "abc",
+            " 1",
+        ] {
             assert!(RetailRate::parse(bad).is_err(), "{bad}");
         }
     }

@@ -30,8 +30,8 @@ pub use client::{
 pub use error::{ApiError, Error};
 pub use tollhouse_api as api;
 
-pub mod jwt;
-pub mod token_manager;
-pub mod proxy;
-pub mod webhook;
 pub mod exchange;
+pub mod jwt;
+pub mod proxy;
+pub mod token_manager;
+pub mod webhook;

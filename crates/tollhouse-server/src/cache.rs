@@ -278,7 +278,11 @@ mod swr_tests {
         // A usage batch commits and forgets the user while the old balance is being read.
         cache.remove(&"alice");
         cache.insert_unless_invalidated("alice", 1, i64::MAX, &clock, seen);
-        assert_eq!(cache.lookup(&"alice", &clock), Lookup::Compute, "stale read dropped");
+        assert_eq!(
+            cache.lookup(&"alice", &clock),
+            Lookup::Compute,
+            "stale read dropped"
+        );
         let seen = cache.generation();
         cache.insert_unless_invalidated("alice", 2, i64::MAX, &clock, seen);
         assert_eq!(cache.lookup(&"alice", &clock), Lookup::Hit(2));

@@ -83,7 +83,9 @@ fn join(rate: Option<i64>, markup: Option<i64>) -> Result<Option<StoredPrice>, S
         (Some(r), None) => Ok(Some(StoredPrice::Rate(r))),
         (None, Some(m)) => Ok(Some(StoredPrice::Markup(m))),
         (None, None) => Ok(None),
-        (Some(_), Some(_)) => Err(StoreError::Corrupt("plan price is both rate and markup".into())),
+        (Some(_), Some(_)) => Err(StoreError::Corrupt(
+            "plan price is both rate and markup".into(),
+        )),
     }
 }
 
@@ -134,10 +136,12 @@ impl PlanRepository for SqlStore {
     async fn insert_plan(&self, plan: &PlanRecord) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         if plan.active {
-            sqlx::query("UPDATE plans SET status = 'archived' WHERE client_id = $1 AND status = 'active'")
-                .bind(&plan.client_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE plans SET status = 'archived' WHERE client_id = $1 AND status = 'active'",
+            )
+            .bind(&plan.client_id)
+            .execute(&mut *tx)
+            .await?;
         }
         let (rate, markup) = split(plan.default_price);
         sqlx::query(

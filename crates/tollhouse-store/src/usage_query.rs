@@ -168,7 +168,11 @@ fn grouped_sql(filter: &UsageFilter, keys: GroupKeys) -> (String, Vec<String>) {
 
 fn group_from_row(row: &AnyRow, keys: GroupKeys, billable: bool) -> Result<UsageGroup, StoreError> {
     let text = |name: &str, on: bool| -> Result<String, StoreError> {
-        Ok(if on { row.try_get(name)? } else { String::new() })
+        Ok(if on {
+            row.try_get(name)?
+        } else {
+            String::new()
+        })
     };
     // SUM over no rows is NULL: an ungrouped query of an empty range gives one all-NULL row.
     let sum = |name: &str| -> Result<i64, StoreError> {

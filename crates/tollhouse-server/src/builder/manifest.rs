@@ -37,10 +37,7 @@ fn resolve(state: &AppState, excluded: &BTreeSet<Capability>) -> (Manifest, Stri
     let version = hex::encode(&digest.as_ref()[..16]);
     let etag = format!("\"{version}\"");
     let body = Manifest {
-        capabilities: capabilities
-            .into_iter()
-            .map(wire_capability)
-            .collect(),
+        capabilities: capabilities.into_iter().map(wire_capability).collect(),
         excluded_capabilities: excluded.iter().map(wire_capability).collect(),
         manifest_version: version,
     };

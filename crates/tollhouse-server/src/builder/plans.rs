@@ -54,7 +54,11 @@ fn price_rate(price: StoredPrice) -> RetailRate {
     }
 }
 
-fn stored(rate: Option<RetailRate>, markup: Option<MarkupPercent>, what: &str) -> Result<Option<StoredPrice>, BuilderError> {
+fn stored(
+    rate: Option<RetailRate>,
+    markup: Option<MarkupPercent>,
+    what: &str,
+) -> Result<Option<StoredPrice>, BuilderError> {
     let nanos = |n: u64| i64::try_from(n).map_err(|_| BuilderError::invalid("rate out of range"));
     match (rate, markup) {
         (Some(_), Some(_)) => Err(BuilderError::invalid(format!(
@@ -88,7 +92,12 @@ fn rfc3339(at: i64) -> String {
 
 fn sync_state(plan: &PlanRecord) -> SyncState {
     SyncState {
-        status: if plan.synced_at.is_some() { "synced" } else { "not_applicable" }.into(),
+        status: if plan.synced_at.is_some() {
+            "synced"
+        } else {
+            "not_applicable"
+        }
+        .into(),
         synced_at: plan.synced_at.map(rfc3339),
         error_code: None,
         error_message: None,
@@ -102,7 +111,11 @@ fn wire(plan: &PlanRecord) -> Plan {
         client_id: plan.client_id.clone(),
         name: plan.name.clone(),
         plan_type: "usage".into(),
-        status: if plan.active { PlanStatus::Active } else { PlanStatus::Archived },
+        status: if plan.active {
+            PlanStatus::Active
+        } else {
+            PlanStatus::Archived
+        },
         price_amount: "0".into(),
         price_currency: "USD".into(),
         is_network_default: false,
@@ -150,7 +163,12 @@ fn split_price(price: Option<StoredPrice>) -> (Option<RetailRate>, Option<Markup
     }
 }
 
-fn record(client_id: &str, body: CreatePlan, id: String, now: i64) -> Result<PlanRecord, BuilderError> {
+fn record(
+    client_id: &str,
+    body: CreatePlan,
+    id: String,
+    now: i64,
+) -> Result<PlanRecord, BuilderError> {
     if body.capabilities.len() > MAX_CAPABILITIES {
         return Err(BuilderError::invalid(format!(
             "a plan has at most {MAX_CAPABILITIES} capabilities"
@@ -159,10 +177,16 @@ fn record(client_id: &str, body: CreatePlan, id: String, now: i64) -> Result<Pla
     let billing_cycle = match body.billing_cycle.as_deref() {
         None | Some("monthly") => "monthly",
         Some("none") => "none",
-        Some(_) => return Err(BuilderError::invalid("billingCycle must be `monthly` or `none`")),
+        Some(_) => {
+            return Err(BuilderError::invalid(
+                "billingCycle must be `monthly` or `none`",
+            ));
+        }
     };
     if body.included_usd_micros.is_some_and(|m| m.get() < 0) {
-        return Err(BuilderError::invalid("includedUsdMicros must not be negative"));
+        return Err(BuilderError::invalid(
+            "includedUsdMicros must not be negative",
+        ));
     }
     let mut seen = HashSet::new();
     let mut rates = Vec::with_capacity(body.capabilities.len());
@@ -172,9 +196,10 @@ fn record(client_id: &str, body: CreatePlan, id: String, now: i64) -> Result<Pla
             None | Some("") => String::new(),
             Some(m) => label(m, "capabilities[].modelId", 256)?,
         };
-        let price = stored(c.retail_rate_usd, c.markup_percent, "capabilities[]")?.ok_or_else(
-            || BuilderError::invalid("capabilities[]: give retailRateUsd or markupPercent"),
-        )?;
+        let price =
+            stored(c.retail_rate_usd, c.markup_percent, "capabilities[]")?.ok_or_else(|| {
+                BuilderError::invalid("capabilities[]: give retailRateUsd or markupPercent")
+            })?;
         if !seen.insert((pipeline.clone(), model_id.clone())) {
             return Err(BuilderError::invalid(format!(
                 "capabilities[]: `{pipeline}` / `{model_id}` is priced twice"

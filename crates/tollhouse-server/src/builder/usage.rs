@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use std::collections::{BTreeMap, HashMap};
 use tollhouse_api::usage::{
-    DailyPipelineRow, ManifestRow, PipelineModelRow, Period, Totals, UsageGrouping, UsageInclude,
+    DailyPipelineRow, ManifestRow, Period, PipelineModelRow, Totals, UsageGrouping, UsageInclude,
     UsageQuery, UsageReport, UserRow,
 };
 use tollhouse_core::money::{ExactUsd, UsdMicros, UsdParts, Wei, WeiParts};
@@ -49,7 +49,11 @@ struct Sum {
 }
 
 impl Sum {
-    fn add(&mut self, group: &UsageGroup, retail: Option<RetailAmount>) -> Result<(), BuilderError> {
+    fn add(
+        &mut self,
+        group: &UsageGroup,
+        retail: Option<RetailAmount>,
+    ) -> Result<(), BuilderError> {
         let overflow = |_| BuilderError::Internal("usage sum overflow".into());
         self.count += group.sums.request_count;
         self.fee = self.fee.checked_add(group.sums.fee).map_err(overflow)?;
@@ -182,7 +186,11 @@ pub async fn report(
         Some(ext) => {
             let ext =
                 ExternalUserId::parse(ext).map_err(|e| BuilderError::invalid(e.to_string()))?;
-            match state.store.user_by_external_id(client_id, ext.as_str()).await? {
+            match state
+                .store
+                .user_by_external_id(client_id, ext.as_str())
+                .await?
+            {
                 Some(user) => Some(user.id),
                 // An unknown user has no usage: an empty report, not a 404 (as before).
                 None => return Ok(empty_report(client_id, start, end, group)),
@@ -197,8 +205,7 @@ pub async fn report(
     let keys = GroupKeys {
         user: group == UsageGrouping::User,
         // Retail rates are per (pipeline, model), so priced reports always split by them.
-        pipeline_model: group != UsageGrouping::None
-            && group != UsageGrouping::User
+        pipeline_model: group != UsageGrouping::None && group != UsageGrouping::User
             || plan.is_some(),
         day: group == UsageGrouping::DailyPipeline,
         manifest: group == UsageGrouping::Manifest,
@@ -232,7 +239,10 @@ pub async fn report(
                     .or_insert_with(|| retail_rate(plan, &g.pipeline, &g.model_id));
                 let exact = ExactUsd::from_parts(g.sums.usd)
                     .map_err(|e| BuilderError::Internal(e.to_string()))?;
-                Some(rate.apply(exact).map_err(|e| BuilderError::Internal(e.to_string()))?)
+                Some(
+                    rate.apply(exact)
+                        .map_err(|e| BuilderError::Internal(e.to_string()))?,
+                )
             }
             None => None,
         };

@@ -11,10 +11,10 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde::Serialize;
 use serde_json::Value;
+use tollhouse_api::tickets::{IngestOutcome, SignedTicket};
 use tollhouse_core::money::{ExactUsd, Wei};
 use tollhouse_core::usage::split_pipeline;
 use tollhouse_core::user::ExternalUserId;
-use tollhouse_api::tickets::{IngestOutcome, SignedTicket};
 use tollhouse_store::UsageEventRow;
 use utoipa::ToSchema;
 

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use tollhouse_api::users::{
-    AppInfo, BuilderUserTokens, Done, MintUserToken, UpsertUser, UserList, UserStatus as WireStatus,
-    UserView,
+    AppInfo, BuilderUserTokens, Done, MintUserToken, UpsertUser, UserList,
+    UserStatus as WireStatus, UserView,
 };
 use tollhouse_core::ids::generate_uuid;
 use tollhouse_core::scope::ScopeSet;

@@ -1,10 +1,9 @@
 //! RFC 8628 device authorization: `{issuer}/device/auth`, polling at the token endpoint, and
 //! approval by the integrator's backend (token exchange with `resource=urn:pmth:device_code:…`).
 
+use super::NoStore;
 use super::error::{OAuthErrors, OidcError};
 use super::exchange::requested_user_scope;
-use super::NoStore;
-use tollhouse_api::oauth::{DeviceAuthorization, UserTokens};
 use super::mint;
 use super::params::Params;
 use crate::state::AppState;
@@ -12,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
+use tollhouse_api::oauth::{DeviceAuthorization, UserTokens};
 use tollhouse_core::app::{App, AppStatus};
 use tollhouse_core::random::random_bytes;
 use tollhouse_core::user::UserStatus;

@@ -4,8 +4,8 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use tollhouse_core::scope::KNOWN_SCOPES;
 use tollhouse_api::oauth::ProviderMetadata;
+use tollhouse_core::scope::KNOWN_SCOPES;
 use utoipa::ToSchema;
 
 /// The grant types the token endpoint accepts today.

@@ -10,12 +10,12 @@ use super::verify::verify_access_token;
 use crate::balances::balance_of;
 use crate::state::AppState;
 use axum::http::{HeaderMap, header};
+use tollhouse_api::UsdMicros;
 use tollhouse_core::app::{App, AppStatus};
 use tollhouse_core::claims::UserType;
 use tollhouse_core::ids::{looks_like_client_secret, split_api_key};
 use tollhouse_core::scope::ScopeSet;
 use tollhouse_core::user::{AppUser, UserStatus};
-use tollhouse_api::UsdMicros;
 
 pub use tollhouse_api::oauth::SignerSession;
 

@@ -2,6 +2,7 @@
 //! the app-scoped token endpoint the SDK's direct API-key exchange calls, and the JSON facades
 //! for API-key and device-token exchange.
 
+use super::NoStore;
 use super::error::{FacadeErrors, OAuthErrorBody, OAuthErrors, OidcError};
 use super::exchange::{
     SignerSession, api_key_owner, exchange_response, requested_user_scope, signer_session_for,
@@ -18,7 +19,6 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde_json::Value;
 use std::time::Duration;
-use super::NoStore;
 use tollhouse_api::oauth::{DeviceExchange, KeyExchange};
 use tollhouse_core::app::App;
 use utoipa::ToSchema;

@@ -9,12 +9,10 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use tollhouse_api::oauth::{SignerSession, TokenEndpointResponse, TokenResponse, UserTokens};
 use tollhouse_core::claims::{AccessTokenClaims, UserType};
 use tollhouse_core::ids::generate_jti;
 use tollhouse_core::scope::{ScopeError, ScopeSet};
-use tollhouse_api::oauth::{
-    SignerSession, TokenEndpointResponse, TokenResponse, UserTokens,
-};
 use utoipa::ToSchema;
 
 pub use tollhouse_api::oauth::{GrantType, SubjectTokenType};

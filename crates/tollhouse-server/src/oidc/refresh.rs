@@ -3,11 +3,11 @@
 
 use super::client_auth::{authenticate_m2m, presented_client};
 use super::error::OidcError;
-use tollhouse_api::oauth::UserTokens;
 use super::mint;
 use super::params::Params;
 use crate::state::AppState;
 use axum::http::{HeaderMap, header};
+use tollhouse_api::oauth::UserTokens;
 use tollhouse_core::ids::{generate_refresh_token, looks_like_refresh_token};
 use tollhouse_core::user::UserStatus;
 use tollhouse_store::Rotation;

@@ -174,7 +174,14 @@ pub async fn gate(state: &AppState, identity: &VerifiedIdentity) -> GateVerdict 
         // A user with no record here has no grants, so no balance.
         return GateVerdict::InsufficientBalance;
     };
-    match balance(state, &identity.client_id, user_id, policy.soft_limit_usd_micros).await {
+    match balance(
+        state,
+        &identity.client_id,
+        user_id,
+        policy.soft_limit_usd_micros,
+    )
+    .await
+    {
         Ok(balance) if balance.has_access => GateVerdict::Allow { recheck_secs },
         Ok(_) => GateVerdict::InsufficientBalance,
         Err(err) if policy.billing_fail_open => {

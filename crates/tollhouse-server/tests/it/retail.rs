@@ -9,9 +9,20 @@ use serde_json::{Value, json};
 use tollhouse_core::Clock as _;
 
 /// A go-livepeer `create_signed_ticket` envelope with the fields these tests vary.
-fn ticket(auth_id: &str, fee_wei: &str, pipeline: &str, manifest: &str, gateway_request: &str, billable_secs: f64, at_ms: i64) -> Value {
+fn ticket(
+    auth_id: &str,
+    fee_wei: &str,
+    pipeline: &str,
+    manifest: &str,
+    gateway_request: &str,
+    billable_secs: f64,
+    at_ms: i64,
+) -> Value {
     let id = uuid::Uuid::new_v4().to_string();
-    let mut v: Value = serde_json::from_slice(&crate::kafka::envelope(&id, auth_id, fee_wei, pipeline, at_ms)).unwrap();
+    let mut v: Value = serde_json::from_slice(&crate::kafka::envelope(
+        &id, auth_id, fee_wei, pipeline, at_ms,
+    ))
+    .unwrap();
     v["data"]["manifest_id"] = json!(manifest);
     v["data"]["gateway_request_id"] = json!(gateway_request);
     v["data"]["billable_secs"] = json!(billable_secs);
@@ -19,18 +30,31 @@ fn ticket(auth_id: &str, fee_wei: &str, pipeline: &str, manifest: &str, gateway_
 }
 
 async fn ingest(server: &TestServer, app: &crate::harness::TestApp, events: Vec<Value>) {
-    let r = server.builder(Method::POST, app, "/usage/events").json(&json!({"events": events})).send().await.unwrap();
+    let r = server
+        .builder(Method::POST, app, "/usage/events")
+        .json(&json!({"events": events}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
 }
 
 async fn get(server: &TestServer, app: &crate::harness::TestApp, query: &str) -> Value {
-    let r = server.builder(Method::GET, app, &format!("/usage{query}")).send().await.unwrap();
+    let r = server
+        .builder(Method::GET, app, &format!("/usage{query}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{query}");
     r.json().await.unwrap()
 }
 
 fn row<'a>(rows: &'a Value, field: &str, value: &str) -> &'a Value {
-    rows.as_array().unwrap().iter().find(|r| r[field] == value).unwrap_or_else(|| panic!("no {field}={value} in {rows}"))
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[field] == value)
+        .unwrap_or_else(|| panic!("no {field}={value} in {rows}"))
 }
 
 backend_tests! {
