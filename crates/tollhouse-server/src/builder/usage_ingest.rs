@@ -225,7 +225,7 @@ pub async fn envelopes(
     let counts = ingest(&state, &batch).await.map_err(|e| match e {
         IngestError::Store(e) => BuilderError::from(e),
         IngestError::NoPrice => BuilderError::Conflict(
-            "this server cannot value usage: no ETH/USD price is configured".into(),
+            "this server cannot value usage now: no ETH/USD price is configured, or the oracle's price is older than its maximum age".into(),
         ),
     })?;
     Ok(Json(EnvelopeOutcome {
