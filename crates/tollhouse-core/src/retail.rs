@@ -40,6 +40,17 @@ pub enum RateError {
     BadMarkup,
 }
 
+/// `digits[.digits]` split at the point (no sign, exponent, whitespace or bare point).
+fn decimal_parts(text: &str) -> Option<(&str, &str)> {
+    let (whole, fraction) = match text.split_once('.') {
+        Some((_, "")) => return None,
+        Some(parts) => parts,
+        None => (text, ""),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    (!whole.is_empty() && digits(whole) && digits(fraction)).then_some((whole, fraction))
+}
+
 /// A retail rate: USD billed per micro-USD of network fee, exact to 10^-9 USD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RetailRate(u64);
@@ -64,11 +75,7 @@ impl RetailRate {
 
     /// Parses `"0.00000125"`: digits with an optional point and at most 9 decimals.
     pub fn parse(text: &str) -> Result<Self, RateError> {
-        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if whole.is_empty() || !digits(whole) || !digits(fraction) || text.ends_with('.') {
-            return Err(RateError::NotDecimal);
-        }
+        let (whole, fraction) = decimal_parts(text).ok_or(RateError::NotDecimal)?;
         if fraction.len() > 9 {
             return Err(RateError::TooPrecise);
         }
@@ -173,12 +180,8 @@ impl MarkupPercent {
 
     /// Parses `"25"` or `"12.5"`.
     pub fn parse(text: &str) -> Result<Self, RateError> {
-        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if whole.is_empty() || whole.len() > 8 || !digits(whole) || !digits(fraction) {
-            return Err(RateError::BadMarkup);
-        }
-        if fraction.len() > 1 || text.ends_with('.') {
+        let (whole, fraction) = decimal_parts(text).ok_or(RateError::BadMarkup)?;
+        if whole.len() > 8 || fraction.len() > 1 {
             return Err(RateError::BadMarkup);
         }
         let whole: u64 = whole.parse().map_err(|_| RateError::BadMarkup)?;

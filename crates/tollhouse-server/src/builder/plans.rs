@@ -105,7 +105,6 @@ fn sync_state(plan: &PlanRecord) -> SyncState {
 }
 
 fn wire(plan: &PlanRecord) -> Plan {
-    let (default_rate, _) = split_price(plan.default_price);
     Plan {
         id: plan.id.clone(),
         client_id: plan.client_id.clone(),
@@ -124,7 +123,8 @@ fn wire(plan: &PlanRecord) -> Plan {
             included_usd_micros: plan.included_usd_micros.map(UsdMicros::new),
             billing_cycle: plan.billing_cycle.clone(),
         },
-        default_retail_rate_usd: default_rate.or(plan.default_price.map(price_rate)),
+        // The rate in effect, whether the default was given as a rate or as a markup.
+        default_retail_rate_usd: plan.default_price.map(price_rate),
         capabilities: plan
             .rates
             .iter()

@@ -230,7 +230,7 @@ pub async fn report(
     };
     let mut rates = HashMap::<(&str, &str), RetailRate>::new();
     let mut total = Sum::default();
-    let mut rows = BTreeMap::<(String, i64, String, String, String), Sum>::new();
+    let mut rows = BTreeMap::<(String, i64, String, String), Sum>::new();
     for g in &groups {
         let retail = match &plan {
             Some(plan) => {
@@ -250,27 +250,18 @@ pub async fn report(
         let user = ext_of.get(&g.user_id).cloned().unwrap_or_default();
         let key = match group {
             UsageGrouping::None => continue,
-            UsageGrouping::User => (user, 0, String::new(), String::new(), String::new()),
-            UsageGrouping::PipelineModel => (
-                String::new(),
-                0,
-                g.pipeline.clone(),
-                g.model_id.clone(),
-                String::new(),
-            ),
-            UsageGrouping::DailyPipeline => (
-                String::new(),
-                g.day,
-                g.pipeline.clone(),
-                g.model_id.clone(),
-                String::new(),
-            ),
+            UsageGrouping::User => (user, 0, String::new(), String::new()),
+            UsageGrouping::PipelineModel => {
+                (String::new(), 0, g.pipeline.clone(), g.model_id.clone())
+            }
+            UsageGrouping::DailyPipeline => {
+                (String::new(), g.day, g.pipeline.clone(), g.model_id.clone())
+            }
             UsageGrouping::Manifest => (
                 g.manifest_id.clone(),
                 0,
                 g.pipeline.clone(),
                 g.model_id.clone(),
-                String::new(),
             ),
         };
         rows.entry(key).or_default().add(g, retail)?;
@@ -286,7 +277,7 @@ pub async fn report(
         platform_fee_usd_micros: UsdMicros::ZERO,
         end_user_billable_usd_micros: total.billable_micros()?,
     };
-    for ((name, day, pipeline, model_id, _), s) in rows {
+    for ((name, day, pipeline, model_id), s) in rows {
         let usd = s.usd_micros()?;
         let billable = s.billable_micros()?;
         match group {

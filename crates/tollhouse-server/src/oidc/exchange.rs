@@ -11,6 +11,7 @@ use crate::balances::balance_of;
 use crate::state::AppState;
 use axum::http::{HeaderMap, header};
 use tollhouse_api::UsdMicros;
+use tollhouse_core::allowance::Balance;
 use tollhouse_core::app::{App, AppStatus};
 use tollhouse_core::claims::UserType;
 use tollhouse_core::ids::{looks_like_client_secret, split_api_key};
@@ -124,16 +125,16 @@ pub async fn api_key_owner(
 /// Refuses a signer credential with 402 `insufficient_allowance` when the user's app is prepaid
 /// and the user's balance is at or below its soft limit (the same test as the webhook's gate),
 /// so an integrator learns it when minting rather than at the first signing.
-pub async fn require_allowance(state: &AppState, user: &AppUser) -> Result<(), OidcError> {
+pub async fn require_allowance(state: &AppState, user: &AppUser) -> Result<Balance, OidcError> {
+    // One read of the balance serves both the gate and the response's balance fields.
+    let balance = balance_of(state, user).await?;
     let policy = crate::signer::policy::policy_of(state, &user.client_id).await?;
-    if policy.is_none_or(|p| p.billing_mode != crate::signer::policy::BillingMode::Prepaid) {
-        return Ok(());
+    let prepaid =
+        policy.is_some_and(|p| p.billing_mode == crate::signer::policy::BillingMode::Prepaid);
+    if prepaid && !balance.has_access {
+        return Err(OidcError::InsufficientAllowance);
     }
-    if balance_of(state, user).await?.has_access {
-        Ok(())
-    } else {
-        Err(OidcError::InsufficientAllowance)
-    }
+    Ok(balance)
 }
 
 /// Issues an opaque signer session and answers with the SignerSession document.
@@ -143,10 +144,16 @@ pub async fn signer_session_for(
     user: &AppUser,
     scope: &str,
 ) -> Result<SignerSession, OidcError> {
-    require_allowance(state, user).await?;
+    let balance = require_allowance(state, user).await?;
     let token = mint::new_signer_session(state, app, user, scope).await?;
     state.metrics.token_issued("api_key_exchange");
-    exchange_response(state, user, token, mint::SIGNER_SESSION_TTL_SECS, scope).await
+    Ok(exchange_response(
+        state,
+        &balance,
+        token,
+        mint::SIGNER_SESSION_TTL_SECS,
+        scope,
+    ))
 }
 
 /// The user a subject JWT speaks for: signed by us, live, not revoked, a user token of `app`,
@@ -228,16 +235,16 @@ async fn exchange_user_jwt(
         // The SDK expects a token-endpoint response; a short signer JWT is the least it can use.
         let token = mint::signer_jwt(state, app, &user, &scope_text, &state.issuer)?;
         state.metrics.token_issued("device_approval");
-        return exchange_response(
+        let balance = balance_of(state, &user).await?;
+        return Ok(exchange_response(
             state,
-            &user,
+            &balance,
             token,
             crate::config::SIGNER_TOKEN_TTL_SECS,
             &scope_text,
-        )
-        .await;
+        ));
     }
-    require_allowance(state, &user).await?;
+    let balance = require_allowance(state, &user).await?;
     let (access_token, expires_in, grant) = match resource.or(audience) {
         None => (
             mint::new_signer_session(state, app, &user, &scope_text).await?,
@@ -252,19 +259,25 @@ async fn exchange_user_jwt(
         Some(_) => return Err(OidcError::InvalidTarget("unsupported resource".into())),
     };
     state.metrics.token_issued(grant);
-    exchange_response(state, &user, access_token, expires_in, &scope_text).await
+    Ok(exchange_response(
+        state,
+        &balance,
+        access_token,
+        expires_in,
+        &scope_text,
+    ))
 }
 
-/// The token-exchange / SignerSession response, with the user's prepaid balance.
-pub async fn exchange_response(
+/// The token-exchange / SignerSession response, with the user's prepaid balance (as read by
+/// [`require_allowance`] or [`balance_of`]).
+pub fn exchange_response(
     state: &AppState,
-    user: &AppUser,
+    balance: &Balance,
     access_token: String,
     expires_in: i64,
     scope: &str,
-) -> Result<SignerSession, OidcError> {
-    let balance = balance_of(state, user).await?;
-    Ok(SignerSession {
+) -> SignerSession {
+    SignerSession {
         access_token,
         balance_usd_micros: UsdMicros::new(balance.balance_usd_micros),
         expires_in,
@@ -273,5 +286,5 @@ pub async fn exchange_response(
         scope: scope.to_owned(),
         signer_url: state.config.signer_url.clone(),
         token_type: "Bearer".to_owned(),
-    })
+    }
 }

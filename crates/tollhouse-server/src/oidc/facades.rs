@@ -183,16 +183,14 @@ pub async fn device_exchange(
             requested.to_string()
         }
     };
-    super::exchange::require_allowance(&state, &user).await?;
+    let balance = super::exchange::require_allowance(&state, &user).await?;
     let token = mint::signer_jwt(&state, &app, &user, &scope, &state.issuer)?;
     state.metrics.token_issued("device_exchange");
-    exchange_response(
+    Ok(NoStore(exchange_response(
         &state,
-        &user,
+        &balance,
         token,
         crate::config::SIGNER_TOKEN_TTL_SECS,
         &scope,
-    )
-    .await
-    .map(NoStore)
+    )))
 }

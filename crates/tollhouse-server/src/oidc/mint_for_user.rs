@@ -58,15 +58,14 @@ pub async fn mint_user_signer_token(
     if user.status != UserStatus::Active {
         return Err(OidcError::InvalidGrant("the user is deactivated".into()));
     }
-    super::exchange::require_allowance(state, &user).await?;
+    let balance = super::exchange::require_allowance(state, &user).await?;
     let token = mint::signer_jwt(state, &app, &user, "sign:job", &audience)?;
     state.metrics.token_issued("mint_user_token");
-    exchange_response(
+    Ok(exchange_response(
         state,
-        &user,
+        &balance,
         token,
         crate::config::SIGNER_TOKEN_TTL_SECS,
         "sign:job",
-    )
-    .await
+    ))
 }
