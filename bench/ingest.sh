@@ -32,55 +32,11 @@ BENCH_KEEP=${BENCH_KEEP:-0}
 TARGET_PG=50000
 PRICE=3456.78
 
-log() { printf '[ingest.sh] %s\n' "$*" >&2; }
-die() { printf '[ingest.sh] ERROR: %s\n' "$*" >&2; exit 1; }
+BENCH_NAME=ingest.sh
+# shellcheck source=lib/usage_common.sh
+source "$BENCH_DIR/lib/usage_common.sh"
 
-PIDS=()
-SCHEMAS=()
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tollhouse-bench-ingest.XXXXXX")
-
-stop_pid() {
-  local pid=$1
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local pid schema
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  for schema in "${SCHEMAS[@]}"; do
-    psql -q "$PG_BASE" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
-  done
-  if [[ "$BENCH_KEEP" == 1 ]]; then log "kept $WORK"; else rm -rf -- "$WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-json_get() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(eval(sys.argv[1], {"j": v}))' "$2" <<<"$1"; }
 now() { date +%s.%N; }
-
-wait_http_200() { # url pid name
-  local i code
-  for ((i = 0; i < 300; i++)); do
-    kill -0 "$2" 2>/dev/null || die "$3 exited during start-up: $(tail -n 20 "$WORK/$3.log" 2>/dev/null)"
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)
-    [[ "$code" == 200 ]] && return 0
-    sleep 0.1
-  done
-  die "$3: $1 did not answer 200 within 30 s"
-}
 
 # A counter or gauge from /metrics (0 if absent).
 metric() { # base name
@@ -95,16 +51,7 @@ TANSU=${TANSU:-$HOME/.cargo/bin/tansu}
 [[ -x "$TANSU" ]] || TANSU=$(command -v tansu || true)
 [[ -n "$TANSU" && -x "$TANSU" ]] || die "tansu not found (scripts/setup installs it into ~/.cargo/bin)"
 
-if [[ -n "${TOLLHOUSE_BIN:-}" && -n "${USAGE_BENCH_BIN:-}" ]]; then
-  BIN=$TOLLHOUSE_BIN
-  GEN=$USAGE_BENCH_BIN
-else
-  log "cargo build --release -p tollhouse-server --bin tollhouse --example usage_bench"
-  (cd "$ROOT" && cargo build --release -p tollhouse-server --bin tollhouse --example usage_bench)
-  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tollhouse"
-  GEN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/usage_bench"
-fi
-[[ -x "$BIN" && -x "$GEN" ]] || die "binaries not found ($BIN, $GEN)"
+build_binaries
 
 # ---------------------------------------------------------------- broker
 K_PORT=$(free_port)
@@ -121,38 +68,11 @@ log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); tansu $("$T
 declare -A RESULT
 
 run_db() { # postgres|sqlite
-  local db=$1 data="$WORK/$1" url schema port base app client m2m secret basic topic pid
-  mkdir -p "$data"
-  if [[ $db == postgres ]]; then
-    schema="bench_ingest_$$_$RANDOM"
-    psql -q "$PG_BASE" -c "CREATE SCHEMA $schema" >/dev/null || die "cannot create schema in $PG_BASE"
-    SCHEMAS+=("$schema")
-    local sep='?'
-    [[ "$PG_BASE" == *\?* ]] && sep='&'
-    url="${PG_BASE}${sep}options=-c%20search_path%3D${schema}"
-  else
-    url="sqlite://$data/tollhouse.db?mode=rwc"
-  fi
+  local db=$1 port base client basic topic pid
+  setup_app_with_users "$db"
+  client=$APP_CLIENT basic=$APP_BASIC
   port=$(free_port)
   base="http://127.0.0.1:$port"
-  export TOLLHOUSE_DATABASE_URL=$url TOLLHOUSE_DATA_DIR=$data TOLLHOUSE_LOG=warn
-  app=$("$BIN" app create --name "bench-ingest" --json 2>"$WORK/$db-app.err") || die "app create: $(cat "$WORK/$db-app.err")"
-  client=$(json_get "$app" 'j["clientId"]')
-  m2m=$(json_get "$app" 'j["m2mClientId"]')
-  secret=$(json_get "$app" 'j["m2mClientSecret"]')
-  basic="Basic $(printf '%s:%s' "$m2m" "$secret" | base64 | tr -d '\n')"
-
-  # Users through the Builder API (a server without Kafka), then the load into the topic.
-  "$BIN" serve --listen "127.0.0.1:$port" >"$WORK/$db-setup.log" 2>&1 &
-  pid=$!
-  PIDS+=("$pid")
-  wait_http_200 "$base/healthz" "$pid" "$db-setup"
-  for ((i = 0; i < BENCH_USERS; i++)); do
-    printf '{"externalUserId":"bench-user-%04d"}\n' "$i"
-  done | xargs -d '\n' -P 4 -I{} curl -s -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: $basic" \
-    -H 'Content-Type: application/json' --data '{}' "$base/api/v1/apps/$client/users" >"$WORK/$db-users.codes"
-  grep -qv '^20[01]$' "$WORK/$db-users.codes" && die "creating users failed: $(sort "$WORK/$db-users.codes" | uniq -c)"
-  stop_pid "$pid"
 
   topic="usage-bench-$db-$$"
   log "$db: producing $BENCH_EVENTS envelopes to $topic"
