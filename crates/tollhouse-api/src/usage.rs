@@ -91,6 +91,14 @@ pub struct UsageQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", param(inline))]
     pub include: Option<UsageInclude>,
+    /// `groupBy=manifest` only: most rows in one page (1 to 10,000) [default: 1,000].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 10000))]
+    pub limit: Option<u32>,
+    /// `groupBy=manifest` only: the `nextCursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 2048))]
+    pub cursor: Option<String>,
 }
 
 /// The period a report covers.
@@ -252,7 +260,11 @@ pub struct UsageReport {
     /// With `groupBy=daily_pipeline`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by_daily_pipeline: Option<Vec<DailyPipelineRow>>,
-    /// With `groupBy=manifest`.
+    /// With `groupBy=manifest`: one page of rows, in (manifest, pipeline, model) order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by_manifest: Option<Vec<ManifestRow>>,
+    /// With `groupBy=manifest`, when more rows follow: pass it as `cursor` for the next page.
+    /// The totals always cover every row of the period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }

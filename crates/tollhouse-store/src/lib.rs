@@ -17,6 +17,7 @@ mod settings;
 mod signer;
 mod sql;
 mod usage;
+mod usage_blocks;
 mod usage_query;
 mod users;
 
@@ -36,7 +37,10 @@ pub use usage::{
     Attribution, DeadLetterRow, IngestCounts, MAX_EVENT_BILLABLE_MICROS, RollupSums,
     StoredDeadLetter, UsageEventRow, UsageRepository,
 };
-pub use usage_query::{GroupKeys, UsageFilter, UsageGroup, UsageQueryRepository};
+pub use usage_blocks::{BlockRun, SPANS, cover};
+pub use usage_query::{
+    GroupKeys, ManifestCursor, ManifestPage, UsageFilter, UsageGroup, UsageQueryRepository,
+};
 pub use users::{Upserted, UserRepository};
 
 /// Everything the server needs from storage.

@@ -14,6 +14,7 @@
 //! consumption are summed in Rust first and upserted once per distinct key per batch, in key
 //! order (concurrent batches lock rows in the same order).
 
+use crate::usage_blocks::BlockSums;
 use crate::{Backend, SqlStore, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
@@ -121,6 +122,18 @@ impl RollupSums {
         self.usd = self.usd.checked_add(usd).map_err(overflow)?;
         Ok(())
     }
+
+    /// Adds another group's sums.
+    pub(crate) fn merge(&mut self, other: &Self) -> Result<(), StoreError> {
+        let overflow = |_| StoreError::Corrupt("usage sums overflow".into());
+        self.request_count = self
+            .request_count
+            .checked_add(other.request_count)
+            .ok_or_else(|| StoreError::Corrupt("usage sums overflow".into()))?;
+        self.fee = self.fee.checked_add(other.fee).map_err(overflow)?;
+        self.usd = self.usd.checked_add(other.usd).map_err(overflow)?;
+        Ok(())
+    }
 }
 
 /// Storage of usage.
@@ -174,13 +187,13 @@ const UTC_DAY_MS: i64 = 86_400_000;
 
 /// Most rows in one multi-row SQLite statement (26 columns: well within SQLite's 32,766
 /// bind parameters).
-const SQLITE_ROWS: usize = 256;
+pub(crate) const SQLITE_ROWS: usize = 256;
 /// Most keys in one `IN (…)` lookup.
 const LOOKUP_CHUNK: usize = 256;
 
 /// Splits `0..len` into chunks of `max` (a power of two) and then descending powers of two, so
 /// a statement built per chunk has one of `log2(max) + 1` shapes.
-fn chunks(len: usize, max: usize) -> Vec<Range<usize>> {
+pub(crate) fn chunks(len: usize, max: usize) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut size = max;
@@ -210,7 +223,7 @@ fn placeholders(first: usize, count: usize) -> String {
 /// `count` rows of `(?, ?, …)` with `width` parameters each, for SQLite. Anonymous `?`
 /// parameters bind by position; numbered ones (`$n`) make every bind look its name up in a
 /// list as long as the statement's parameters (quadratic in a 6,400-parameter statement).
-fn value_rows(width: usize, count: usize) -> String {
+pub(crate) fn value_rows(width: usize, count: usize) -> String {
     let mut row = String::from("(");
     for i in 0..width {
         row.push_str(if i == 0 { "?" } else { ", ?" });
@@ -221,10 +234,10 @@ fn value_rows(width: usize, count: usize) -> String {
 
 /// A PostgreSQL array literal of text (`{"a","b\"c",NULL}`), bound as text and cast `::text[]`.
 #[derive(Debug, Default)]
-struct TextArray(String);
+pub(crate) struct TextArray(String);
 
 impl TextArray {
-    fn push(&mut self, value: Option<&str>) {
+    pub(crate) fn push(&mut self, value: Option<&str>) {
         self.0.push(if self.0.is_empty() { '{' } else { ',' });
         match value {
             None => self.0.push_str("NULL"),
@@ -241,7 +254,7 @@ impl TextArray {
         }
     }
 
-    fn finish(mut self) -> String {
+    pub(crate) fn finish(mut self) -> String {
         if self.0.is_empty() {
             self.0.push('{');
         }
@@ -252,10 +265,10 @@ impl TextArray {
 
 /// A PostgreSQL array literal of integers (`{1,-2,NULL}`), bound as text and cast `::bigint[]`.
 #[derive(Debug, Default)]
-struct IntArray(String);
+pub(crate) struct IntArray(String);
 
 impl IntArray {
-    fn push(&mut self, value: Option<i64>) {
+    pub(crate) fn push(&mut self, value: Option<i64>) {
         self.0.push(if self.0.is_empty() { '{' } else { ',' });
         match value {
             None => self.0.push_str("NULL"),
@@ -263,7 +276,7 @@ impl IntArray {
         }
     }
 
-    fn finish(mut self) -> String {
+    pub(crate) fn finish(mut self) -> String {
         if self.0.is_empty() {
             self.0.push('{');
         }
@@ -292,7 +305,7 @@ const EVENT_COLUMNS: &str = "id, source, auth_id, client_id, user_id, pipeline, 
      eth_usd_price, pixels, billable_secs, billable_micros, occurred_at_ms, day, price_observed_at_ms, ingested_at";
 const EVENT_WIDTH: usize = 25;
 
-type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
+pub(crate) type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
 /// Inserts the events on PostgreSQL; the ids actually inserted.
 async fn insert_events_pg(
@@ -513,7 +526,17 @@ impl<'a> BatchSums<'a> {
         Ok(())
     }
 
+    /// The batch's sums per block of days (see [`crate::usage_blocks`]).
+    fn blocks(&self) -> Result<BlockSums<'a>, StoreError> {
+        let mut blocks = BlockSums::default();
+        for (key, sums) in &self.rollups {
+            blocks.add(*key, sums)?;
+        }
+        Ok(blocks)
+    }
+
     async fn write_pg(&self, tx: &mut Tx<'_>, now: UnixTime) -> Result<(), StoreError> {
+        self.blocks()?.write_pg(tx).await?;
         if !self.rollups.is_empty() {
             let mut text: [TextArray; 4] = Default::default();
             let mut ints: [IntArray; 9] = Default::default();
@@ -624,6 +647,7 @@ impl<'a> BatchSums<'a> {
     }
 
     async fn write_sqlite(&self, tx: &mut Tx<'_>, now: UnixTime) -> Result<(), StoreError> {
+        self.blocks()?.write_sqlite(tx).await?;
         let rollups: Vec<_> = self.rollups.iter().collect();
         for range in chunks(rollups.len(), SQLITE_ROWS) {
             let chunk = &rollups[range];
@@ -707,7 +731,7 @@ const CONSUMPTION_UPDATE: &str = "consumed_usd_micros = user_consumption.consume
      updated_at = excluded.updated_at";
 
 /// `col = table.col + excluded.col, …` for the summed columns.
-fn add_sums(table: &str, billable: bool) -> String {
+pub(crate) fn add_sums(table: &str, billable: bool) -> String {
     let mut columns = vec![
         "request_count",
         "fee_gwei",

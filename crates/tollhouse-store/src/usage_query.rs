@@ -1,9 +1,12 @@
-//! The Usage API's reads: sums of the rollups kept on ingest, grouped in SQL so a query over
-//! months of data reads one index range and returns only the groups asked for. Only a
-//! `gatewayRequestId` filter reads raw events (through their `(client_id, gateway_request_id)`
-//! index: a gateway request has a handful of events).
+//! The Usage API's reads: sums of the tables kept on ingest, grouped in SQL, each query reading
+//! the smallest table that has its keys and filters ([`Source::for_query`]): app-wide and
+//! per-user reports sum a few blocks of days per group (`usage_blocks`), one user's reports their
+//! daily rollups, manifest reports a page of manifests at a time. Only a `gatewayRequestId`
+//! filter reads raw events (through their `(client_id, gateway_request_id)` index: a gateway
+//! request has a handful of events).
 
 use crate::usage::RollupSums;
+use crate::usage_blocks::cover;
 use crate::{SqlStore, StoreError};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -68,6 +71,15 @@ pub trait UsageQueryRepository {
         keys: GroupKeys,
     ) -> Result<Vec<UsageGroup>, StoreError>;
 
+    /// One page of the usage of app `client_id` matching `filter` per (manifest, pipeline,
+    /// model), in that order, with `billable_micros`.
+    async fn manifest_page(
+        &self,
+        client_id: &str,
+        filter: &UsageFilter,
+        page: ManifestPage<'_>,
+    ) -> Result<Vec<UsageGroup>, StoreError>;
+
     /// The exact USD value of user `user_id`'s usage that happened before `at` (unix seconds),
     /// rounded up to micro-USD once: whole UTC days from the rollups, the rest of `at`'s day
     /// from the user's events. The balance needs it only at grant starts and expiries.
@@ -93,8 +105,13 @@ const EVENT_SUMS: &str = "CAST(COUNT(*) AS BIGINT) AS request_count, \
     CAST(SUM(usd_e36) AS BIGINT) AS usd_e36";
 
 impl GroupKeys {
+    /// The key columns; a manifest first, so manifest pages are in (manifest, pipeline, model)
+    /// order, the order their cursor compares in.
     fn columns(self) -> Vec<&'static str> {
         let mut columns = Vec::new();
+        if self.manifest {
+            columns.push("manifest_id");
+        }
         if self.user {
             columns.push("user_id");
         }
@@ -104,57 +121,175 @@ impl GroupKeys {
         if self.day {
             columns.push("day");
         }
-        if self.manifest {
-            columns.push("manifest_id");
-        }
         columns
     }
 }
 
-/// `SELECT <keys>, <sums> FROM <table> WHERE … GROUP BY <keys>`, with its binds in order.
-fn grouped_sql(filter: &UsageFilter, keys: GroupKeys) -> (String, Vec<String>) {
+/// Where to start a page of `groupBy=manifest` rows: after this (manifest, pipeline, model).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManifestCursor {
+    /// Manifest id of the last row of the previous page.
+    pub manifest_id: String,
+    /// Its pipeline.
+    pub pipeline: String,
+    /// Its model.
+    pub model_id: String,
+}
+
+/// One page of manifest rows, in (manifest, pipeline, model) order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManifestPage<'a> {
+    /// Rows after this one (from the first row when `None`).
+    pub after: Option<&'a ManifestCursor>,
+    /// At most this many rows.
+    pub limit: u32,
+}
+
+/// The table a query sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Raw events: only for the few events of one gateway request.
+    Events,
+    /// Per app, day, manifest, user, pipeline and model.
+    ManifestRollups,
+    /// Per app, user, pipeline, model and day.
+    Rollups,
+    /// Per app, pipeline and model, over blocks of days.
+    AppBlocks,
+    /// Per app and user, over blocks of days.
+    UserBlocks,
+}
+
+impl Source {
+    /// The smallest table that has every key and filter of the query.
+    fn for_query(filter: &UsageFilter, keys: GroupKeys) -> Self {
+        if filter.gateway_request_id.is_some() {
+            Self::Events
+        } else if keys.manifest {
+            Self::ManifestRollups
+        } else if filter.user_id.is_some() || keys.day || (keys.user && keys.pipeline_model) {
+            Self::Rollups
+        } else if keys.user {
+            Self::UserBlocks
+        } else {
+            Self::AppBlocks
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Self::Events => "usage_events",
+            Self::ManifestRollups => "usage_manifest_rollups",
+            Self::Rollups => "usage_rollups",
+            Self::AppBlocks => "usage_app_blocks",
+            Self::UserBlocks => "usage_user_blocks",
+        }
+    }
+}
+
+/// A bound parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// Parameters in bind order, numbered `$1…` in the SQL.
+#[derive(Debug, Default)]
+struct Params(Vec<Param>);
+
+impl Params {
+    /// Adds a parameter; its placeholder.
+    fn push(&mut self, param: Param) -> String {
+        self.0.push(param);
+        format!("${}", self.0.len())
+    }
+}
+
+/// `SELECT <keys>, <sums> FROM <table> WHERE … GROUP BY <keys>`, with its parameters in order.
+fn grouped_sql(
+    client_id: &str,
+    filter: &UsageFilter,
+    keys: GroupKeys,
+    page: Option<ManifestPage<'_>>,
+) -> (String, Vec<Param>) {
+    let source = Source::for_query(filter, keys);
     let columns = keys.columns();
-    let (table, sums, billable) = if filter.gateway_request_id.is_some() {
+    let (sums, billable) = match source {
         // Raw events: unattributed users are NULL there and `''` in the rollups.
-        (
-            "usage_events",
+        Source::Events => (
             EVENT_SUMS,
             ", CAST(SUM(billable_micros) AS BIGINT) AS billable_micros",
-        )
-    } else if keys.manifest {
-        (
-            "usage_manifest_rollups",
+        ),
+        Source::ManifestRollups => (
             SUMS,
             ", CAST(SUM(billable_micros) AS BIGINT) AS billable_micros",
-        )
-    } else {
-        ("usage_rollups", SUMS, "")
+        ),
+        Source::Rollups | Source::AppBlocks | Source::UserBlocks => (SUMS, ""),
     };
-    let select_keys: Vec<String> = columns
-        .iter()
-        .map(|c| match (*c, table) {
-            ("user_id", "usage_events") => "COALESCE(user_id, '') AS user_id".to_owned(),
-            (c, _) => c.to_owned(),
-        })
-        .collect();
     let mut sql = String::from("SELECT ");
-    for k in &select_keys {
-        sql.push_str(k);
+    for c in &columns {
+        sql.push_str(match (*c, source) {
+            ("user_id", Source::Events) => "COALESCE(user_id, '') AS user_id",
+            (c, _) => c,
+        });
         sql.push_str(", ");
     }
     sql.push_str(sums);
     sql.push_str(billable);
     sql.push_str(" FROM ");
-    sql.push_str(table);
-    sql.push_str(" WHERE client_id = $1 AND day >= $2 AND day < $3");
-    let mut binds = Vec::new();
+    sql.push_str(source.table());
+    let mut params = Params::default();
+    sql.push_str(&format!(
+        " WHERE client_id = {}",
+        params.push(Param::Text(client_id.to_owned()))
+    ));
+    if matches!(source, Source::AppBlocks | Source::UserBlocks) {
+        let runs: Vec<String> = cover(filter.from_day, filter.to_day)
+            .into_iter()
+            .map(|run| {
+                format!(
+                    "(span_days = {} AND start_day >= {} AND start_day < {})",
+                    params.push(Param::Int(run.span_days)),
+                    params.push(Param::Int(run.from)),
+                    params.push(Param::Int(run.to))
+                )
+            })
+            .collect();
+        if runs.is_empty() {
+            sql.push_str(" AND 1 = 0");
+        } else {
+            sql.push_str(&format!(" AND ({})", runs.join(" OR ")));
+        }
+    } else {
+        sql.push_str(&format!(
+            " AND day >= {} AND day < {}",
+            params.push(Param::Int(filter.from_day)),
+            params.push(Param::Int(filter.to_day))
+        ));
+    }
     if let Some(user) = &filter.user_id {
-        binds.push(user.clone());
-        sql.push_str(&format!(" AND user_id = ${}", 3 + binds.len()));
+        sql.push_str(&format!(
+            " AND user_id = {}",
+            params.push(Param::Text(user.clone()))
+        ));
     }
     if let Some(request) = &filter.gateway_request_id {
-        binds.push(request.clone());
-        sql.push_str(&format!(" AND gateway_request_id = ${}", 3 + binds.len()));
+        sql.push_str(&format!(
+            " AND gateway_request_id = {}",
+            params.push(Param::Text(request.clone()))
+        ));
+    }
+    if let Some(ManifestPage {
+        after: Some(after), ..
+    }) = page
+    {
+        sql.push_str(&format!(
+            " AND (manifest_id, pipeline, model_id) > ({}, {}, {})",
+            params.push(Param::Text(after.manifest_id.clone())),
+            params.push(Param::Text(after.pipeline.clone())),
+            params.push(Param::Text(after.model_id.clone()))
+        ));
     }
     if !columns.is_empty() {
         let list = columns.join(", ");
@@ -163,7 +298,13 @@ fn grouped_sql(filter: &UsageFilter, keys: GroupKeys) -> (String, Vec<String>) {
         sql.push_str(" ORDER BY ");
         sql.push_str(&list);
     }
-    (sql, binds)
+    if let Some(page) = page {
+        sql.push_str(&format!(
+            " LIMIT {}",
+            params.push(Param::Int(i64::from(page.limit)))
+        ));
+    }
+    (sql, params.0)
 }
 
 fn group_from_row(row: &AnyRow, keys: GroupKeys, billable: bool) -> Result<UsageGroup, StoreError> {
@@ -202,6 +343,31 @@ fn group_from_row(row: &AnyRow, keys: GroupKeys, billable: bool) -> Result<Usage
     })
 }
 
+impl SqlStore {
+    async fn grouped(
+        &self,
+        client_id: &str,
+        filter: &UsageFilter,
+        keys: GroupKeys,
+        page: Option<ManifestPage<'_>>,
+    ) -> Result<Vec<UsageGroup>, StoreError> {
+        let (sql, params) = grouped_sql(client_id, filter, keys, page);
+        let mut query = sqlx::query(&sql);
+        for param in params {
+            query = match param {
+                Param::Text(text) => query.bind(text),
+                Param::Int(int) => query.bind(int),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let billable = keys.manifest || filter.gateway_request_id.is_some();
+        rows.iter()
+            .map(|row| group_from_row(row, keys, billable))
+            .filter(|group| !matches!(group, Ok(g) if g.sums.request_count == 0))
+            .collect()
+    }
+}
+
 #[async_trait::async_trait]
 impl UsageQueryRepository for SqlStore {
     async fn usage_groups(
@@ -210,20 +376,21 @@ impl UsageQueryRepository for SqlStore {
         filter: &UsageFilter,
         keys: GroupKeys,
     ) -> Result<Vec<UsageGroup>, StoreError> {
-        let (sql, binds) = grouped_sql(filter, keys);
-        let mut query = sqlx::query(&sql)
-            .bind(client_id)
-            .bind(filter.from_day)
-            .bind(filter.to_day);
-        for value in &binds {
-            query = query.bind(value);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        let billable = keys.manifest || filter.gateway_request_id.is_some();
-        rows.iter()
-            .map(|row| group_from_row(row, keys, billable))
-            .filter(|group| !matches!(group, Ok(g) if g.sums.request_count == 0))
-            .collect()
+        self.grouped(client_id, filter, keys, None).await
+    }
+
+    async fn manifest_page(
+        &self,
+        client_id: &str,
+        filter: &UsageFilter,
+        page: ManifestPage<'_>,
+    ) -> Result<Vec<UsageGroup>, StoreError> {
+        let keys = GroupKeys {
+            pipeline_model: true,
+            manifest: true,
+            ..GroupKeys::default()
+        };
+        self.grouped(client_id, filter, keys, Some(page)).await
     }
 
     async fn consumed_before(
@@ -267,6 +434,16 @@ impl UsageQueryRepository for SqlStore {
 mod tests {
     use super::*;
 
+    fn texts(params: &[Param]) -> Vec<&str> {
+        params
+            .iter()
+            .filter_map(|p| match p {
+                Param::Text(t) => Some(t.as_str()),
+                Param::Int(_) => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn sql_groups_by_the_keys_asked_for_and_binds_in_order() {
         let filter = UsageFilter {
@@ -280,23 +457,92 @@ mod tests {
             day: true,
             ..GroupKeys::default()
         };
-        let (sql, binds) = grouped_sql(&filter, keys);
+        let (sql, params) = grouped_sql("app", &filter, keys, None);
         assert!(sql.contains("FROM usage_rollups"), "{sql}");
-        assert!(sql.contains("AND user_id = $4"), "{sql}");
+        assert!(
+            sql.contains("day >= $2 AND day < $3 AND user_id = $4"),
+            "{sql}"
+        );
         assert!(sql.ends_with("GROUP BY pipeline, model_id, day ORDER BY pipeline, model_id, day"));
-        assert_eq!(binds, ["u"]);
+        assert_eq!(
+            params,
+            [
+                Param::Text("app".into()),
+                Param::Int(1),
+                Param::Int(2),
+                Param::Text("u".into())
+            ]
+        );
 
         let filter = UsageFilter {
             gateway_request_id: Some("g".into()),
             ..filter
         };
-        let (sql, binds) = grouped_sql(&filter, GroupKeys { user: true, ..keys });
+        let (sql, params) = grouped_sql("app", &filter, GroupKeys { user: true, ..keys }, None);
         assert!(sql.contains("FROM usage_events"), "{sql}");
         assert!(sql.contains("COALESCE(user_id, '') AS user_id"), "{sql}");
         assert!(sql.contains("AND gateway_request_id = $5"), "{sql}");
-        assert_eq!(binds, ["u", "g"]);
+        assert_eq!(texts(&params), ["app", "u", "g"]);
+    }
 
-        let (sql, _) = grouped_sql(&UsageFilter::default(), GroupKeys::default());
+    #[test]
+    fn app_wide_and_per_user_reports_read_blocks_of_days() {
+        let filter = UsageFilter {
+            from_day: 3,
+            to_day: 70,
+            ..UsageFilter::default()
+        };
+        let (sql, params) = grouped_sql("app", &filter, GroupKeys::default(), None);
+        assert!(sql.contains("FROM usage_app_blocks"), "{sql}");
         assert!(!sql.contains("GROUP BY"), "{sql}");
+        // 3 (1 day), 4..16 (4 days), 16..64 (16 days), 64..70 (4 + 2 × 1 days).
+        assert_eq!(sql.matches("span_days = ").count(), 5, "{sql}");
+        assert_eq!(params.len(), 1 + 5 * 3);
+
+        let pm = GroupKeys {
+            pipeline_model: true,
+            ..GroupKeys::default()
+        };
+        let (sql, _) = grouped_sql("app", &filter, pm, None);
+        assert!(sql.contains("FROM usage_app_blocks"), "{sql}");
+        let user = GroupKeys {
+            user: true,
+            ..GroupKeys::default()
+        };
+        let (sql, _) = grouped_sql("app", &filter, user, None);
+        assert!(sql.contains("FROM usage_user_blocks"), "{sql}");
+        assert!(sql.ends_with("GROUP BY user_id ORDER BY user_id"), "{sql}");
+        // Retail splits users by pipeline and model: only the daily rollups have both.
+        let (sql, _) = grouped_sql("app", &filter, GroupKeys { user: true, ..pm }, None);
+        assert!(sql.contains("FROM usage_rollups"), "{sql}");
+    }
+
+    #[test]
+    fn manifest_pages_continue_after_the_cursor_in_key_order() {
+        let cursor = ManifestCursor {
+            manifest_id: "m".into(),
+            pipeline: "p".into(),
+            model_id: "x".into(),
+        };
+        let page = ManifestPage {
+            after: Some(&cursor),
+            limit: 11,
+        };
+        let keys = GroupKeys {
+            pipeline_model: true,
+            manifest: true,
+            ..GroupKeys::default()
+        };
+        let (sql, params) = grouped_sql("app", &UsageFilter::default(), keys, Some(page));
+        assert!(sql.contains("FROM usage_manifest_rollups"), "{sql}");
+        assert!(
+            sql.contains("AND (manifest_id, pipeline, model_id) > ($4, $5, $6)"),
+            "{sql}"
+        );
+        assert!(
+            sql.ends_with("ORDER BY manifest_id, pipeline, model_id LIMIT $7"),
+            "{sql}"
+        );
+        assert_eq!(params.last(), Some(&Param::Int(11)));
     }
 }

@@ -19,13 +19,17 @@ use tollhouse_api::usage::{
     UsageQuery, UsageReport, UserRow,
 };
 use tollhouse_core::money::{ExactUsd, UsdMicros, UsdParts, Wei, WeiParts};
-use tollhouse_core::retail::{RetailAmount, RetailRate};
+use tollhouse_core::retail::RetailAmount;
 use tollhouse_core::user::ExternalUserId;
-use tollhouse_store::{GroupKeys, UsageFilter, UsageGroup};
+use tollhouse_store::{GroupKeys, ManifestCursor, ManifestPage, UsageFilter, UsageGroup};
 
 const DAY_SECS: i64 = 86_400;
 /// Longest gateway request id accepted in a filter.
 const MAX_GATEWAY_REQUEST_ID: usize = 256;
+/// `groupBy=manifest` rows per page, unless `limit` says otherwise.
+const DEFAULT_MANIFEST_PAGE: u32 = 1000;
+/// Most `groupBy=manifest` rows in one page.
+const MAX_MANIFEST_PAGE: u32 = 10_000;
 
 /// All of one user's usage (the end-user route).
 pub fn all_time_for(external_user_id: &str) -> UsageQuery {
@@ -202,6 +206,7 @@ pub async fn report(
         Some(UsageInclude::Retail) => state.store.active_plan(client_id).await?,
         None => None,
     };
+    let page = manifest_page(group, query)?;
     let keys = GroupKeys {
         user: group == UsageGrouping::User,
         // Retail rates are per (pipeline, model), so priced reports always split by them.
@@ -216,7 +221,38 @@ pub async fn report(
         user_id,
         gateway_request_id: query.gateway_request_id.clone(),
     };
-    let groups = state.store.usage_groups(client_id, &filter, keys).await?;
+    let (groups, page_groups, next_cursor) = match &page {
+        None => (
+            state.store.usage_groups(client_id, &filter, keys).await?,
+            Vec::new(),
+            None,
+        ),
+        Some((after, limit)) => {
+            // The totals cover the whole period; the rows are one page of it.
+            let totals = GroupKeys {
+                pipeline_model: plan.is_some(),
+                ..GroupKeys::default()
+            };
+            let totals = state.store.usage_groups(client_id, &filter, totals).await?;
+            let page = ManifestPage {
+                after: after.as_ref(),
+                limit: *limit + 1,
+            };
+            let mut rows = state.store.manifest_page(client_id, &filter, page).await?;
+            let more = rows.len() > *limit as usize;
+            rows.truncate(*limit as usize);
+            let next = match rows.last() {
+                Some(last) if more => Some(cursor::encode(last)),
+                _ => None,
+            };
+            (totals, rows, next)
+        }
+    };
+    let row_groups = if page.is_some() {
+        &page_groups
+    } else {
+        &groups
+    };
     let ext_of: HashMap<String, String> = if keys.user {
         state
             .store
@@ -228,25 +264,24 @@ pub async fn report(
     } else {
         HashMap::new()
     };
-    let mut rates = HashMap::<(&str, &str), RetailRate>::new();
-    let mut total = Sum::default();
-    let mut rows = BTreeMap::<(String, i64, String, String), Sum>::new();
-    for g in &groups {
-        let retail = match &plan {
-            Some(plan) => {
-                let rate = *rates
-                    .entry((g.pipeline.as_str(), g.model_id.as_str()))
-                    .or_insert_with(|| retail_rate(plan, &g.pipeline, &g.model_id));
-                let exact = ExactUsd::from_parts(g.sums.usd)
-                    .map_err(|e| BuilderError::Internal(e.to_string()))?;
-                Some(
-                    rate.apply(exact)
-                        .map_err(|e| BuilderError::Internal(e.to_string()))?,
-                )
-            }
-            None => None,
+    // Each group priced at its (pipeline, model)'s rate; each figure rounds once, later.
+    let price = |g: &UsageGroup| -> Result<Option<RetailAmount>, BuilderError> {
+        let Some(plan) = &plan else {
+            return Ok(None);
         };
-        total.add(g, retail)?;
+        let rate = retail_rate(plan, &g.pipeline, &g.model_id);
+        let exact =
+            ExactUsd::from_parts(g.sums.usd).map_err(|e| BuilderError::Internal(e.to_string()))?;
+        rate.apply(exact)
+            .map(Some)
+            .map_err(|e| BuilderError::Internal(e.to_string()))
+    };
+    let mut total = Sum::default();
+    for g in &groups {
+        total.add(g, price(g)?)?;
+    }
+    let mut rows = BTreeMap::<(String, i64, String, String), Sum>::new();
+    for g in row_groups {
         let user = ext_of.get(&g.user_id).cloned().unwrap_or_default();
         let key = match group {
             UsageGrouping::None => continue,
@@ -264,9 +299,10 @@ pub async fn report(
                 g.model_id.clone(),
             ),
         };
-        rows.entry(key).or_default().add(g, retail)?;
+        rows.entry(key).or_default().add(g, price(g)?)?;
     }
     let mut out = empty_report(client_id, start, end, group);
+    out.next_cursor = next_cursor;
     let network = total.usd_micros()?;
     out.totals = Totals {
         request_count: total.count,
@@ -293,7 +329,9 @@ pub async fn report(
                 end_user_billable_usd_micros: billable,
             }),
             UsageGrouping::PipelineModel => {
-                let rate = rates.get(&(pipeline.as_str(), model_id.as_str())).copied();
+                let rate = plan
+                    .as_ref()
+                    .map(|plan| retail_rate(plan, &pipeline, &model_id));
                 out.by_pipeline_model
                     .get_or_insert_default()
                     .push(PipelineModelRow {
@@ -333,6 +371,59 @@ pub async fn report(
     Ok(out)
 }
 
+/// For `groupBy=manifest`: where the page starts and how many rows it has at most. `limit` and
+/// `cursor` page manifest rows only; with another grouping they are refused, not ignored.
+fn manifest_page(
+    group: UsageGrouping,
+    query: &UsageQuery,
+) -> Result<Option<(Option<ManifestCursor>, u32)>, BuilderError> {
+    if group != UsageGrouping::Manifest {
+        if query.limit.is_some() || query.cursor.is_some() {
+            return Err(BuilderError::invalid(
+                "limit and cursor page groupBy=manifest only",
+            ));
+        }
+        return Ok(None);
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_MANIFEST_PAGE);
+    if !(1..=MAX_MANIFEST_PAGE).contains(&limit) {
+        return Err(BuilderError::invalid(format!(
+            "limit must be 1 to {MAX_MANIFEST_PAGE}"
+        )));
+    }
+    let after = query.cursor.as_deref().map(cursor::decode).transpose()?;
+    Ok(Some((after, limit)))
+}
+
+/// `nextCursor`: the last row's (manifest, pipeline, model), NUL-separated (none of them can
+/// hold a NUL), base64url without padding. Opaque to clients.
+mod cursor {
+    use super::BuilderError;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use tollhouse_store::{ManifestCursor, UsageGroup};
+
+    pub fn encode(last: &UsageGroup) -> String {
+        let text = format!("{}\0{}\0{}", last.manifest_id, last.pipeline, last.model_id);
+        URL_SAFE_NO_PAD.encode(text)
+    }
+
+    pub fn decode(text: &str) -> Result<ManifestCursor, BuilderError> {
+        let bad = || BuilderError::invalid("cursor is not a nextCursor this API returned");
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let mut parts = text.split('\0');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(manifest), Some(pipeline), Some(model), None) => Ok(ManifestCursor {
+                manifest_id: manifest.to_owned(),
+                pipeline: pipeline.to_owned(),
+                model_id: model.to_owned(),
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
 /// A report with zero totals and, for the grouping asked for, no rows.
 fn empty_report(client_id: &str, start: i64, end: i64, group: UsageGrouping) -> UsageReport {
     let zero = UsdMicros::ZERO;
@@ -356,5 +447,6 @@ fn empty_report(client_id: &str, start: i64, end: i64, group: UsageGrouping) -> 
         by_pipeline_model: (group == UsageGrouping::PipelineModel).then(Vec::new),
         by_daily_pipeline: (group == UsageGrouping::DailyPipeline).then(Vec::new),
         by_manifest: (group == UsageGrouping::Manifest).then(Vec::new),
+        next_cursor: None,
     }
 }

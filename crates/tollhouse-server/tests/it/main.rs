@@ -27,4 +27,5 @@ mod sdk_integrator;
 mod token;
 mod tokens_lifecycle;
 mod usage;
+mod usage_ranges;
 mod webhook;

@@ -1,0 +1,60 @@
+-- Usage summed over aligned blocks of 1, 4, 16 and 64 UTC days (span_days; start_day a multiple
+-- of it), per app and (pipeline, model) and per app and user, kept on ingest (see
+-- crates/tollhouse-store/src/usage_blocks.rs): any range of days is a few such blocks, so an
+-- app-wide or per-user report reads a few rows per group instead of one per group and day.
+-- user_id is '' for usage of an unknown user of a known app (as in usage_rollups).
+
+CREATE TABLE usage_app_blocks (
+    client_id      TEXT NOT NULL,
+    pipeline       TEXT NOT NULL,
+    model_id       TEXT NOT NULL,
+    span_days      BIGINT NOT NULL CHECK (span_days IN (1, 4, 16, 64)),
+    start_day      BIGINT NOT NULL,
+    request_count  BIGINT NOT NULL,
+    fee_gwei       BIGINT NOT NULL CHECK (fee_gwei >= 0),
+    fee_wei        BIGINT NOT NULL CHECK (fee_wei >= 0),
+    usd_e6         BIGINT NOT NULL CHECK (usd_e6 >= 0),
+    usd_e9         BIGINT NOT NULL CHECK (usd_e9 >= 0),
+    usd_e18        BIGINT NOT NULL CHECK (usd_e18 >= 0),
+    usd_e27        BIGINT NOT NULL CHECK (usd_e27 >= 0),
+    usd_e36        BIGINT NOT NULL CHECK (usd_e36 >= 0),
+    PRIMARY KEY (client_id, span_days, start_day, pipeline, model_id)
+) WITH (fillfactor = 70);
+
+CREATE TABLE usage_user_blocks (
+    client_id      TEXT NOT NULL,
+    user_id        TEXT NOT NULL,
+    span_days      BIGINT NOT NULL CHECK (span_days IN (1, 4, 16, 64)),
+    start_day      BIGINT NOT NULL,
+    request_count  BIGINT NOT NULL,
+    fee_gwei       BIGINT NOT NULL CHECK (fee_gwei >= 0),
+    fee_wei        BIGINT NOT NULL CHECK (fee_wei >= 0),
+    usd_e6         BIGINT NOT NULL CHECK (usd_e6 >= 0),
+    usd_e9         BIGINT NOT NULL CHECK (usd_e9 >= 0),
+    usd_e18        BIGINT NOT NULL CHECK (usd_e18 >= 0),
+    usd_e27        BIGINT NOT NULL CHECK (usd_e27 >= 0),
+    usd_e36        BIGINT NOT NULL CHECK (usd_e36 >= 0),
+    PRIMARY KEY (client_id, span_days, start_day, user_id)
+) WITH (fillfactor = 70);
+
+-- groupBy=manifest pages through an app's manifests in order (keyset pagination) instead of
+-- summing every manifest of the period.
+CREATE INDEX usage_manifest_rollups_by_manifest
+    ON usage_manifest_rollups (client_id, manifest_id, pipeline, model_id, day);
+
+-- The usage stored before this migration.
+INSERT INTO usage_app_blocks (client_id, pipeline, model_id, span_days, start_day, request_count,
+    fee_gwei, fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36)
+SELECT client_id, pipeline, model_id, s.span, day - ((day % s.span) + s.span) % s.span,
+    SUM(request_count), SUM(fee_gwei), SUM(fee_wei), SUM(usd_e6), SUM(usd_e9), SUM(usd_e18),
+    SUM(usd_e27), SUM(usd_e36)
+FROM usage_rollups CROSS JOIN (VALUES (1), (4), (16), (64)) AS s(span)
+GROUP BY client_id, pipeline, model_id, s.span, day - ((day % s.span) + s.span) % s.span;
+
+INSERT INTO usage_user_blocks (client_id, user_id, span_days, start_day, request_count,
+    fee_gwei, fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36)
+SELECT client_id, user_id, s.span, day - ((day % s.span) + s.span) % s.span,
+    SUM(request_count), SUM(fee_gwei), SUM(fee_wei), SUM(usd_e6), SUM(usd_e9), SUM(usd_e18),
+    SUM(usd_e27), SUM(usd_e36)
+FROM usage_rollups CROSS JOIN (VALUES (1), (4), (16), (64)) AS s(span)
+GROUP BY client_id, user_id, s.span, day - ((day % s.span) + s.span) % s.span;

@@ -1,0 +1,320 @@
+//! Usage summed over aligned blocks of 1, 4, 16 and 64 UTC days, per app and (pipeline, model)
+//! and per app and user, kept on ingest next to the daily rollups.
+//!
+//! The daily rollups have one row per (user, pipeline, model, day): a 60-day report of an app
+//! with a few hundred active users sums some 70,000 of them. Any range of days is instead the
+//! union of at most three blocks of each size on either side plus the 64-day blocks between
+//! ([`cover`]), so the app-wide reports (`groupBy=none|pipeline_model`) read a few rows per
+//! (pipeline, model) and `groupBy=user` a few per user, whatever the range. Each batch adds its
+//! daily sums to one block of every size: four small upserts per key instead of one.
+
+use crate::StoreError;
+use crate::usage::{
+    IntArray, RollupSums, SQLITE_ROWS, TextArray, Tx, add_sums, chunks, value_rows,
+};
+use std::collections::BTreeMap;
+
+/// The block sizes, in days, smallest first; each divides the next.
+pub const SPANS: [i64; 4] = [1, 4, 16, 64];
+
+/// Blocks of `span_days` starting at days `from..to` (each start a multiple of `span_days`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRun {
+    /// Block size in days.
+    pub span_days: i64,
+    /// First block's first day.
+    pub from: i64,
+    /// End (exclusive) of the last block.
+    pub to: i64,
+}
+
+fn round_up(day: i64, span: i64) -> i64 {
+    day + (span - day.rem_euclid(span)) % span
+}
+
+fn round_down(day: i64, span: i64) -> i64 {
+    day - day.rem_euclid(span)
+}
+
+/// The aligned blocks that exactly cover days `from..to`: smallest blocks at the edges, the
+/// largest in the middle, at most `2 × 3` blocks of each smaller size.
+pub fn cover(from: i64, to: i64) -> Vec<BlockRun> {
+    let mut runs = Vec::new();
+    let (mut left, mut right) = (from, to);
+    for pair in SPANS.windows(2) {
+        let (span, next) = (pair[0], pair[1]);
+        if left >= right {
+            break;
+        }
+        // Invariant: `left` and `right` are multiples of `span`.
+        let left_target = round_up(left, next).min(right);
+        if left_target > left {
+            runs.push(BlockRun {
+                span_days: span,
+                from: left,
+                to: left_target,
+            });
+            left = left_target;
+        }
+        let right_target = round_down(right, next).max(left);
+        if right > right_target {
+            runs.push(BlockRun {
+                span_days: span,
+                from: right_target,
+                to: right,
+            });
+            right = right_target;
+        }
+    }
+    if left < right {
+        runs.push(BlockRun {
+            span_days: SPANS[SPANS.len() - 1],
+            from: left,
+            to: right,
+        });
+    }
+    runs
+}
+
+/// A batch's sums per block, from its daily rollup sums.
+#[derive(Debug, Default)]
+pub(crate) struct BlockSums<'a> {
+    /// (client, pipeline, model, span, start).
+    apps: BTreeMap<(&'a str, &'a str, &'a str, i64, i64), RollupSums>,
+    /// (client, user, span, start); user `""` for an unknown user of the app.
+    users: BTreeMap<(&'a str, &'a str, i64, i64), RollupSums>,
+}
+
+impl<'a> BlockSums<'a> {
+    /// Adds one daily rollup's sums to its block of every size.
+    pub(crate) fn add(
+        &mut self,
+        (client, user, pipeline, model, day): (&'a str, &'a str, &'a str, &'a str, i64),
+        sums: &RollupSums,
+    ) -> Result<(), StoreError> {
+        for span in SPANS {
+            let start = round_down(day, span);
+            self.apps
+                .entry((client, pipeline, model, span, start))
+                .or_default()
+                .merge(sums)?;
+            self.users
+                .entry((client, user, span, start))
+                .or_default()
+                .merge(sums)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn write_pg(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        if !self.apps.is_empty() {
+            let mut text: [TextArray; 3] = Default::default();
+            let mut ints: [IntArray; 10] = Default::default();
+            for ((client, pipeline, model, span, start), sums) in &self.apps {
+                for (column, value) in text.iter_mut().zip([client, pipeline, model]) {
+                    column.push(Some(value));
+                }
+                push_block(&mut ints, *span, *start, sums);
+            }
+            let [client, pipeline, model] = text.map(TextArray::finish);
+            let [span, start, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
+            sqlx::query(&format!(
+                "INSERT INTO usage_app_blocks ({APP_COLUMNS}) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], \
+                 $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], \
+                 $12::bigint[], $13::bigint[]) \
+                 ON CONFLICT (client_id, span_days, start_day, pipeline, model_id) DO UPDATE SET {}",
+                add_sums("usage_app_blocks", false)
+            ))
+            .bind(client)
+            .bind(pipeline)
+            .bind(model)
+            .bind(span)
+            .bind(start)
+            .bind(count)
+            .bind(gwei)
+            .bind(wei)
+            .bind(u6)
+            .bind(u9)
+            .bind(u18)
+            .bind(u27)
+            .bind(u36)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if !self.users.is_empty() {
+            let mut text: [TextArray; 2] = Default::default();
+            let mut ints: [IntArray; 10] = Default::default();
+            for ((client, user, span, start), sums) in &self.users {
+                text[0].push(Some(client));
+                text[1].push(Some(user));
+                push_block(&mut ints, *span, *start, sums);
+            }
+            let [client, user] = text.map(TextArray::finish);
+            let [span, start, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
+            sqlx::query(&format!(
+                "INSERT INTO usage_user_blocks ({USER_COLUMNS}) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
+                 $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], \
+                 $12::bigint[]) \
+                 ON CONFLICT (client_id, span_days, start_day, user_id) DO UPDATE SET {}",
+                add_sums("usage_user_blocks", false)
+            ))
+            .bind(client)
+            .bind(user)
+            .bind(span)
+            .bind(start)
+            .bind(count)
+            .bind(gwei)
+            .bind(wei)
+            .bind(u6)
+            .bind(u9)
+            .bind(u18)
+            .bind(u27)
+            .bind(u36)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn write_sqlite(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        let apps: Vec<_> = self.apps.iter().collect();
+        for range in chunks(apps.len(), SQLITE_ROWS) {
+            let chunk = &apps[range];
+            let sql = format!(
+                "INSERT INTO usage_app_blocks ({APP_COLUMNS}) VALUES {} \
+                 ON CONFLICT (client_id, span_days, start_day, pipeline, model_id) DO UPDATE SET {}",
+                value_rows(13, chunk.len()),
+                add_sums("usage_app_blocks", false)
+            );
+            let mut query = sqlx::query(&sql);
+            for ((client, pipeline, model, span, start), sums) in chunk {
+                let [u6, u9, u18, u27, u36] = sums.usd.to_array();
+                query = query
+                    .bind(*client)
+                    .bind(*pipeline)
+                    .bind(*model)
+                    .bind(*span)
+                    .bind(*start)
+                    .bind(sums.request_count)
+                    .bind(sums.fee.gwei)
+                    .bind(sums.fee.wei)
+                    .bind(u6)
+                    .bind(u9)
+                    .bind(u18)
+                    .bind(u27)
+                    .bind(u36);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        let users: Vec<_> = self.users.iter().collect();
+        for range in chunks(users.len(), SQLITE_ROWS) {
+            let chunk = &users[range];
+            let sql = format!(
+                "INSERT INTO usage_user_blocks ({USER_COLUMNS}) VALUES {} \
+                 ON CONFLICT (client_id, span_days, start_day, user_id) DO UPDATE SET {}",
+                value_rows(12, chunk.len()),
+                add_sums("usage_user_blocks", false)
+            );
+            let mut query = sqlx::query(&sql);
+            for ((client, user, span, start), sums) in chunk {
+                let [u6, u9, u18, u27, u36] = sums.usd.to_array();
+                query = query
+                    .bind(*client)
+                    .bind(*user)
+                    .bind(*span)
+                    .bind(*start)
+                    .bind(sums.request_count)
+                    .bind(sums.fee.gwei)
+                    .bind(sums.fee.wei)
+                    .bind(u6)
+                    .bind(u9)
+                    .bind(u18)
+                    .bind(u27)
+                    .bind(u36);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+const APP_COLUMNS: &str = "client_id, pipeline, model_id, span_days, start_day, request_count, fee_gwei, \
+     fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36";
+const USER_COLUMNS: &str = "client_id, user_id, span_days, start_day, request_count, fee_gwei, fee_wei, \
+     usd_e6, usd_e9, usd_e18, usd_e27, usd_e36";
+
+fn push_block(ints: &mut [IntArray; 10], span: i64, start: i64, sums: &RollupSums) {
+    let [u6, u9, u18, u27, u36] = sums.usd.to_array();
+    for (column, value) in ints.iter_mut().zip([
+        span,
+        start,
+        sums.request_count,
+        sums.fee.gwei,
+        sums.fee.wei,
+        u6,
+        u9,
+        u18,
+        u27,
+        u36,
+    ]) {
+        column.push(Some(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn days_of(runs: &[BlockRun]) -> Vec<i64> {
+        let mut days: Vec<i64> = runs
+            .iter()
+            .flat_map(|r| {
+                assert_eq!(r.from.rem_euclid(r.span_days), 0, "{r:?} unaligned");
+                assert_eq!(r.to.rem_euclid(r.span_days), 0, "{r:?} unaligned");
+                assert!(r.from < r.to, "{r:?} empty");
+                r.from..r.to
+            })
+            .collect();
+        days.sort_unstable();
+        days
+    }
+
+    #[test]
+    fn cover_is_exact_aligned_and_small_for_every_range() {
+        for from in -70..140 {
+            for len in 1..300 {
+                let runs = cover(from, from + len);
+                assert_eq!(
+                    days_of(&runs),
+                    (from..from + len).collect::<Vec<_>>(),
+                    "{from}+{len}"
+                );
+                let blocks: i64 = runs.iter().map(|r| (r.to - r.from) / r.span_days).sum();
+                // At most 3 of each smaller size per side, plus the 64-day blocks in between.
+                assert!(blocks <= 18 + len / 64 + 1, "{from}+{len}: {runs:?}");
+                assert!(runs.len() <= 7, "{runs:?}");
+            }
+        }
+        assert!(cover(5, 5).is_empty());
+        assert_eq!(
+            cover(64, 128),
+            [BlockRun {
+                span_days: 64,
+                from: 64,
+                to: 128
+            }]
+        );
+    }
+
+    #[test]
+    fn a_day_lands_in_the_block_of_each_size_that_holds_it() {
+        for day in [-65, -1, 0, 3, 4, 63, 64, 20_415] {
+            for span in SPANS {
+                let start = round_down(day, span);
+                assert!(start <= day && day < start + span && start % span == 0);
+            }
+        }
+    }
+}
