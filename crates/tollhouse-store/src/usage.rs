@@ -314,10 +314,14 @@ async fn insert_events_pg(
     now: UnixTime,
 ) -> Result<HashSet<String>, StoreError> {
     use sqlx::Row as _;
+    // In id order: two batches stored at once that share ids (a re-delivery) then wait for
+    // each other's rows in the same order instead of deadlocking.
+    let mut events = events.to_vec();
+    events.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     let mut text: [TextArray; 11] = Default::default();
     let mut ints: [IntArray; 12] = Default::default();
     let mut secs = TextArray::default();
-    for e in events {
+    for e in &events {
         let [u6, u9, u18, u27, u36] = e.usd.to_array();
         for (column, value) in text.iter_mut().zip([
             Some(e.id.as_str()),

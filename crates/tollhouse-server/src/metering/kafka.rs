@@ -13,10 +13,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+use tollhouse_store::Backend;
+
+/// Next offset to commit per (topic, partition).
+type Offsets = BTreeMap<(String, i32), i64>;
 
 /// Most messages written in one transaction.
 pub const MAX_BATCH: usize = 5000;
+/// Batches stored at once on PostgreSQL (each in its own transaction and connection): the
+/// events' inserts, most of a batch's time, then run side by side; the rollup upserts of two
+/// batches touch rows in the same key order, so they queue rather than deadlock.
+const PG_WRITERS: usize = 2;
 /// How long a batch waits for more messages after its first one.
 const LINGER: Duration = Duration::from_millis(50);
 /// Batches read and parsed ahead of the one being written.
@@ -81,12 +90,13 @@ pub fn client_config(config: &Config, brokers: &str) -> ClientConfig {
 struct ReadBatch {
     parsed: ingest::ParsedBatch,
     /// Next offset per (topic, partition).
-    offsets: BTreeMap<(String, i32), i64>,
+    offsets: Offsets,
 }
 
 /// Runs the consumer until `stop` turns true. One task reads and parses batches (up to
-/// [`MAX_BATCH`] messages, or what arrived within [`LINGER`] of the first), the other writes them:
-/// each batch in one transaction, its offsets committed only after that transaction commits.
+/// [`MAX_BATCH`] messages, or what arrived within [`LINGER`] of the first); writers store them,
+/// each batch in one transaction ([`PG_WRITERS`] at once on PostgreSQL, one on SQLite); a
+/// committer commits each batch's offsets only after it and every earlier batch are stored.
 /// Store failures (and a missing or stale price) are retried with backoff; broker failures are
 /// retried by librdkafka.
 pub async fn run(
@@ -121,27 +131,88 @@ pub async fn run(
         batches,
         stop.clone(),
     ));
-    'batches: while let Some(batch) = ready.recv().await {
-        // Store the batch durably; retry until it is stored (or we are told to stop, in
-        // which case the uncommitted batch is simply re-delivered on the next start).
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match ingest::ingest_parsed(&state, &batch.parsed).await {
-                Ok(_) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "storing a kafka batch failed; retrying");
-                    tokio::select! {
-                        _ = stop.wait_for(|s| *s) => break 'batches,
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
+    // Up to `writers` batches are stored at once (each in its own transaction); the committer
+    // commits their offsets strictly in order, each only once it and every batch before it
+    // are stored, so a crash re-delivers (and the dedupe absorbs) whatever was not committed.
+    let writers = match state.store.backend() {
+        Backend::Postgres => PG_WRITERS,
+        // One writer at a time: a second transaction would only wait for SQLite's write lock.
+        Backend::Sqlite => 1,
+    };
+    let permits = Arc::new(Semaphore::new(writers));
+    let (stored, in_order) = mpsc::channel(writers);
+    let committer = tokio::spawn(commit_in_order(consumer.clone(), in_order));
+    loop {
+        let batch = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            batch = ready.recv() => batch,
+        };
+        let Some(batch) = batch else { break };
+        let permit = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            permit = permits.clone().acquire_owned() => permit,
+        };
+        let Ok(permit) = permit else { break };
+        let task = tokio::spawn(store_until_stored(
+            state.clone(),
+            batch.parsed,
+            stop.clone(),
+            permit,
+        ));
+        if stored.send((task, batch.offsets)).await.is_err() {
+            break;
         }
-        commit(&consumer, &batch.offsets).await;
+    }
+    drop(stored);
+    // Batches already being stored finish (or give up on stop) before their offsets are
+    // committed in order.
+    if let Err(err) = committer.await {
+        tracing::warn!(error = %err, "kafka committer task failed");
     }
     reader.abort();
     lag_task.abort();
+}
+
+/// Stores one batch durably, retrying with backoff until it is stored (`true`) or we are told
+/// to stop (`false`: the batch stays uncommitted and is re-delivered on the next start).
+async fn store_until_stored(
+    state: AppState,
+    parsed: ingest::ParsedBatch,
+    mut stop: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) -> bool {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match ingest::ingest_parsed(&state, &parsed).await {
+            Ok(_) => return true,
+            Err(err) => {
+                tracing::warn!(error = %err, "storing a kafka batch failed; retrying");
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return false,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Commits each batch's offsets once it is stored, in the order the batches were read; stops
+/// at the first batch that was not stored (no later offset may be committed past it).
+async fn commit_in_order(
+    consumer: Arc<StreamConsumer>,
+    mut in_order: mpsc::Receiver<(JoinHandle<bool>, Offsets)>,
+) {
+    while let Some((task, offsets)) = in_order.recv().await {
+        match task.await {
+            Ok(true) => commit(&consumer, &offsets).await,
+            Ok(false) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "storing a kafka batch panicked");
+                return;
+            }
+        }
+    }
 }
 
 /// Reads batches until `stop`, parsing each before handing it over (backpressure: at most
@@ -206,7 +277,7 @@ async fn read_batches(
 
 /// Commits the offsets after a stored batch (synchronously, off the async runtime). A failed
 /// commit is only logged: the batch is stored, and a re-delivery is deduplicated.
-async fn commit(consumer: &Arc<StreamConsumer>, offsets: &BTreeMap<(String, i32), i64>) {
+async fn commit(consumer: &Arc<StreamConsumer>, offsets: &Offsets) {
     let mut list = TopicPartitionList::new();
     for ((topic, partition), next) in offsets {
         if let Err(err) = list.add_partition_offset(topic, *partition, Offset::Offset(*next)) {

@@ -42,6 +42,13 @@ CREATE TABLE usage_user_blocks (
 CREATE INDEX usage_manifest_rollups_by_manifest
     ON usage_manifest_rollups (client_id, manifest_id, pipeline, model_id, day);
 
+-- Only events that name a gateway request are ever looked up by it, and go-livepeer's
+-- create_signed_ticket events usually name none: index just those that do (one index insert
+-- less per ingested event).
+DROP INDEX usage_events_by_gateway_request;
+CREATE INDEX usage_events_by_gateway_request ON usage_events (client_id, gateway_request_id)
+    WHERE gateway_request_id IS NOT NULL;
+
 -- The usage stored before this migration.
 INSERT INTO usage_app_blocks (client_id, pipeline, model_id, span_days, start_day, request_count,
     fee_gwei, fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36)
