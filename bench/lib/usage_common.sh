@@ -87,7 +87,7 @@ setup_app_with_users() { # db
   else
     DB_URL="sqlite://$DB_DATA/tollhouse.db?mode=rwc"
   fi
-  export TOLLHOUSE_DATABASE_URL=$DB_URL TOLLHOUSE_DATA_DIR=$DB_DATA TOLLHOUSE_LOG=warn
+  export TOLLHOUSE_DATABASE_URL=$DB_URL TOLLHOUSE_DATA_DIR=$DB_DATA TOLLHOUSE_LOG=${BENCH_LOG:-warn}
   app=$("$BIN" app create --name "bench-${BENCH_NAME%.sh}" --json 2>"$WORK/$db-app.err") || die "app create: $(cat "$WORK/$db-app.err")"
   APP_CLIENT=$(json_get "$app" 'j["clientId"]')
   m2m=$(json_get "$app" 'j["m2mClientId"]')

@@ -243,12 +243,15 @@ impl TextArray {
             None => self.0.push_str("NULL"),
             Some(text) => {
                 self.0.push('"');
-                for c in text.chars() {
-                    if c == '"' || c == '\\' {
-                        self.0.push('\\');
-                    }
-                    self.0.push(c);
+                // Most values need no escaping: copy them whole.
+                let mut rest = text;
+                while let Some(at) = rest.find(['"', '\\']) {
+                    self.0.push_str(&rest[..at]);
+                    self.0.push('\\');
+                    self.0.push_str(&rest[at..=at]);
+                    rest = &rest[at + 1..];
                 }
+                self.0.push_str(rest);
                 self.0.push('"');
             }
         }
@@ -481,6 +484,15 @@ async fn insert_events_sqlite(
     Ok(inserted)
 }
 
+/// A batch's sums in key order: every batch upserts rows in the same order, so two batches
+/// stored at once queue for a row instead of deadlocking. (Summed in hash maps: one lookup per
+/// event, one sort per distinct key.)
+fn sorted<K: Ord, V>(sums: &HashMap<K, V>) -> Vec<(&K, &V)> {
+    let mut rows: Vec<_> = sums.iter().collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    rows
+}
+
 /// (client, day, manifest, user, pipeline, model).
 type ManifestKey<'a> = (&'a str, i64, &'a str, &'a str, &'a str, &'a str);
 
@@ -488,11 +500,11 @@ type ManifestKey<'a> = (&'a str, i64, &'a str, &'a str, &'a str, &'a str);
 #[derive(Debug, Default)]
 struct BatchSums<'a> {
     /// (client, user, pipeline, model, day).
-    rollups: BTreeMap<(&'a str, &'a str, &'a str, &'a str, i64), RollupSums>,
+    rollups: HashMap<(&'a str, &'a str, &'a str, &'a str, i64), RollupSums>,
     /// (client, day, manifest, user, pipeline, model) → sums, billable micros.
-    manifests: BTreeMap<ManifestKey<'a>, (RollupSums, i64)>,
+    manifests: HashMap<ManifestKey<'a>, (RollupSums, i64)>,
     /// (user, client): attributed users only.
-    users: BTreeMap<(&'a str, &'a str), RollupSums>,
+    users: HashMap<(&'a str, &'a str), RollupSums>,
 }
 
 impl<'a> BatchSums<'a> {
@@ -533,7 +545,7 @@ impl<'a> BatchSums<'a> {
     /// The batch's sums per block of days (see [`crate::usage_blocks`]).
     fn blocks(&self) -> Result<BlockSums<'a>, StoreError> {
         let mut blocks = BlockSums::default();
-        for (key, sums) in &self.rollups {
+        for (key, sums) in sorted(&self.rollups) {
             blocks.add(*key, sums)?;
         }
         Ok(blocks)
@@ -544,7 +556,7 @@ impl<'a> BatchSums<'a> {
         if !self.rollups.is_empty() {
             let mut text: [TextArray; 4] = Default::default();
             let mut ints: [IntArray; 9] = Default::default();
-            for ((client, user, pipeline, model, day), sums) in &self.rollups {
+            for ((client, user, pipeline, model, day), sums) in sorted(&self.rollups) {
                 for (column, value) in text.iter_mut().zip([client, user, pipeline, model]) {
                     column.push(Some(value));
                 }
@@ -579,7 +591,8 @@ impl<'a> BatchSums<'a> {
             let mut text: [TextArray; 5] = Default::default();
             let mut ints: [IntArray; 9] = Default::default();
             let mut billable = IntArray::default();
-            for ((client, day, manifest, user, pipeline, model), (sums, micros)) in &self.manifests
+            for ((client, day, manifest, user, pipeline, model), (sums, micros)) in
+                sorted(&self.manifests)
             {
                 for (column, value) in text
                     .iter_mut()
@@ -621,7 +634,7 @@ impl<'a> BatchSums<'a> {
         if !self.users.is_empty() {
             let mut text: [TextArray; 2] = Default::default();
             let mut ints: [IntArray; 5] = Default::default();
-            for ((user, client), sums) in &self.users {
+            for ((user, client), sums) in sorted(&self.users) {
                 text[0].push(Some(user));
                 text[1].push(Some(client));
                 for (column, value) in ints.iter_mut().zip(sums.usd.to_array()) {
@@ -652,7 +665,7 @@ impl<'a> BatchSums<'a> {
 
     async fn write_sqlite(&self, tx: &mut Tx<'_>, now: UnixTime) -> Result<(), StoreError> {
         self.blocks()?.write_sqlite(tx).await?;
-        let rollups: Vec<_> = self.rollups.iter().collect();
+        let rollups = sorted(&self.rollups);
         for range in chunks(rollups.len(), SQLITE_ROWS) {
             let chunk = &rollups[range];
             let sql = format!(
@@ -671,7 +684,7 @@ impl<'a> BatchSums<'a> {
             }
             query.execute(&mut **tx).await?;
         }
-        let manifests: Vec<_> = self.manifests.iter().collect();
+        let manifests = sorted(&self.manifests);
         for range in chunks(manifests.len(), SQLITE_ROWS) {
             let chunk = &manifests[range];
             let sql = format!(
@@ -696,7 +709,7 @@ impl<'a> BatchSums<'a> {
             }
             query.execute(&mut **tx).await?;
         }
-        let users: Vec<_> = self.users.iter().collect();
+        let users = sorted(&self.users);
         for range in chunks(users.len(), SQLITE_ROWS) {
             let chunk = &users[range];
             let sql = format!(

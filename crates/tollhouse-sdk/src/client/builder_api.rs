@@ -421,6 +421,26 @@ impl Client {
     /// }
     /// # Ok(()) }
     /// ```
+    ///
+    /// `groupBy=manifest` rows come in pages (`limit`, default 1,000): pass each report's
+    /// `next_cursor` back as `cursor` until it is `None`.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tollhouse_sdk::Client) -> Result<(), tollhouse_sdk::Error> {
+    /// use tollhouse_api::usage::{UsageGrouping, UsageQuery};
+    /// let mut query = UsageQuery { group_by: Some(UsageGrouping::Manifest), ..UsageQuery::default() };
+    /// loop {
+    ///     let page = client.usage(&query).await?;
+    ///     for row in page.by_manifest.unwrap_or_default() {
+    ///         println!("{}: {} s", row.manifest_id, row.billable_secs);
+    ///     }
+    ///     match page.next_cursor {
+    ///         Some(cursor) => query.cursor = Some(cursor),
+    ///         None => break,
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn usage(&self, query: &UsageQuery) -> Result<UsageReport, Error> {
         let request = self.builder_request(Method::GET, &["usage"])?.query(query);
         self.send_body(request).await

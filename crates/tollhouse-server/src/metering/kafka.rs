@@ -20,8 +20,10 @@ use tollhouse_store::Backend;
 /// Next offset to commit per (topic, partition).
 type Offsets = BTreeMap<(String, i32), i64>;
 
-/// Most messages written in one transaction.
-pub const MAX_BATCH: usize = 5000;
+/// Most messages written in one transaction. Large: a batch's rollup, block and consumption
+/// upserts are one per distinct key (user, day, stream…), not per event, so the bigger the
+/// batch the fewer of them each event costs; [`LINGER`] bounds the wait when traffic is light.
+pub const MAX_BATCH: usize = 20_000;
 /// Batches stored at once on PostgreSQL (each in its own transaction and connection): the
 /// events' inserts, most of a batch's time, then run side by side; the rollup upserts of two
 /// batches touch rows in the same key order, so they queue rather than deadlock.
@@ -60,7 +62,11 @@ pub fn client_config(config: &Config, brokers: &str) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
-        .set("client.id", "tollhouse");
+        .set("client.id", "tollhouse")
+        // Keep at least two full batches fetched ahead, whatever the messages' size.
+        .set("queued.min.messages", (2 * MAX_BATCH).to_string())
+        .set("max.partition.fetch.bytes", "16777216")
+        .set("fetch.wait.max.ms", "50");
     let sasl = config.kafka_username.is_some();
     let tls = config.kafka_tls.unwrap_or(sasl);
     let protocol = match (sasl, tls) {
@@ -183,8 +189,15 @@ async fn store_until_stored(
 ) -> bool {
     let mut delay = Duration::from_millis(100);
     loop {
+        let started = std::time::Instant::now();
         match ingest::ingest_parsed(&state, &parsed).await {
-            Ok(_) => return true,
+            Ok(_) => {
+                tracing::debug!(
+                    store_ms = started.elapsed().as_millis() as u64,
+                    "kafka batch stored"
+                );
+                return true;
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "storing a kafka batch failed; retrying");
                 tokio::select! {
@@ -257,6 +270,7 @@ async fn read_batches(
                 continue;
             }
         }
+        let first_at = std::time::Instant::now();
         let deadline = tokio::time::Instant::now() + LINGER;
         while raw.len() < MAX_BATCH {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
@@ -268,7 +282,14 @@ async fn read_batches(
                 Err(_) => break,
             }
         }
+        let read = first_at.elapsed();
         let parsed = ingest::parse_batch(&raw, state.rng.as_ref());
+        tracing::debug!(
+            messages = raw.len(),
+            read_ms = read.as_millis() as u64,
+            parse_ms = (first_at.elapsed() - read).as_millis() as u64,
+            "kafka batch read"
+        );
         if batches.send(ReadBatch { parsed, offsets }).await.is_err() {
             return;
         }
