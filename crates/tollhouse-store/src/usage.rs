@@ -769,7 +769,7 @@ pub(crate) fn add_sums(table: &str, billable: bool) -> String {
         .join(", ")
 }
 
-fn push_sums(ints: &mut [IntArray; 9], day: i64, sums: &RollupSums) {
+pub(crate) fn push_sums(ints: &mut [IntArray; 9], day: i64, sums: &RollupSums) {
     let [u6, u9, u18, u27, u36] = sums.usd.to_array();
     for (column, value) in ints.iter_mut().zip([
         day,
@@ -786,9 +786,9 @@ fn push_sums(ints: &mut [IntArray; 9], day: i64, sums: &RollupSums) {
     }
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-fn bind_sums<'q>(query: AnyQuery<'q>, day: i64, sums: &RollupSums) -> AnyQuery<'q> {
+pub(crate) fn bind_sums<'q>(query: AnyQuery<'q>, day: i64, sums: &RollupSums) -> AnyQuery<'q> {
     let [u6, u9, u18, u27, u36] = sums.usd.to_array();
     query
         .bind(day)

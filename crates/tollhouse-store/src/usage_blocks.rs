@@ -10,7 +10,8 @@
 
 use crate::StoreError;
 use crate::usage::{
-    IntArray, RollupSums, SQLITE_ROWS, TextArray, Tx, add_sums, chunks, value_rows,
+    IntArray, RollupSums, SQLITE_ROWS, TextArray, Tx, add_sums, bind_sums, chunks, push_sums,
+    value_rows,
 };
 use std::collections::BTreeMap;
 
@@ -109,15 +110,18 @@ impl<'a> BlockSums<'a> {
     pub(crate) async fn write_pg(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         if !self.apps.is_empty() {
             let mut text: [TextArray; 3] = Default::default();
-            let mut ints: [IntArray; 10] = Default::default();
+            let mut spans = IntArray::default();
+            let mut ints: [IntArray; 9] = Default::default();
             for ((client, pipeline, model, span, start), sums) in &self.apps {
                 for (column, value) in text.iter_mut().zip([client, pipeline, model]) {
                     column.push(Some(value));
                 }
-                push_block(&mut ints, *span, *start, sums);
+                spans.push(Some(*span));
+                push_sums(&mut ints, *start, sums);
             }
             let [client, pipeline, model] = text.map(TextArray::finish);
-            let [span, start, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
+            let span = spans.finish();
+            let [start, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
             sqlx::query(&format!(
                 "INSERT INTO usage_app_blocks ({APP_COLUMNS}) \
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], \
@@ -144,14 +148,17 @@ impl<'a> BlockSums<'a> {
         }
         if !self.users.is_empty() {
             let mut text: [TextArray; 2] = Default::default();
-            let mut ints: [IntArray; 10] = Default::default();
+            let mut spans = IntArray::default();
+            let mut ints: [IntArray; 9] = Default::default();
             for ((client, user, span, start), sums) in &self.users {
                 text[0].push(Some(client));
                 text[1].push(Some(user));
-                push_block(&mut ints, *span, *start, sums);
+                spans.push(Some(*span));
+                push_sums(&mut ints, *start, sums);
             }
             let [client, user] = text.map(TextArray::finish);
-            let [span, start, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
+            let span = spans.finish();
+            let [start, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
             sqlx::query(&format!(
                 "INSERT INTO usage_user_blocks ({USER_COLUMNS}) \
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
@@ -190,21 +197,11 @@ impl<'a> BlockSums<'a> {
             );
             let mut query = sqlx::query(&sql);
             for ((client, pipeline, model, span, start), sums) in chunk {
-                let [u6, u9, u18, u27, u36] = sums.usd.to_array();
-                query = query
-                    .bind(*client)
-                    .bind(*pipeline)
-                    .bind(*model)
-                    .bind(*span)
-                    .bind(*start)
-                    .bind(sums.request_count)
-                    .bind(sums.fee.gwei)
-                    .bind(sums.fee.wei)
-                    .bind(u6)
-                    .bind(u9)
-                    .bind(u18)
-                    .bind(u27)
-                    .bind(u36);
+                query = bind_sums(
+                    query.bind(*client).bind(*pipeline).bind(*model).bind(*span),
+                    *start,
+                    sums,
+                );
             }
             query.execute(&mut **tx).await?;
         }
@@ -219,20 +216,7 @@ impl<'a> BlockSums<'a> {
             );
             let mut query = sqlx::query(&sql);
             for ((client, user, span, start), sums) in chunk {
-                let [u6, u9, u18, u27, u36] = sums.usd.to_array();
-                query = query
-                    .bind(*client)
-                    .bind(*user)
-                    .bind(*span)
-                    .bind(*start)
-                    .bind(sums.request_count)
-                    .bind(sums.fee.gwei)
-                    .bind(sums.fee.wei)
-                    .bind(u6)
-                    .bind(u9)
-                    .bind(u18)
-                    .bind(u27)
-                    .bind(u36);
+                query = bind_sums(query.bind(*client).bind(*user).bind(*span), *start, sums);
             }
             query.execute(&mut **tx).await?;
         }
@@ -244,24 +228,6 @@ const APP_COLUMNS: &str = "client_id, pipeline, model_id, span_days, start_day, 
      fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36";
 const USER_COLUMNS: &str = "client_id, user_id, span_days, start_day, request_count, fee_gwei, fee_wei, \
      usd_e6, usd_e9, usd_e18, usd_e27, usd_e36";
-
-fn push_block(ints: &mut [IntArray; 10], span: i64, start: i64, sums: &RollupSums) {
-    let [u6, u9, u18, u27, u36] = sums.usd.to_array();
-    for (column, value) in ints.iter_mut().zip([
-        span,
-        start,
-        sums.request_count,
-        sums.fee.gwei,
-        sums.fee.wei,
-        u6,
-        u9,
-        u18,
-        u27,
-        u36,
-    ]) {
-        column.push(Some(value));
-    }
-}
 
 #[cfg(test)]
 mod tests {
