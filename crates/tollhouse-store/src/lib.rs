@@ -2,7 +2,9 @@
 //! `Any` driver for SQLite (the embedded default) and PostgreSQL.
 //!
 //! Both dialects accept the same `$N` placeholders and `ON CONFLICT` upserts, so each query is
-//! written once; only the migrations differ (`migrations/sqlite`, `migrations/postgres`).
+//! written once; only the migrations differ (`migrations/sqlite`, `migrations/postgres`). On
+//! PostgreSQL the Usage API's report reads run the same SQL through sqlx's native driver
+//! (`SqlStore::report_pool`), which decodes rows in place instead of copying them.
 
 mod allowances;
 mod apps;
