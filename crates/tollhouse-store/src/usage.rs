@@ -747,18 +747,22 @@ const CONSUMPTION_UPDATE: &str = "consumed_usd_micros = user_consumption.consume
      usd_e27 = user_consumption.usd_e27 + excluded.usd_e27, usd_e36 = user_consumption.usd_e36 + excluded.usd_e36, \
      updated_at = excluded.updated_at";
 
+/// The summed columns of the rollup and block tables (without `billable_micros`, which only
+/// the manifest rollups and events have).
+pub(crate) const SUMMED: [&str; 8] = [
+    "request_count",
+    "fee_gwei",
+    "fee_wei",
+    "usd_e6",
+    "usd_e9",
+    "usd_e18",
+    "usd_e27",
+    "usd_e36",
+];
+
 /// `col = table.col + excluded.col, …` for the summed columns.
 pub(crate) fn add_sums(table: &str, billable: bool) -> String {
-    let mut columns = vec![
-        "request_count",
-        "fee_gwei",
-        "fee_wei",
-        "usd_e6",
-        "usd_e9",
-        "usd_e18",
-        "usd_e27",
-        "usd_e36",
-    ];
+    let mut columns = SUMMED.to_vec();
     if billable {
         columns.push("billable_micros");
     }

@@ -5,7 +5,7 @@
 //! filter reads raw events (through their `(client_id, gateway_request_id)` index: a gateway
 //! request has a handful of events).
 
-use crate::usage::RollupSums;
+use crate::usage::{RollupSums, SUMMED};
 use crate::usage_blocks::cover;
 use crate::{Backend, SqlStore, Store as _, StoreError};
 use sqlx::any::Any;
@@ -95,18 +95,6 @@ pub trait UsageQueryRepository {
         at: UnixTime,
     ) -> Result<i64, StoreError>;
 }
-
-/// The summed columns of the rollup and block tables.
-const SUMMED: [&str; 8] = [
-    "request_count",
-    "fee_gwei",
-    "fee_wei",
-    "usd_e6",
-    "usd_e9",
-    "usd_e18",
-    "usd_e27",
-    "usd_e36",
-];
 
 /// `Σ column` as a BIGINT. PostgreSQL's `SUM(bigint)` returns `numeric` (an allocated decimal
 /// per group, then cast back): `sum_bigint` (migration 0015) adds with `int8pl` instead, which
