@@ -792,6 +792,16 @@ pub(crate) fn push_sums(ints: &mut [IntArray; 9], day: i64, sums: &RollupSums) {
 
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
+/// `query` with PostgreSQL array literals bound in order, one per `$n`.
+pub(crate) fn bind_arrays<'q>(
+    query: AnyQuery<'q>,
+    arrays: impl IntoIterator<Item = String>,
+) -> AnyQuery<'q> {
+    arrays
+        .into_iter()
+        .fold(query, |query, array| query.bind(array))
+}
+
 pub(crate) fn bind_sums<'q>(query: AnyQuery<'q>, day: i64, sums: &RollupSums) -> AnyQuery<'q> {
     let [u6, u9, u18, u27, u36] = sums.usd.to_array();
     query

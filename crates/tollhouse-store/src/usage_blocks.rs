@@ -10,8 +10,8 @@
 
 use crate::StoreError;
 use crate::usage::{
-    IntArray, RollupSums, SQLITE_ROWS, TextArray, Tx, add_sums, bind_sums, chunks, push_sums,
-    value_rows,
+    IntArray, RollupSums, SQLITE_ROWS, TextArray, Tx, add_sums, bind_arrays, bind_sums, chunks,
+    push_sums, value_rows,
 };
 use std::collections::BTreeMap;
 
@@ -119,68 +119,50 @@ impl<'a> BlockSums<'a> {
                 spans.push(Some(*span));
                 push_sums(&mut ints, *start, sums);
             }
-            let [client, pipeline, model] = text.map(TextArray::finish);
-            let span = spans.finish();
-            let [start, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
-            sqlx::query(&format!(
+            let arrays = text
+                .map(TextArray::finish)
+                .into_iter()
+                .chain([spans.finish()])
+                .chain(ints.map(IntArray::finish));
+            let sql = format!(
                 "INSERT INTO usage_app_blocks ({APP_COLUMNS}) \
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], \
                  $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], \
                  $12::bigint[], $13::bigint[]) \
                  ON CONFLICT (client_id, span_days, start_day, pipeline, model_id) DO UPDATE SET {}",
                 add_sums("usage_app_blocks", false)
-            ))
-            .bind(client)
-            .bind(pipeline)
-            .bind(model)
-            .bind(span)
-            .bind(start)
-            .bind(count)
-            .bind(gwei)
-            .bind(wei)
-            .bind(u6)
-            .bind(u9)
-            .bind(u18)
-            .bind(u27)
-            .bind(u36)
-            .execute(&mut **tx)
-            .await?;
+            );
+            bind_arrays(sqlx::query(&sql), arrays)
+                .execute(&mut **tx)
+                .await?;
         }
         if !self.users.is_empty() {
             let mut text: [TextArray; 2] = Default::default();
             let mut spans = IntArray::default();
             let mut ints: [IntArray; 9] = Default::default();
             for ((client, user, span, start), sums) in &self.users {
-                text[0].push(Some(client));
-                text[1].push(Some(user));
+                for (column, value) in text.iter_mut().zip([client, user]) {
+                    column.push(Some(value));
+                }
                 spans.push(Some(*span));
                 push_sums(&mut ints, *start, sums);
             }
-            let [client, user] = text.map(TextArray::finish);
-            let span = spans.finish();
-            let [start, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
-            sqlx::query(&format!(
+            let arrays = text
+                .map(TextArray::finish)
+                .into_iter()
+                .chain([spans.finish()])
+                .chain(ints.map(IntArray::finish));
+            let sql = format!(
                 "INSERT INTO usage_user_blocks ({USER_COLUMNS}) \
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
                  $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], \
                  $12::bigint[]) \
                  ON CONFLICT (client_id, span_days, start_day, user_id) DO UPDATE SET {}",
                 add_sums("usage_user_blocks", false)
-            ))
-            .bind(client)
-            .bind(user)
-            .bind(span)
-            .bind(start)
-            .bind(count)
-            .bind(gwei)
-            .bind(wei)
-            .bind(u6)
-            .bind(u9)
-            .bind(u18)
-            .bind(u27)
-            .bind(u36)
-            .execute(&mut **tx)
-            .await?;
+            );
+            bind_arrays(sqlx::query(&sql), arrays)
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }
