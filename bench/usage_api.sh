@@ -18,6 +18,8 @@
 #   TOLLHOUSE_BIN=path USAGE_BENCH_BIN=path   use these binaries, skip `cargo build --release`
 #   BENCH_STRICT=1          exit 3 if a target FAILs
 #   BENCH_KEEP=1            keep the temp dir and the PostgreSQL schema (printed)
+#   BENCH_REUSE=DIR:SCHEMA  measure a kept run's app and events again instead of seeding
+#                           (PostgreSQL only; BENCH_EVENTS etc. then only label the table)
 set -euo pipefail
 
 BENCH_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -35,6 +37,7 @@ WRK_DURATION=${WRK_DURATION:-10s}
 WARMUP_SECS=${WARMUP_SECS:-2}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_KEEP=${BENCH_KEEP:-0}
+BENCH_REUSE=${BENCH_REUSE:-}
 P99_TARGET_MS=25
 
 BENCH_NAME=usage_api.sh
@@ -76,16 +79,23 @@ ROWS=()
 
 run_db() {
   local db=$1 url port base client basic pid
-  setup_app_with_users "$db"
+  if [[ -n "$BENCH_REUSE" ]]; then
+    reuse_app "$db"
+    log "$db: reusing the events seeded in $BENCH_REUSE"
+  else
+    setup_app_with_users "$db"
+  fi
   url=$DB_URL client=$APP_CLIENT basic=$APP_BASIC
   port=$(free_port)
   base="http://127.0.0.1:$port"
 
-  log "$db: seeding $BENCH_EVENTS events through the ingest path ($BENCH_USERS users, $BENCH_DAYS days)"
-  "$GEN" seed --database-url "$url" --client-id "$client" --count "$BENCH_EVENTS" --users "$BENCH_USERS" \
-    --days "$BENCH_DAYS" --streams "$BENCH_STREAMS" >"$WORK/$db-seed.out" 2>"$WORK/$db-seed.err" \
-    || die "seed failed: $(tail -n 5 "$WORK/$db-seed.err")"
-  log "$db: $(cat "$WORK/$db-seed.out")"
+  if [[ -z "$BENCH_REUSE" ]]; then
+    log "$db: seeding $BENCH_EVENTS events through the ingest path ($BENCH_USERS users, $BENCH_DAYS days)"
+    "$GEN" seed --database-url "$url" --client-id "$client" --count "$BENCH_EVENTS" --users "$BENCH_USERS" \
+      --days "$BENCH_DAYS" --streams "$BENCH_STREAMS" >"$WORK/$db-seed.out" 2>"$WORK/$db-seed.err" \
+      || die "seed failed: $(tail -n 5 "$WORK/$db-seed.err")"
+    log "$db: $(cat "$WORK/$db-seed.out")"
+  fi
   if [[ $db == postgres ]]; then
     # What autovacuum does between ingest bursts (the seed rewrites rollup rows thousands of times).
     psql -q "$url" -c "VACUUM ANALYZE" >/dev/null

@@ -107,3 +107,24 @@ setup_app_with_users() { # db
   grep -qv '^20[01]$' "$WORK/$db-users.codes" && die "creating users failed: $(sort "$WORK/$db-users.codes" | uniq -c)"
   stop_pid "$pid"
 }
+
+# For BENCH_REUSE=DIR:SCHEMA, the PostgreSQL schema and data directory of a run kept with
+# BENCH_KEEP=1 (both printed at its end): its app, with the secret rotated for this run, and its
+# seeded events. Seeding 10 million events takes 10 to 20 minutes; re-measuring a change to the
+# read path does not need it. Nothing is seeded, and the schema is kept.
+reuse_app() { # db
+  [[ $1 == postgres ]] || die "BENCH_REUSE works with BENCH_DBS=postgres only"
+  local dir=${BENCH_REUSE%%:*} schema=${BENCH_REUSE#*:} sep='?' apps app m2m secret
+  [[ -d "$dir/postgres" && -n "$schema" && "$schema" != "$BENCH_REUSE" ]] ||
+    die "BENCH_REUSE=$BENCH_REUSE: expected KEPT_DIR:SCHEMA, as a BENCH_KEEP=1 run prints"
+  [[ "$PG_BASE" == *\?* ]] && sep='&'
+  DB_URL="${PG_BASE}${sep}options=-c%20search_path%3D${schema}"
+  DB_DATA="$dir/postgres"
+  export TOLLHOUSE_DATABASE_URL=$DB_URL TOLLHOUSE_DATA_DIR=$DB_DATA TOLLHOUSE_LOG=${BENCH_LOG:-warn}
+  apps=$("$BIN" app list --json 2>"$WORK/reuse.err") || die "app list: $(cat "$WORK/reuse.err")"
+  APP_CLIENT=$(json_get "$apps" '[a["clientId"] for a in j if a["name"].startswith("bench-")][0]')
+  app=$("$BIN" app rotate-secret "$APP_CLIENT" --json 2>"$WORK/reuse.err") || die "rotate-secret: $(cat "$WORK/reuse.err")"
+  m2m=$(json_get "$app" 'j["m2mClientId"]')
+  secret=$(json_get "$app" 'j["m2mClientSecret"]')
+  APP_BASIC="Basic $(printf '%s:%s' "$m2m" "$secret" | base64 | tr -d '\n')"
+}

@@ -188,7 +188,9 @@ impl From<u64> for Wei {
 
 impl Serialize for Wei {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        // The digits from itoa, written as one string: `collect_str` formats through `fmt`
+        // and has serde_json escape each piece it writes, for every figure of a report.
+        serializer.serialize_str(itoa::Buffer::new().format(self.0))
     }
 }
 
@@ -448,7 +450,8 @@ impl From<i64> for UsdMicros {
 
 impl Serialize for UsdMicros {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        // As for `Wei`: digits from itoa, not `collect_str`.
+        serializer.serialize_str(itoa::Buffer::new().format(self.0))
     }
 }
 

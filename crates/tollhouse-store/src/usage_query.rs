@@ -332,8 +332,14 @@ fn grouped_sql(
     (sql, params.0)
 }
 
-/// A row of `grouped_sql`, from either driver (`AnyRow`, or `PgRow` from the report pool).
-fn group_from_row<R>(row: &R, keys: GroupKeys, billable: bool) -> Result<UsageGroup, StoreError>
+/// A row of `grouped_sql`, from either driver (`AnyRow`, or `PgRow` from the report pool);
+/// `columns` its key columns (`GroupKeys::columns`, listed once per query, not per row).
+fn group_from_row<R>(
+    row: &R,
+    columns: &[&str],
+    billable: bool,
+    by_user: bool,
+) -> Result<UsageGroup, StoreError>
 where
     R: Row,
     usize: ColumnIndex<R>,
@@ -342,27 +348,29 @@ where
 {
     // Columns by position, in `grouped_sql`'s order: the keys, the sums, `billable_micros`
     // when summed, then the external user id when grouped by user (looking each one up by
-    // name was a hash per column per row).
+    // name was a hash per column per row). Their types are those `grouped_sql` selects (TEXT
+    // keys and ids, BIGINT days and sums), so they are not checked again for every row (the
+    // checks were a tenth of a 1,000-row report); decoding still checks lengths, and text is
+    // still validated as UTF-8.
     let mut next = 0usize;
     let mut column = || {
         next += 1;
         next - 1
     };
+    let text = |at: usize| row.try_get_unchecked::<String, _>(at);
     let mut group = UsageGroup::default();
-    for key in keys.columns() {
+    for key in columns {
         let at = column();
-        match key {
-            "manifest_id" => group.manifest_id = row.try_get(at)?,
-            "user_id" => group.user_id = row.try_get(at)?,
-            "pipeline" => group.pipeline = row.try_get(at)?,
-            "model_id" => group.model_id = row.try_get(at)?,
-            "day" => group.day = row.try_get(at)?,
+        match *key {
+            "manifest_id" => group.manifest_id = text(at)?,
+            "user_id" => group.user_id = text(at)?,
+            "pipeline" => group.pipeline = text(at)?,
+            "model_id" => group.model_id = text(at)?,
+            "day" => group.day = row.try_get_unchecked(at)?,
             other => return Err(StoreError::Corrupt(format!("no key column {other}"))),
         }
     }
     // SUM over no rows is NULL: an ungrouped query of an empty range gives one all-NULL row.
-    // The sums are BIGINTs by construction (`sum_of`), so their type is not checked again for
-    // every row (the check was a tenth of a 1,000-row report); decoding still checks lengths.
     let mut sum = || -> Result<i64, StoreError> {
         Ok(row
             .try_get_unchecked::<Option<i64>, _>(column())?
@@ -385,8 +393,8 @@ where
     if billable {
         group.billable_micros = sum()?;
     }
-    if keys.user {
-        group.external_user_id = row.try_get(column())?;
+    if by_user {
+        group.external_user_id = text(column())?;
     }
     Ok(group)
 }
@@ -416,18 +424,36 @@ impl SqlStore {
     ) -> Result<Vec<UsageGroup>, StoreError> {
         let (sql, params) = grouped_sql(self.backend(), client_id, filter, keys, page);
         let billable = keys.manifest || filter.gateway_request_id.is_some();
+        let columns = keys.columns();
         let groups: Vec<UsageGroup> = match &self.report_pool {
-            Some(pool) => bound::<Postgres>(&sql, params)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|row| group_from_row(row, keys, billable))
-                .collect::<Result<_, _>>()?,
+            Some(pool) => {
+                // In a task of its own, outside the request's span: sqlx's row streams enter
+                // the span current when they were made again for every row they yield (three
+                // nested streams, six span enters and exits per row through the log filter and
+                // subscriber: a twelfth of a 1,000-row report's CPU). Errors return to the
+                // handler, which logs them inside the request's span.
+                let pool = pool.clone();
+                let by_user = keys.user;
+                let fetch = tokio::spawn(async move {
+                    bound::<Postgres>(&sql, params)
+                        .fetch_all(&pool)
+                        .await?
+                        .iter()
+                        .map(|row| group_from_row(row, &columns, billable, by_user))
+                        .collect::<Result<Vec<_>, _>>()
+                });
+                match fetch.await {
+                    Ok(groups) => groups?,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    // Tasks are cancelled only when the runtime shuts down.
+                    Err(_) => return Err(StoreError::Database(sqlx::Error::PoolClosed)),
+                }
+            }
             None => bound::<Any>(&sql, params)
                 .fetch_all(&self.pool)
                 .await?
                 .iter()
-                .map(|row| group_from_row(row, keys, billable))
+                .map(|row| group_from_row(row, &columns, billable, keys.user))
                 .collect::<Result<_, _>>()?,
         };
         Ok(groups
@@ -489,10 +515,9 @@ impl UsageQueryRepository for SqlStore {
         .bind(at_ms)
         .fetch_one(&self.pool)
         .await?;
-        let keys = GroupKeys::default();
         let corrupt = |e: MoneyError| StoreError::Corrupt(format!("usage sums: {e}"));
-        let a = group_from_row(&whole_days, keys, false)?.sums.usd;
-        let b = group_from_row(&same_day, keys, false)?.sums.usd;
+        let a = group_from_row(&whole_days, &[], false, false)?.sums.usd;
+        let b = group_from_row(&same_day, &[], false, false)?.sums.usd;
         let exact = ExactUsd::from_parts(a)
             .and_then(|a| ExactUsd::from_parts(b).and_then(|b| a.checked_add(b)))
             .map_err(corrupt)?;

@@ -100,10 +100,20 @@ impl Sum {
     }
 }
 
-/// `1234567` micro-seconds as `"1.234567"` (trailing zeros trimmed).
+/// `1234567` micro-seconds as `"1.234567"` (trailing zeros trimmed); `micros` is a sum of
+/// non-negative figures. One allocation per row of a report, where `format!` made three.
 fn seconds_text(micros: i64) -> String {
-    let text = format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000);
-    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    let mut text = String::with_capacity(28);
+    text.push_str(itoa::Buffer::new().format(micros / 1_000_000));
+    let fraction = micros % 1_000_000;
+    if fraction != 0 {
+        // 10^6 + fraction: its last six digits are the fraction, zero-padded.
+        let mut padded = itoa::Buffer::new();
+        let padded = padded.format(1_000_000 + fraction);
+        text.push('.');
+        text.push_str(padded[1..].trim_end_matches('0'));
+    }
+    text
 }
 
 fn day_of(text: &str, round_up: bool) -> Result<i64, BuilderError> {
@@ -269,12 +279,15 @@ pub async fn report(
                 pipeline_model: plan.is_some(),
                 ..GroupKeys::default()
             };
-            let totals = state.store.usage_groups(client_id, &filter, totals).await?;
             let page = ManifestPage {
                 after: after.as_ref(),
                 limit: *limit + 1,
             };
-            let mut rows = state.store.manifest_page(client_id, &filter, page).await?;
+            // Two independent reads, on two connections at once.
+            let (totals, mut rows) = tokio::try_join!(
+                state.store.usage_groups(client_id, &filter, totals),
+                state.store.manifest_page(client_id, &filter, page),
+            )?;
             let more = rows.len() > *limit as usize;
             rows.truncate(*limit as usize);
             let next = match rows.last() {
@@ -482,5 +495,27 @@ fn empty_report(client_id: &str, start: i64, end: i64, group: UsageGrouping) -> 
         by_daily_pipeline: (group == UsageGrouping::DailyPipeline).then(Vec::new),
         by_manifest: (group == UsageGrouping::Manifest).then(Vec::new),
         next_cursor: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seconds_text;
+
+    #[test]
+    fn seconds_are_written_with_the_fraction_trimmed() {
+        for (micros, text) in [
+            (0, "0"),
+            (1, "0.000001"),
+            (10, "0.00001"),
+            (500_000, "0.5"),
+            (1_000_000, "1"),
+            (1_234_567, "1.234567"),
+            (38_815_748, "38.815748"),
+            (120_000_100, "120.0001"),
+            (i64::MAX, "9223372036854.775807"),
+        ] {
+            assert_eq!(seconds_text(micros), text, "{micros}");
+        }
     }
 }
