@@ -77,6 +77,27 @@ pub fn cover(from: i64, to: i64) -> Vec<BlockRun> {
     runs
 }
 
+/// The `UNNEST` arrays of block rows for PostgreSQL, in column order: the `N` text keys, the
+/// span, then the start day and the sums.
+fn block_arrays<'r, const N: usize>(
+    rows: impl Iterator<Item = ([&'r str; N], i64, i64, &'r RollupSums)>,
+) -> impl Iterator<Item = String> {
+    let mut text: [TextArray; N] = std::array::from_fn(|_| TextArray::default());
+    let mut spans = IntArray::default();
+    let mut ints: [IntArray; 9] = Default::default();
+    for (keys, span, start, sums) in rows {
+        for (column, value) in text.iter_mut().zip(keys) {
+            column.push(Some(value));
+        }
+        spans.push(Some(span));
+        push_sums(&mut ints, start, sums);
+    }
+    text.map(TextArray::finish)
+        .into_iter()
+        .chain([spans.finish()])
+        .chain(ints.map(IntArray::finish))
+}
+
 /// A batch's sums per block, from its daily rollup sums.
 #[derive(Debug, Default)]
 pub(crate) struct BlockSums<'a> {
@@ -109,21 +130,11 @@ impl<'a> BlockSums<'a> {
 
     pub(crate) async fn write_pg(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         if !self.apps.is_empty() {
-            let mut text: [TextArray; 3] = Default::default();
-            let mut spans = IntArray::default();
-            let mut ints: [IntArray; 9] = Default::default();
-            for ((client, pipeline, model, span, start), sums) in &self.apps {
-                for (column, value) in text.iter_mut().zip([client, pipeline, model]) {
-                    column.push(Some(value));
-                }
-                spans.push(Some(*span));
-                push_sums(&mut ints, *start, sums);
-            }
-            let arrays = text
-                .map(TextArray::finish)
-                .into_iter()
-                .chain([spans.finish()])
-                .chain(ints.map(IntArray::finish));
+            let arrays = block_arrays(self.apps.iter().map(
+                |(&(client, pipeline, model, span, start), sums)| {
+                    ([client, pipeline, model], span, start, sums)
+                },
+            ));
             let sql = format!(
                 "INSERT INTO usage_app_blocks ({APP_COLUMNS}) \
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], \
@@ -137,21 +148,13 @@ impl<'a> BlockSums<'a> {
                 .await?;
         }
         if !self.users.is_empty() {
-            let mut text: [TextArray; 2] = Default::default();
-            let mut spans = IntArray::default();
-            let mut ints: [IntArray; 9] = Default::default();
-            for ((client, user, span, start), sums) in &self.users {
-                for (column, value) in text.iter_mut().zip([client, user]) {
-                    column.push(Some(value));
-                }
-                spans.push(Some(*span));
-                push_sums(&mut ints, *start, sums);
-            }
-            let arrays = text
-                .map(TextArray::finish)
-                .into_iter()
-                .chain([spans.finish()])
-                .chain(ints.map(IntArray::finish));
+            let arrays = block_arrays(
+                self.users
+                    .iter()
+                    .map(|(&(client, user, span, start), sums)| {
+                        ([client, user], span, start, sums)
+                    }),
+            );
             let sql = format!(
                 "INSERT INTO usage_user_blocks ({USER_COLUMNS}) \
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
