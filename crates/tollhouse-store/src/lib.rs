@@ -20,6 +20,7 @@ mod signer;
 mod sql;
 mod usage;
 mod usage_blocks;
+mod usage_cover;
 mod usage_query;
 mod users;
 
@@ -39,7 +40,7 @@ pub use usage::{
     Attribution, DeadLetterRow, IngestCounts, MAX_EVENT_BILLABLE_MICROS, RollupSums,
     StoredDeadLetter, UsageEventRow, UsageRepository,
 };
-pub use usage_blocks::{BlockRun, SPANS, cover};
+pub use usage_cover::{BlockRun, SPANS, cover};
 pub use usage_query::{
     GroupKeys, ManifestCursor, ManifestPage, UsageFilter, UsageGroup, UsageQueryRepository,
 };

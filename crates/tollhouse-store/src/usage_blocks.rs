@@ -2,80 +2,19 @@
 //! and per app and user, kept on ingest next to the daily rollups.
 //!
 //! The daily rollups have one row per (user, pipeline, model, day): a 60-day report of an app
-//! with a few hundred active users sums some 70,000 of them. Any range of days is instead the
-//! union of at most three blocks of each size on either side plus the 64-day blocks between
-//! ([`cover`]), so the app-wide reports (`groupBy=none|pipeline_model`) read a few rows per
-//! (pipeline, model) and `groupBy=user` a few per user, whatever the range. Each batch adds its
-//! daily sums to one block of every size: four small upserts per key instead of one.
+//! with a few hundred active users sums some 70,000 of them. Any range of days is instead a
+//! signed sum of a few blocks ([`crate::usage_cover::cover`]), so the app-wide reports
+//! (`groupBy=none|pipeline_model`) read a few rows per (pipeline, model) and `groupBy=user` a few
+//! per user, whatever the range. Each batch adds its daily sums to one block of every size: four
+//! small upserts per key instead of one.
 
 use crate::StoreError;
 use crate::usage::{
     IntArray, RollupSums, SQLITE_ROWS, TextArray, Tx, add_sums, bind_arrays, bind_sums, chunks,
     push_sums, value_rows,
 };
+use crate::usage_cover::{SPANS, round_down};
 use std::collections::BTreeMap;
-
-/// The block sizes, in days, smallest first; each divides the next.
-pub const SPANS: [i64; 4] = [1, 4, 16, 64];
-
-/// Blocks of `span_days` starting at days `from..to` (each start a multiple of `span_days`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlockRun {
-    /// Block size in days.
-    pub span_days: i64,
-    /// First block's first day.
-    pub from: i64,
-    /// End (exclusive) of the last block.
-    pub to: i64,
-}
-
-fn round_up(day: i64, span: i64) -> i64 {
-    day + (span - day.rem_euclid(span)) % span
-}
-
-fn round_down(day: i64, span: i64) -> i64 {
-    day - day.rem_euclid(span)
-}
-
-/// The aligned blocks that exactly cover days `from..to`: smallest blocks at the edges, the
-/// largest in the middle, at most `2 × 3` blocks of each smaller size.
-pub fn cover(from: i64, to: i64) -> Vec<BlockRun> {
-    let mut runs = Vec::new();
-    let (mut left, mut right) = (from, to);
-    for pair in SPANS.windows(2) {
-        let (span, next) = (pair[0], pair[1]);
-        if left >= right {
-            break;
-        }
-        // Invariant: `left` and `right` are multiples of `span`.
-        let left_target = round_up(left, next).min(right);
-        if left_target > left {
-            runs.push(BlockRun {
-                span_days: span,
-                from: left,
-                to: left_target,
-            });
-            left = left_target;
-        }
-        let right_target = round_down(right, next).max(left);
-        if right > right_target {
-            runs.push(BlockRun {
-                span_days: span,
-                from: right_target,
-                to: right,
-            });
-            right = right_target;
-        }
-    }
-    if left < right {
-        runs.push(BlockRun {
-            span_days: SPANS[SPANS.len() - 1],
-            from: left,
-            to: right,
-        });
-    }
-    runs
-}
 
 /// The `UNNEST` arrays of block rows for PostgreSQL, in column order: the `N` text keys, the
 /// span, then the start day and the sums.
@@ -217,47 +156,6 @@ const USER_COLUMNS: &str = "client_id, user_id, span_days, start_day, request_co
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn days_of(runs: &[BlockRun]) -> Vec<i64> {
-        let mut days: Vec<i64> = runs
-            .iter()
-            .flat_map(|r| {
-                assert_eq!(r.from.rem_euclid(r.span_days), 0, "{r:?} unaligned");
-                assert_eq!(r.to.rem_euclid(r.span_days), 0, "{r:?} unaligned");
-                assert!(r.from < r.to, "{r:?} empty");
-                r.from..r.to
-            })
-            .collect();
-        days.sort_unstable();
-        days
-    }
-
-    #[test]
-    fn cover_is_exact_aligned_and_small_for_every_range() {
-        for from in -70..140 {
-            for len in 1..300 {
-                let runs = cover(from, from + len);
-                assert_eq!(
-                    days_of(&runs),
-                    (from..from + len).collect::<Vec<_>>(),
-                    "{from}+{len}"
-                );
-                let blocks: i64 = runs.iter().map(|r| (r.to - r.from) / r.span_days).sum();
-                // At most 3 of each smaller size per side, plus the 64-day blocks in between.
-                assert!(blocks <= 18 + len / 64 + 1, "{from}+{len}: {runs:?}");
-                assert!(runs.len() <= 7, "{runs:?}");
-            }
-        }
-        assert!(cover(5, 5).is_empty());
-        assert_eq!(
-            cover(64, 128),
-            [BlockRun {
-                span_days: 64,
-                from: 64,
-                to: 128
-            }]
-        );
-    }
 
     #[test]
     fn a_day_lands_in_the_block_of_each_size_that_holds_it() {

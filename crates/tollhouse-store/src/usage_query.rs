@@ -6,7 +6,7 @@
 //! request has a handful of events).
 
 use crate::usage::{RollupSums, SUMMED};
-use crate::usage_blocks::cover;
+use crate::usage_cover::cover;
 use crate::{Backend, SqlStore, Store as _, StoreError};
 use sqlx::any::Any;
 use sqlx::postgres::Postgres;
@@ -100,25 +100,39 @@ pub trait UsageQueryRepository {
 /// per group, then cast back): `sum_bigint` (migration 0015) adds with `int8pl` instead, which
 /// fails on overflow just as the cast did; on a 1,000-row manifest page that halved the
 /// aggregation. SQLite's `SUM` of integers is already an integer that fails on overflow.
-fn sum_of(backend: Backend, column: &str) -> String {
+fn sum_of(backend: Backend, value: &str, column: &str) -> String {
     match backend {
-        Backend::Postgres => format!("sum_bigint({column}) AS {column}"),
-        Backend::Sqlite => format!("CAST(SUM({column}) AS BIGINT) AS {column}"),
+        Backend::Postgres => format!("sum_bigint({value}) AS {column}"),
+        Backend::Sqlite => format!("CAST(SUM({value}) AS BIGINT) AS {column}"),
     }
 }
 
-/// The sums of a usage report: of the summed columns, or over raw events (where one event
-/// counts one request); with `billable_micros` when `billable`.
-fn sums(backend: Backend, events: bool, billable: bool) -> String {
+/// What a report sums over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Summed {
+    /// Rollup rows, each once (with `billable_micros` when `billable`).
+    Rows { billable: bool },
+    /// Raw events, where one event counts one request (with `billable_micros` when
+    /// `billable`).
+    Events { billable: bool },
+}
+
+/// The sums of a usage report.
+fn sums(backend: Backend, summed: Summed) -> String {
     let mut parts: Vec<String> = SUMMED
         .iter()
-        .map(|column| match *column {
-            "request_count" if events => "CAST(COUNT(*) AS BIGINT) AS request_count".to_owned(),
-            column => sum_of(backend, column),
+        .map(|column| match (*column, summed) {
+            ("request_count", Summed::Events { .. }) => {
+                "CAST(COUNT(*) AS BIGINT) AS request_count".to_owned()
+            }
+            (column, _) => sum_of(backend, column, column),
         })
         .collect();
-    if billable {
-        parts.push(sum_of(backend, "billable_micros"));
+    if matches!(
+        summed,
+        Summed::Events { billable: true } | Summed::Rows { billable: true }
+    ) {
+        parts.push(sum_of(backend, "billable_micros", "billable_micros"));
     }
     parts.join(", ")
 }
@@ -225,6 +239,57 @@ impl Params {
     }
 }
 
+/// The rows of block table `table` that sum to the filter's days (`usage_cover::cover`), as a
+/// `FROM` item with its `WHERE`: the blocks to add, and when the cover subtracts some, those
+/// blocks' rows negated after `UNION ALL` (each side one bitmap scan of the primary key; a
+/// join to a list of blocks and weights was planned as a scan of the whole table).
+fn blocks_in_range(
+    table: &str,
+    keys: &[&str],
+    client: &str,
+    filter: &UsageFilter,
+    params: &mut Params,
+) -> String {
+    let runs = cover(filter.from_day, filter.to_day);
+    let mut side = |weight: i64| -> Option<String> {
+        let conditions: Vec<String> = runs
+            .iter()
+            .filter(|run| run.weight == weight)
+            .map(|run| {
+                format!(
+                    "(span_days = {} AND start_day >= {} AND start_day < {})",
+                    params.push(Param::Int(run.span_days)),
+                    params.push(Param::Int(run.from)),
+                    params.push(Param::Int(run.to))
+                )
+            })
+            .collect();
+        (!conditions.is_empty()).then(|| {
+            format!(
+                "WHERE client_id = {client} AND ({})",
+                conditions.join(" OR ")
+            )
+        })
+    };
+    let added = side(1);
+    let subtracted = side(-1);
+    match (added, subtracted) {
+        (Some(added), Some(subtracted)) => {
+            let keys: String = keys.iter().map(|k| format!("{k}, ")).collect();
+            let negated: Vec<String> = SUMMED.iter().map(|c| format!("-{c} AS {c}")).collect();
+            format!(
+                "(SELECT {keys}{} FROM {table} {added} UNION ALL SELECT {keys}{} FROM {table} \
+                 {subtracted}) AS blocks",
+                SUMMED.join(", "),
+                negated.join(", ")
+            )
+        }
+        (Some(added), None) => format!("{table} {added}"),
+        // An empty range (a cover never only subtracts).
+        (None, _) => format!("{table} WHERE 1 = 0"),
+    }
+}
+
 /// `SELECT <keys>, <sums> FROM <table> WHERE … GROUP BY <keys>`, with its parameters in order.
 fn grouped_sql(
     backend: Backend,
@@ -235,11 +300,19 @@ fn grouped_sql(
 ) -> (String, Vec<Param>) {
     let source = Source::for_query(filter, keys);
     let columns = keys.columns();
-    let sums = match source {
-        Source::Events => sums(backend, true, true),
-        Source::ManifestRollups => sums(backend, false, true),
-        Source::Rollups | Source::AppBlocks | Source::UserBlocks => sums(backend, false, false),
-    };
+    let blocks = matches!(source, Source::AppBlocks | Source::UserBlocks);
+    let sums = sums(
+        backend,
+        match source {
+            Source::Events => Summed::Events { billable: true },
+            Source::ManifestRollups => Summed::Rows { billable: true },
+            Source::Rollups | Source::AppBlocks | Source::UserBlocks => {
+                Summed::Rows { billable: false }
+            }
+        },
+    );
+    let mut params = Params::default();
+    let client = params.push(Param::Text(client_id.to_owned()));
     let mut sql = String::from("SELECT ");
     for c in &columns {
         sql.push_str(match (*c, source) {
@@ -251,32 +324,18 @@ fn grouped_sql(
     }
     sql.push_str(&sums);
     sql.push_str(" FROM ");
-    sql.push_str(source.table());
-    let mut params = Params::default();
-    sql.push_str(&format!(
-        " WHERE client_id = {}",
-        params.push(Param::Text(client_id.to_owned()))
-    ));
-    if matches!(source, Source::AppBlocks | Source::UserBlocks) {
-        let runs: Vec<String> = cover(filter.from_day, filter.to_day)
-            .into_iter()
-            .map(|run| {
-                format!(
-                    "(span_days = {} AND start_day >= {} AND start_day < {})",
-                    params.push(Param::Int(run.span_days)),
-                    params.push(Param::Int(run.from)),
-                    params.push(Param::Int(run.to))
-                )
-            })
-            .collect();
-        if runs.is_empty() {
-            sql.push_str(" AND 1 = 0");
-        } else {
-            sql.push_str(&format!(" AND ({})", runs.join(" OR ")));
-        }
+    if blocks {
+        sql.push_str(&blocks_in_range(
+            source.table(),
+            &columns,
+            &client,
+            filter,
+            &mut params,
+        ));
     } else {
+        sql.push_str(source.table());
         sql.push_str(&format!(
-            " AND day >= {} AND day < {}",
+            " WHERE client_id = {client} AND day >= {} AND day < {}",
             params.push(Param::Int(filter.from_day)),
             params.push(Param::Int(filter.to_day))
         ));
@@ -498,7 +557,7 @@ impl UsageQueryRepository for SqlStore {
         let day = at_ms.div_euclid(DAY_MS);
         let whole_days = sqlx::query(&format!(
             "SELECT {} FROM usage_rollups WHERE client_id = $1 AND user_id = $2 AND day < $3",
-            sums(self.backend(), false, false)
+            sums(self.backend(), Summed::Rows { billable: false })
         ))
         .bind(client_id)
         .bind(user_id)
@@ -508,7 +567,7 @@ impl UsageQueryRepository for SqlStore {
         let same_day = sqlx::query(&format!(
             "SELECT {} FROM usage_events WHERE user_id = $1 \
              AND occurred_at_ms >= $2 AND occurred_at_ms < $3",
-            sums(self.backend(), true, false)
+            sums(self.backend(), Summed::Events { billable: false })
         ))
         .bind(user_id)
         .bind(day * DAY_MS)
@@ -598,9 +657,53 @@ mod tests {
             grouped_sql(Backend::Sqlite, "app", &filter, GroupKeys::default(), None);
         assert!(sql.contains("FROM usage_app_blocks"), "{sql}");
         assert!(!sql.contains("GROUP BY"), "{sql}");
-        // 3 (1 day), 4..16 (4 days), 16..64 (16 days), 64..70 (4 + 2 × 1 days).
+        // Days 3..70 are 0..64 less 0..4 plus day 3, then 64..68 and 68..70: the added
+        // blocks, then the subtracted one negated.
+        let runs = cover(3, 70);
+        let (added, subtracted): (Vec<&crate::BlockRun>, Vec<_>) =
+            runs.iter().partition(|r| r.weight == 1);
+        assert_eq!((added.len(), subtracted.len()), (4, 1), "{runs:?}");
+        assert!(
+            sql.contains(
+                "FROM (SELECT request_count, fee_gwei, fee_wei, usd_e6, usd_e9, usd_e18, \
+                 usd_e27, usd_e36 FROM usage_app_blocks WHERE client_id = $1 AND ((span_days = $2 "
+            ),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("UNION ALL SELECT -request_count AS request_count, -fee_gwei AS fee_gwei"),
+            "{sql}"
+        );
         assert_eq!(sql.matches("span_days = ").count(), 5, "{sql}");
-        assert_eq!(params.len(), 1 + 5 * 3);
+        let ints: Vec<i64> = params[1..]
+            .iter()
+            .map(|p| match p {
+                Param::Int(i) => *i,
+                Param::Text(t) => panic!("{t}"),
+            })
+            .collect();
+        let bound: Vec<i64> = added
+            .iter()
+            .chain(&subtracted)
+            .flat_map(|r| [r.span_days, r.from, r.to])
+            .collect();
+        assert_eq!(ints, bound);
+        // A range of whole blocks only adds.
+        let aligned = UsageFilter {
+            from_day: 64,
+            to_day: 128,
+            ..UsageFilter::default()
+        };
+        let (sql, _) = grouped_sql(Backend::Sqlite, "app", &aligned, GroupKeys::default(), None);
+        assert!(sql.ends_with("FROM usage_app_blocks WHERE client_id = $1 AND ((span_days = $2 AND start_day >= $3 AND start_day < $4))"), "{sql}");
+        let empty = UsageFilter {
+            from_day: 9,
+            to_day: 9,
+            ..UsageFilter::default()
+        };
+        let (sql, params) = grouped_sql(Backend::Sqlite, "app", &empty, GroupKeys::default(), None);
+        assert!(sql.ends_with("WHERE 1 = 0"), "{sql}");
+        assert_eq!(params.len(), 1);
 
         let pm = GroupKeys {
             pipeline_model: true,
