@@ -45,18 +45,12 @@ pub fn cover(from: i64, to: i64) -> Vec<BlockRun> {
             // A top-level block has nothing above it: it starts from zero, and zero added
             // everywhere (no block) is always a cover, so there is always a best one.
             if let Some(best) = range.best(top, start, 0) {
-                blocks.extend(best.blocks);
+                blocks.extend(best);
             }
             start += SPANS[top];
         }
     }
     runs(blocks)
-}
-
-/// A cover of one block's days: how many blocks it uses and which.
-#[derive(Debug, Default)]
-struct Plan {
-    blocks: Vec<BlockRun>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -66,11 +60,11 @@ struct Range {
 }
 
 impl Range {
-    /// The best plan for the block of `SPANS[level]` days at `start`, given that the blocks
+    /// The fewest blocks for the block of `SPANS[level]` days at `start`, given that the blocks
     /// above it already count its days `inherited` times: every day of the range must end up
-    /// counted once, every other day zero times. `None` when no plan can do that (only a
+    /// counted once, every other day zero times. `None` when no blocks can do that (only a
     /// single day that would need a weight of ±2).
-    fn best(self, level: usize, start: i64, inherited: i64) -> Option<Plan> {
+    fn best(self, level: usize, start: i64, inherited: i64) -> Option<Vec<BlockRun>> {
         let span = SPANS[level];
         let end = start + span;
         let inside = self.from <= start && end <= self.to;
@@ -78,17 +72,15 @@ impl Range {
         if inside || outside {
             let need = i64::from(inside) - inherited;
             if need == 0 {
-                return Some(Plan::default());
+                return Some(Vec::new());
             }
             if need.abs() == 1 {
-                return Some(Plan {
-                    blocks: vec![BlockRun {
-                        span_days: span,
-                        weight: need,
-                        from: start,
-                        to: end,
-                    }],
-                });
+                return Some(vec![BlockRun {
+                    span_days: span,
+                    weight: need,
+                    from: start,
+                    to: end,
+                }]);
             }
             if level == 0 {
                 return None;
@@ -96,14 +88,14 @@ impl Range {
         }
         // Partly in the range (at most two blocks of each size are: those holding its ends),
         // or needing more than one step: try this block not counted, added and subtracted.
-        // Each weight in {-1, 0, 1} suffices; an exhaustive search up to ±2 found the same
-        // minimum for every range.
+        // Each weight in {-1, 0, 1} suffices; an exhaustive search up to ±2 finds the same
+        // minimum for every range the tests try (`cover_uses_the_fewest_blocks`).
         let child = SPANS[level.checked_sub(1)?];
-        let mut best: Option<Plan> = None;
+        let mut best: Option<Vec<BlockRun>> = None;
         for weight in [0, 1, -1] {
-            let mut plan = Plan::default();
+            let mut plan = Vec::new();
             if weight != 0 {
-                plan.blocks.push(BlockRun {
+                plan.push(BlockRun {
                     span_days: span,
                     weight,
                     from: start,
@@ -114,16 +106,12 @@ impl Range {
             let mut at = start;
             while at < end {
                 match self.best(level - 1, at, inherited + weight) {
-                    Some(sub) => plan.blocks.extend(sub.blocks),
+                    Some(sub) => plan.extend(sub),
                     None => feasible = false,
                 }
                 at += child;
             }
-            if feasible
-                && best
-                    .as_ref()
-                    .is_none_or(|b| plan.blocks.len() < b.blocks.len())
-            {
+            if feasible && best.as_ref().is_none_or(|b| plan.len() < b.len()) {
                 best = Some(plan);
             }
         }

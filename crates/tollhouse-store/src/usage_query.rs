@@ -100,39 +100,25 @@ pub trait UsageQueryRepository {
 /// per group, then cast back): `sum_bigint` (migration 0015) adds with `int8pl` instead, which
 /// fails on overflow just as the cast did; on a 1,000-row manifest page that halved the
 /// aggregation. SQLite's `SUM` of integers is already an integer that fails on overflow.
-fn sum_of(backend: Backend, value: &str, column: &str) -> String {
+fn sum_of(backend: Backend, column: &str) -> String {
     match backend {
-        Backend::Postgres => format!("sum_bigint({value}) AS {column}"),
-        Backend::Sqlite => format!("CAST(SUM({value}) AS BIGINT) AS {column}"),
+        Backend::Postgres => format!("sum_bigint({column}) AS {column}"),
+        Backend::Sqlite => format!("CAST(SUM({column}) AS BIGINT) AS {column}"),
     }
 }
 
-/// What a report sums over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Summed {
-    /// Rollup rows, each once (with `billable_micros` when `billable`).
-    Rows { billable: bool },
-    /// Raw events, where one event counts one request (with `billable_micros` when
-    /// `billable`).
-    Events { billable: bool },
-}
-
-/// The sums of a usage report.
-fn sums(backend: Backend, summed: Summed) -> String {
+/// The sums of a usage report: of the summed columns, or over raw events (where one event
+/// counts one request); with `billable_micros` when `billable`.
+fn sums(backend: Backend, events: bool, billable: bool) -> String {
     let mut parts: Vec<String> = SUMMED
         .iter()
-        .map(|column| match (*column, summed) {
-            ("request_count", Summed::Events { .. }) => {
-                "CAST(COUNT(*) AS BIGINT) AS request_count".to_owned()
-            }
-            (column, _) => sum_of(backend, column, column),
+        .map(|column| match *column {
+            "request_count" if events => "CAST(COUNT(*) AS BIGINT) AS request_count".to_owned(),
+            column => sum_of(backend, column),
         })
         .collect();
-    if matches!(
-        summed,
-        Summed::Events { billable: true } | Summed::Rows { billable: true }
-    ) {
-        parts.push(sum_of(backend, "billable_micros", "billable_micros"));
+    if billable {
+        parts.push(sum_of(backend, "billable_micros"));
     }
     parts.join(", ")
 }
@@ -301,16 +287,11 @@ fn grouped_sql(
     let source = Source::for_query(filter, keys);
     let columns = keys.columns();
     let blocks = matches!(source, Source::AppBlocks | Source::UserBlocks);
-    let sums = sums(
-        backend,
-        match source {
-            Source::Events => Summed::Events { billable: true },
-            Source::ManifestRollups => Summed::Rows { billable: true },
-            Source::Rollups | Source::AppBlocks | Source::UserBlocks => {
-                Summed::Rows { billable: false }
-            }
-        },
-    );
+    let sums = match source {
+        Source::Events => sums(backend, true, true),
+        Source::ManifestRollups => sums(backend, false, true),
+        Source::Rollups | Source::AppBlocks | Source::UserBlocks => sums(backend, false, false),
+    };
     let mut params = Params::default();
     let client = params.push(Param::Text(client_id.to_owned()));
     let mut sql = String::from("SELECT ");
@@ -557,7 +538,7 @@ impl UsageQueryRepository for SqlStore {
         let day = at_ms.div_euclid(DAY_MS);
         let whole_days = sqlx::query(&format!(
             "SELECT {} FROM usage_rollups WHERE client_id = $1 AND user_id = $2 AND day < $3",
-            sums(self.backend(), Summed::Rows { billable: false })
+            sums(self.backend(), false, false)
         ))
         .bind(client_id)
         .bind(user_id)
@@ -567,7 +548,7 @@ impl UsageQueryRepository for SqlStore {
         let same_day = sqlx::query(&format!(
             "SELECT {} FROM usage_events WHERE user_id = $1 \
              AND occurred_at_ms >= $2 AND occurred_at_ms < $3",
-            sums(self.backend(), Summed::Events { billable: false })
+            sums(self.backend(), true, false)
         ))
         .bind(user_id)
         .bind(day * DAY_MS)
