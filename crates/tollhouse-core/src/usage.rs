@@ -19,6 +19,7 @@
 //! must be an exact integer, and a known field of the wrong type is an error rather than a
 //! silent default.
 
+use crate::bounds::{self, BoundError};
 use crate::money::Wei;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -59,6 +60,9 @@ pub enum EnvelopeError {
     /// `computed_fee` is not an exact non-negative integer number of wei.
     #[error("computed_fee is invalid: {0}")]
     InvalidFee(String),
+    /// A value outside the bounds every stored event keeps (see [`crate::bounds`]).
+    #[error(transparent)]
+    OutOfBounds(#[from] BoundError),
     /// A known field of the wrong type or out of range.
     #[error("{field} is not {expected}")]
     InvalidField {
@@ -84,6 +88,7 @@ impl EnvelopeError {
             Self::MissingFee => "missing_fee",
             Self::InvalidFee(_) => "invalid_fee",
             Self::InvalidField { .. } => "invalid_field",
+            Self::OutOfBounds(err) => err.code(),
         }
     }
 }
@@ -368,7 +373,7 @@ impl SignedTicket {
             model if !model.is_empty() => model,
             _ => embedded_model.to_owned(),
         };
-        Ok(Some(Self {
+        let ticket = Self {
             event_id: envelope.id,
             timestamp_ms: envelope.timestamp_ms,
             gateway: envelope.gateway.clone(),
@@ -396,7 +401,32 @@ impl SignedTicket {
             sequence_number: int("sequence_number", "data.sequence_number")?,
             num_tickets: int("num_tickets", "data.num_tickets")?,
             auth_id,
-        }))
+        };
+        ticket.check_bounds()?;
+        Ok(Some(ticket))
+    }
+
+    /// The per-event bounds of [`crate::bounds`] on what is stored of this event: its fee,
+    /// pixels, time and text fields. (Its value is bounded once it is priced.)
+    fn check_bounds(&self) -> Result<(), BoundError> {
+        bounds::check_fee(self.fee)?;
+        bounds::check_pixels(self.pixels)?;
+        bounds::check_time(self.timestamp_ms)?;
+        for (field, text) in [
+            ("data.auth_id", self.auth_id.as_str()),
+            ("data.pipeline", &self.pipeline),
+            ("data.model_id", &self.model_id),
+            ("data.manifest_id", &self.manifest_id),
+            ("data.request_id", &self.request_id),
+            ("data.billable_secs", &self.billable_secs),
+            (
+                "data.gateway_request_id",
+                self.gateway_request_id.as_deref().unwrap_or(""),
+            ),
+        ] {
+            bounds::check_text(field, text)?;
+        }
+        Ok(())
     }
 
     /// [`SignedTicket::billable_secs`] in whole microseconds, rounded half up, for summing in

@@ -228,7 +228,7 @@ async fn seed(args: &[String], shape: &Shape) -> Result<(), String> {
         if n > 0 {
             pending = Some(next_batch(Mix(mix.0), i, n));
         }
-        let done = ingest_into(&store, price, clock.now(), &rng, &batch)
+        let done = ingest_into(&store, price, clock.now(), &rng, batch)
             .await
             .map_err(|e| e.to_string())?;
         stored += done.counts.ingested;

@@ -16,6 +16,10 @@ pub enum StoreError {
     /// 22021), so such a value can be neither stored nor found.
     #[error("text contains a character the database cannot store")]
     InvalidText,
+    /// A usage event would take its app past a lifetime ceiling (`tollhouse_core::bounds`);
+    /// nothing of its batch was stored.
+    #[error("usage refused: {0}")]
+    OverLimit(String),
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -22,6 +22,7 @@ mod usage;
 mod usage_blocks;
 mod usage_cover;
 mod usage_query;
+mod usage_totals;
 mod users;
 
 pub use allowances::{AllowanceRepository, ApiKeyRecord};
@@ -37,7 +38,7 @@ pub use settings::SettingsRepository;
 pub use signer::{SignerPolicyRecord, SignerRepository, StreamKeyRecord};
 pub use sql::{Backend, SqlStore};
 pub use usage::{
-    Attribution, DeadLetterRow, IngestCounts, MAX_EVENT_BILLABLE_MICROS, RollupSums,
+    Attribution, DeadLetterRow, IngestCounts, MAX_EVENT_BILLABLE_MICROS, OverLimit, RollupSums,
     StoredDeadLetter, UsageEventRow, UsageRepository,
 };
 pub use usage_cover::{BlockRun, SPANS, cover};

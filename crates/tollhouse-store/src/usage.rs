@@ -19,7 +19,7 @@ use crate::{Backend, SqlStore, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use tollhouse_core::UnixTime;
-use tollhouse_core::money::{UsdParts, WeiParts};
+use tollhouse_core::money::{ExactUsd, UsdParts, Wei, WeiParts};
 
 /// One valued event to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +101,28 @@ pub struct IngestCounts {
     pub unattributed: u64,
     /// New dead letters.
     pub dead_lettered: u64,
+    /// Of those, events refused because they would take their app past a lifetime ceiling.
+    pub over_limit: u64,
+}
+
+/// What to do with an event that would take its app past a lifetime ceiling.
+#[derive(Clone, Copy)]
+pub enum OverLimit<'a> {
+    /// Store nothing and fail the batch with [`StoreError::OverLimit`] (an HTTP request that
+    /// is answered 422 as a whole).
+    Refuse,
+    /// Keep the event as the dead letter this builds from its index in the batch and the
+    /// reason, and store the rest (the Kafka consumer and the envelope endpoint).
+    DeadLetter(&'a (dyn Fn(usize, &str) -> DeadLetterRow + Send + Sync)),
+}
+
+impl std::fmt::Debug for OverLimit<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Refuse => "Refuse",
+            Self::DeadLetter(_) => "DeadLetter",
+        })
+    }
 }
 
 /// A rollup row's sums.
@@ -123,6 +145,22 @@ impl RollupSums {
         Ok(())
     }
 
+    /// The same sums with their carries done (every sub-unit part below its base), as they are
+    /// written. Within the lifetime ceilings normalising cannot fail; if it did, the sums are
+    /// written as they are, which the carrying upserts store just as exactly.
+    pub(crate) fn carried(&self) -> Self {
+        let fee = Wei::from_parts(self.fee).and_then(Wei::to_parts);
+        let usd = ExactUsd::from_parts(self.usd).and_then(ExactUsd::to_parts);
+        match (fee, usd) {
+            (Ok(fee), Ok(usd)) => Self {
+                request_count: self.request_count,
+                fee,
+                usd,
+            },
+            _ => *self,
+        }
+    }
+
     /// Adds another group's sums.
     pub(crate) fn merge(&mut self, other: &Self) -> Result<(), StoreError> {
         let overflow = |_| StoreError::Corrupt("usage sums overflow".into());
@@ -139,12 +177,17 @@ impl RollupSums {
 /// Storage of usage.
 #[async_trait::async_trait]
 pub trait UsageRepository {
-    /// Stores a batch atomically (see the module documentation).
+    /// Stores a batch atomically (see the module documentation). An event that would take its
+    /// app past a lifetime ceiling (`tollhouse_core::bounds`) is not stored: with
+    /// [`OverLimit::Refuse`] the whole batch fails with [`StoreError::OverLimit`]; with
+    /// [`OverLimit::DeadLetter`] that event becomes the dead letter the callback builds and the
+    /// rest of the batch is stored.
     async fn ingest_usage(
         &self,
         events: &[UsageEventRow],
         dead_letters: &[DeadLetterRow],
         now: UnixTime,
+        over_limit: OverLimit<'_>,
     ) -> Result<IngestCounts, StoreError>;
     /// For each `(client id, external user id)` pair: the app and user it names here, looked up
     /// in a few statements for a whole batch.
@@ -288,13 +331,21 @@ impl IntArray {
     }
 }
 
-/// Refuses a row the ingest path should never build (it would poison every rollup it joins).
+/// Refuses a row the ingest path should never build (it would poison every rollup it joins):
+/// its values must be within the per-event bounds of `tollhouse_core::bounds`.
 fn check_row(e: &UsageEventRow) -> Result<(), StoreError> {
+    use tollhouse_core::bounds;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("usage event {}: {what}", e.id));
     if !(0..=MAX_EVENT_BILLABLE_MICROS).contains(&e.billable_micros) {
-        return Err(StoreError::Corrupt(format!(
-            "usage event {}: billable_micros {} out of range",
-            e.id, e.billable_micros
-        )));
+        return Err(corrupt("billable_micros out of range"));
+    }
+    let fee = Wei::from_parts(e.fee).map_err(|_| corrupt("negative fee part"))?;
+    let usd = ExactUsd::from_parts(e.usd).map_err(|_| corrupt("negative value part"))?;
+    bounds::check_fee(fee)
+        .and_then(|()| bounds::check_value(usd))
+        .map_err(|err| corrupt(&err.to_string()))?;
+    if !(0..=bounds::MAX_EVENT_PIXELS).contains(&e.pixels) {
+        return Err(corrupt("pixels out of range"));
     }
     Ok(())
 }
@@ -505,6 +556,8 @@ struct BatchSums<'a> {
     manifests: HashMap<ManifestKey<'a>, (RollupSums, i64)>,
     /// (user, client): attributed users only.
     users: HashMap<(&'a str, &'a str), RollupSums>,
+    /// client → sums, billable micros: what the batch adds to each app's lifetime totals.
+    apps: BTreeMap<&'a str, (RollupSums, i64)>,
 }
 
 impl<'a> BatchSums<'a> {
@@ -529,6 +582,11 @@ impl<'a> BatchSums<'a> {
                 &e.model_id,
             ))
             .or_default();
+        sums.add(e.fee, e.usd)?;
+        *micros = micros
+            .checked_add(e.billable_micros)
+            .ok_or_else(|| StoreError::Corrupt("billable time overflows".into()))?;
+        let (sums, micros) = self.apps.entry(client_id).or_default();
         sums.add(e.fee, e.usd)?;
         *micros = micros
             .checked_add(e.billable_micros)
@@ -637,7 +695,7 @@ impl<'a> BatchSums<'a> {
             for ((user, client), sums) in sorted(&self.users) {
                 text[0].push(Some(user));
                 text[1].push(Some(client));
-                for (column, value) in ints.iter_mut().zip(sums.usd.to_array()) {
+                for (column, value) in ints.iter_mut().zip(sums.carried().usd.to_array()) {
                     column.push(Some(value));
                 }
             }
@@ -647,7 +705,8 @@ impl<'a> BatchSums<'a> {
                 "INSERT INTO user_consumption ({CONSUMPTION_COLUMNS}) \
                  SELECT u.*, $8 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
                  $6::bigint[], $7::bigint[]) AS u \
-                 ON CONFLICT (user_id) DO UPDATE SET {CONSUMPTION_UPDATE}"
+                 ON CONFLICT (user_id) DO UPDATE SET {}",
+                consumption_update()
             ))
             .bind(user)
             .bind(client)
@@ -714,12 +773,13 @@ impl<'a> BatchSums<'a> {
             let chunk = &users[range];
             let sql = format!(
                 "INSERT INTO user_consumption ({CONSUMPTION_COLUMNS}) VALUES {} \
-                 ON CONFLICT (user_id) DO UPDATE SET {CONSUMPTION_UPDATE}",
-                value_rows(8, chunk.len())
+                 ON CONFLICT (user_id) DO UPDATE SET {}",
+                value_rows(8, chunk.len()),
+                consumption_update()
             );
             let mut query = sqlx::query(&sql);
             for ((user, client), sums) in chunk {
-                let [u6, u9, u18, u27, u36] = sums.usd.to_array();
+                let [u6, u9, u18, u27, u36] = sums.carried().usd.to_array();
                 query = query
                     .bind(*user)
                     .bind(*client)
@@ -742,10 +802,12 @@ const MANIFEST_COLUMNS: &str = "client_id, manifest_id, user_id, pipeline, model
      fee_gwei, fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36, billable_micros";
 const CONSUMPTION_COLUMNS: &str =
     "user_id, client_id, consumed_usd_micros, usd_e9, usd_e18, usd_e27, usd_e36, updated_at";
-const CONSUMPTION_UPDATE: &str = "consumed_usd_micros = user_consumption.consumed_usd_micros + excluded.consumed_usd_micros, \
-     usd_e9 = user_consumption.usd_e9 + excluded.usd_e9, usd_e18 = user_consumption.usd_e18 + excluded.usd_e18, \
-     usd_e27 = user_consumption.usd_e27 + excluded.usd_e27, usd_e36 = user_consumption.usd_e36 + excluded.usd_e36, \
-     updated_at = excluded.updated_at";
+/// `… = …` of the consumption upsert: the USD columns with their carries.
+fn consumption_update() -> String {
+    let mut set = carried_usd("user_consumption", "consumed_usd_micros").to_vec();
+    set.push("updated_at = excluded.updated_at".into());
+    set.join(", ")
+}
 
 /// The summed columns of the rollup and block tables (without `billable_micros`, which only
 /// the manifest rollups and events have).
@@ -760,20 +822,53 @@ pub(crate) const SUMMED: [&str; 8] = [
     "usd_e36",
 ];
 
-/// `col = table.col + excluded.col, …` for the summed columns.
+/// `col = …` for the summed columns of an upsert into `table`: each sum is added to the stored
+/// one with its carries (`fee_wei` into `fee_gwei`, each USD limb into the next), so a stored
+/// row stays normalised (every sub-unit column below its base) however many batches add to it,
+/// and only the whole-unit columns grow, bounded by the app's lifetime ceilings
+/// (`tollhouse_core::bounds`). `billable_micros` is added when `billable`.
 pub(crate) fn add_sums(table: &str, billable: bool) -> String {
-    let mut columns = SUMMED.to_vec();
+    let mut set = vec![format!(
+        "request_count = {table}.request_count + excluded.request_count"
+    )];
+    set.extend(carried_fee(table));
+    set.extend(carried_usd(table, "usd_e6"));
     if billable {
-        columns.push("billable_micros");
+        set.push(format!(
+            "billable_micros = {table}.billable_micros + excluded.billable_micros"
+        ));
     }
-    columns
-        .iter()
-        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    set.join(", ")
+}
+
+/// `fee_gwei = …, fee_wei = …`: the two fee columns added with the carry between them.
+pub(crate) fn carried_fee(table: &str) -> [String; 2] {
+    let wei = format!("({table}.fee_wei + excluded.fee_wei)");
+    [
+        format!("fee_gwei = {table}.fee_gwei + excluded.fee_gwei + {wei} / 1000000000"),
+        format!("fee_wei = {wei} % 1000000000"),
+    ]
+}
+
+/// The five USD columns added with their carries; the whole micro-USD column is named `e6`.
+/// (The limbs: e36, e27, e18 below 10^9, e9 below 10^3; see `tollhouse_core::money::UsdParts`.)
+pub(crate) fn carried_usd(table: &str, e6: &str) -> [String; 5] {
+    let add = |c: &str| format!("{table}.{c} + excluded.{c}");
+    let s36 = format!("({})", add("usd_e36"));
+    let s27 = format!("({} + {s36} / 1000000000)", add("usd_e27"));
+    let s18 = format!("({} + {s27} / 1000000000)", add("usd_e18"));
+    let s9 = format!("({} + {s18} / 1000000000)", add("usd_e9"));
+    [
+        format!("{e6} = {} + {s9} / 1000", add(e6)),
+        format!("usd_e9 = {s9} % 1000"),
+        format!("usd_e18 = {s18} % 1000000000"),
+        format!("usd_e27 = {s27} % 1000000000"),
+        format!("usd_e36 = {s36} % 1000000000"),
+    ]
 }
 
 pub(crate) fn push_sums(ints: &mut [IntArray; 9], day: i64, sums: &RollupSums) {
+    let sums = sums.carried();
     let [u6, u9, u18, u27, u36] = sums.usd.to_array();
     for (column, value) in ints.iter_mut().zip([
         day,
@@ -803,6 +898,7 @@ pub(crate) fn bind_arrays<'q>(
 }
 
 pub(crate) fn bind_sums<'q>(query: AnyQuery<'q>, day: i64, sums: &RollupSums) -> AnyQuery<'q> {
+    let sums = sums.carried();
     let [u6, u9, u18, u27, u36] = sums.usd.to_array();
     query
         .bind(day)
@@ -815,23 +911,24 @@ pub(crate) fn bind_sums<'q>(query: AnyQuery<'q>, day: i64, sums: &RollupSums) ->
         .bind(u27)
         .bind(u36)
 }
-#[async_trait::async_trait]
-impl UsageRepository for SqlStore {
-    async fn ingest_usage(
+impl SqlStore {
+    /// One attempt at [`UsageRepository::ingest_usage`].
+    async fn ingest_once(
         &self,
         events: &[UsageEventRow],
         dead_letters: &[DeadLetterRow],
         now: UnixTime,
+        over_limit: OverLimit<'_>,
     ) -> Result<IngestCounts, StoreError> {
         let mut counts = IngestCounts::default();
         // The first of several events with one id in a batch is the one stored; the others are
         // duplicates, exactly as if they had come in a later batch.
         let mut seen = HashSet::with_capacity(events.len());
         let mut unique = Vec::with_capacity(events.len());
-        for e in events {
+        for (index, e) in events.iter().enumerate() {
             check_row(e)?;
             if seen.insert(e.id.as_str()) {
-                unique.push(e);
+                unique.push((index, e));
             } else {
                 counts.duplicate += 1;
             }
@@ -841,17 +938,37 @@ impl UsageRepository for SqlStore {
         let inserted = if unique.is_empty() {
             HashSet::new()
         } else {
+            let rows: Vec<&UsageEventRow> = unique.iter().map(|(_, e)| *e).collect();
             match backend {
-                Backend::Postgres => insert_events_pg(&mut tx, &unique, now).await?,
-                Backend::Sqlite => insert_events_sqlite(&mut tx, &unique, now).await?,
+                Backend::Postgres => insert_events_pg(&mut tx, &rows, now).await?,
+                Backend::Sqlite => insert_events_sqlite(&mut tx, &rows, now).await?,
             }
         };
-        let mut sums = BatchSums::default();
-        for e in unique {
-            if !inserted.contains(e.id.as_str()) {
-                counts.duplicate += 1;
-                continue;
+        counts.duplicate += (unique.len() - inserted.len()) as u64;
+        unique.retain(|(_, e)| inserted.contains(e.id.as_str()));
+        let refused = crate::usage_totals::over_ceiling(&mut tx, &unique).await?;
+        let mut letters: Vec<DeadLetterRow> = Vec::new();
+        if let Some((index, reason)) = refused.first() {
+            let OverLimit::DeadLetter(letter) = over_limit else {
+                return Err(StoreError::OverLimit(format!("event {index}: {reason}")));
+            };
+            let refused_ids: HashSet<&str> =
+                refused.iter().map(|(i, _)| events[*i].id.as_str()).collect();
+            for id in &refused_ids {
+                sqlx::query("DELETE FROM usage_events WHERE id = $1")
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?;
             }
+            letters = refused
+                .iter()
+                .map(|(i, reason)| letter(*i, &format!("usage_ceiling: {reason}")))
+                .collect();
+            counts.over_limit = refused.len() as u64;
+            unique.retain(|(_, e)| !refused_ids.contains(e.id.as_str()));
+        }
+        let mut sums = BatchSums::default();
+        for (_, e) in unique {
             counts.ingested += 1;
             if e.client_id.is_none() || e.user_id.is_none() {
                 counts.unattributed += 1;
@@ -862,7 +979,8 @@ impl UsageRepository for SqlStore {
             Backend::Postgres => sums.write_pg(&mut tx, now).await?,
             Backend::Sqlite => sums.write_sqlite(&mut tx, now).await?,
         }
-        for d in dead_letters {
+        crate::usage_totals::add(&mut tx, &sums.apps).await?;
+        for d in dead_letters.iter().chain(&letters) {
             let inserted = sqlx::query(
                 "INSERT INTO usage_dead_letters (id, source, raw, reason, received_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (id) DO NOTHING",
@@ -878,6 +996,27 @@ impl UsageRepository for SqlStore {
         }
         tx.commit().await?;
         Ok(counts)
+    }
+}
+
+#[async_trait::async_trait]
+impl UsageRepository for SqlStore {
+    async fn ingest_usage(
+        &self,
+        events: &[UsageEventRow],
+        dead_letters: &[DeadLetterRow],
+        now: UnixTime,
+        over_limit: OverLimit<'_>,
+    ) -> Result<IngestCounts, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.ingest_once(events, dead_letters, now, over_limit).await {
+                Err(err) if attempt < 4 && crate::usage_totals::is_ceiling_race(&err) => {
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     async fn resolve_usage_subjects(

@@ -36,6 +36,10 @@ pub enum BuilderError {
     /// The body exceeds the configured limit.
     #[error("payload_too_large")]
     PayloadTooLarge,
+    /// Well-formed usage that would take the app past a lifetime ceiling
+    /// (`tollhouse_core::bounds`); nothing of the request was stored.
+    #[error("usage refused: {0}")]
+    UsageCeiling(Text),
     /// Storage is unreachable.
     #[error("temporarily_unavailable")]
     Unavailable(#[source] tollhouse_store::StoreError),
@@ -67,6 +71,11 @@ impl BuilderError {
                 "the user is deactivated".into(),
             ),
             Self::Conflict(d) => (StatusCode::CONFLICT, C::Conflict, d.clone()),
+            Self::UsageCeiling(d) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                C::InvalidRequest,
+                d.clone(),
+            ),
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 C::PayloadTooLarge,
@@ -93,6 +102,7 @@ impl From<tollhouse_store::StoreError> for BuilderError {
             tollhouse_store::StoreError::InvalidText => {
                 Self::invalid("a parameter contains a NUL character")
             }
+            tollhouse_store::StoreError::OverLimit(why) => Self::UsageCeiling(why.into()),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -188,6 +198,19 @@ impl utoipa::IntoResponses for BodyTooLarge {
         crate::openapi::error_responses::<BuilderErrorBody>(&[(
             413,
             "Request body too large (`payload_too_large`)",
+        )])
+    }
+}
+
+/// 422 for routes that store usage.
+#[derive(Debug)]
+pub struct UsageCeiling;
+
+impl utoipa::IntoResponses for UsageCeiling {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        crate::openapi::error_responses::<BuilderErrorBody>(&[(
+            422,
+            "The usage would take the app past a lifetime ceiling; nothing was stored (`invalid_request`)",
         )])
     }
 }

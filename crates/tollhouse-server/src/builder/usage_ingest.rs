@@ -2,7 +2,9 @@
 //! shape, one ticket or `{tickets: […]}`, deduplicated on `(app, requestId)`.
 
 use super::auth::authenticate;
-use super::error::{BodyTooLarge, BuilderError, BuilderErrors, StateConflict, json_object};
+use super::error::{
+    BodyTooLarge, BuilderError, BuilderErrors, StateConflict, UsageCeiling, json_object,
+};
 use super::path_params;
 use crate::state::AppState;
 use axum::Json;
@@ -12,20 +14,86 @@ use axum::http::HeaderMap;
 use serde::Serialize;
 use serde_json::Value;
 use tollhouse_api::tickets::{IngestOutcome, SignedTicket};
-use tollhouse_core::money::{ExactUsd, Wei};
+use tollhouse_core::bounds;
+use tollhouse_core::money::{EthUsdPrice, ExactUsd, UsdParts, Wei, WeiParts};
 use tollhouse_core::usage::split_pipeline;
 use tollhouse_core::user::ExternalUserId;
-use tollhouse_store::UsageEventRow;
+use tollhouse_store::{OverLimit, UsageEventRow};
 use utoipa::ToSchema;
 
 /// Most tickets in one request.
 pub const MAX_TICKETS: usize = 1000;
 
 /// `text` (RFC 3339) as unix milliseconds.
-fn observed_at_ms(text: &str) -> Result<i64, BuilderError> {
+fn observed_at_ms(text: &str) -> Result<i64, String> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| BuilderError::invalid("ethUsdObservedAt must be an RFC 3339 time"))
+        .map_err(|_| "ethUsdObservedAt must be an RFC 3339 time".into())
+}
+
+/// What [`check_ticket`] derived from a valid ticket.
+struct CheckedTicket {
+    ext: ExternalUserId,
+    fee: WeiParts,
+    usd: UsdParts,
+    occurred_at_ms: i64,
+    price_observed_at_ms: Option<i64>,
+}
+
+/// Every bound a ticket's fields must keep (`tollhouse_core::bounds`), checked before anything
+/// is looked up, so SQLite and PostgreSQL refuse exactly the same tickets.
+fn check_ticket(t: &SignedTicket, now_ms: i64) -> Result<CheckedTicket, String> {
+    let request_id = t.request_id.trim();
+    if request_id.is_empty() || request_id.len() > 200 {
+        return Err("requestId must be 1 to 200 characters".into());
+    }
+    let ext = ExternalUserId::parse(&t.external_user_id).map_err(|e| e.to_string())?;
+    for (field, text) in [
+        ("requestId", Some(request_id)),
+        ("pipeline", t.pipeline.as_deref()),
+        ("modelId", t.model_id.as_deref()),
+        ("gatewayRequestId", t.gateway_request_id.as_deref()),
+        ("ethUsdRoundId", t.eth_usd_round_id.as_deref()),
+    ] {
+        bounds::check_text(field, text.unwrap_or("")).map_err(|e| e.to_string())?;
+    }
+    let micros = t.network_fee_usd_micros;
+    if micros.get() < 0 {
+        return Err("networkFeeUsdMicros must be a non-negative integer".into());
+    }
+    bounds::check_micros(micros).map_err(|e| format!("networkFeeUsdMicros: {e}"))?;
+    let fee = t.fee_wei.unwrap_or(Wei::ZERO);
+    bounds::check_fee(fee).map_err(|e| format!("feeWei: {e}"))?;
+    let pixels = t.pixels.unwrap_or(0);
+    if pixels < 0 {
+        return Err("pixels must not be negative".into());
+    }
+    bounds::check_pixels(pixels).map_err(|e| e.to_string())?;
+    if let Some(price) = &t.eth_usd_price {
+        if price.len() > 64 || price.contains('\0') {
+            return Err("ethUsdPrice must be a decimal of at most 64 characters".into());
+        }
+        EthUsdPrice::parse(price)
+            .map_err(|e| format!("ethUsdPrice must be a positive decimal USD price: {e}"))?;
+    }
+    let occurred_at_ms = t.occurred_at_ms.unwrap_or(now_ms);
+    bounds::check_time(occurred_at_ms).map_err(|e| format!("occurredAtMs: {e}"))?;
+    let price_observed_at_ms = t
+        .eth_usd_observed_at
+        .as_deref()
+        .map(observed_at_ms)
+        .transpose()?;
+    // Within the bounds both storage forms exist; the fallbacks are unreachable.
+    let usd = ExactUsd::from_micros_and_units(micros.get().unsigned_abs().into(), 0)
+        .and_then(ExactUsd::to_parts)
+        .unwrap_or_default();
+    Ok(CheckedTicket {
+        ext,
+        fee: fee.to_parts().unwrap_or_default(),
+        usd,
+        occurred_at_ms,
+        price_observed_at_ms,
+    })
 }
 
 /// `POST A/usage/signed-tickets`.
@@ -41,6 +109,7 @@ fn observed_at_ms(text: &str) -> Result<i64, BuilderError> {
     responses(
         (status = 200, description = "Stored (duplicates ignored)", body = IngestOutcome),
         BuilderErrors,
+        UsageCeiling,
         BodyTooLarge
     )
 )]
@@ -70,51 +139,28 @@ pub async fn signed_tickets(
     };
     let now_ms = state.clock.now_millis();
     let mut rows = Vec::with_capacity(tickets.len());
-    for t in tickets {
-        let request_id = t.request_id.trim();
-        if request_id.is_empty() || request_id.len() > 200 {
-            return Err(BuilderError::invalid(
-                "requestId must be 1 to 200 characters",
-            ));
-        }
-        let ext = ExternalUserId::parse(&t.external_user_id)
-            .map_err(|e| BuilderError::invalid(e.to_string()))?;
-        let micros = u128::try_from(t.network_fee_usd_micros.get()).map_err(|_| {
-            BuilderError::invalid("networkFeeUsdMicros must be a non-negative integer")
+    for (index, t) in tickets.into_iter().enumerate() {
+        let checked = check_ticket(&t, now_ms).map_err(|why| {
+            BuilderError::invalid(if index == 0 {
+                why
+            } else {
+                format!("ticket {index}: {why}")
+            })
         })?;
-        let usd = ExactUsd::from_micros_and_units(micros, 0)
-            .and_then(ExactUsd::to_parts)
-            .map_err(|e| BuilderError::invalid(format!("networkFeeUsdMicros: {e}")))?;
-        let fee = t
-            .fee_wei
-            .unwrap_or(Wei::ZERO)
-            .to_parts()
-            .map_err(|e| BuilderError::invalid(format!("feeWei: {e}")))?;
-        let price_observed_at_ms = t
-            .eth_usd_observed_at
-            .as_deref()
-            .map(observed_at_ms)
-            .transpose()?;
-        if t.eth_usd_price.as_ref().is_some_and(|p| p.len() > 64)
-            || t.eth_usd_round_id.as_ref().is_some_and(|r| r.len() > 128)
-        {
-            return Err(BuilderError::invalid(
-                "ethUsdPrice (64) or ethUsdRoundId (128 characters) is too long",
-            ));
-        }
+        let user = state
+            .store
+            .user_by_external_id(app.client_id.as_str(), checked.ext.as_str())
+            .await?;
         let (pipeline, embedded_model) = split_pipeline(t.pipeline.as_deref().unwrap_or(""));
         let model_id = t
             .model_id
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| embedded_model.to_owned());
-        let user = state
-            .store
-            .user_by_external_id(app.client_id.as_str(), ext.as_str())
-            .await?;
+        let request_id = t.request_id.trim();
         rows.push(UsageEventRow {
             id: format!("ticket:{}:{request_id}", app.client_id),
             source: "signed_ticket",
-            auth_id: format!("{}:{ext}", app.client_id),
+            auth_id: format!("{}:{}", app.client_id, checked.ext),
             client_id: Some(app.client_id.to_string()),
             user_id: user.map(|u| u.id),
             pipeline: pipeline.to_owned(),
@@ -122,19 +168,19 @@ pub async fn signed_tickets(
             manifest_id: String::new(),
             gateway_request_id: t.gateway_request_id.filter(|g| !g.is_empty()),
             request_id: request_id.to_owned(),
-            fee,
-            usd,
+            fee: checked.fee,
+            usd: checked.usd,
             eth_usd_price: t.eth_usd_price.unwrap_or_default(),
-            pixels: t.pixels.unwrap_or(0).max(0),
+            pixels: t.pixels.unwrap_or(0),
             billable_secs: "0".into(),
             billable_micros: 0,
-            occurred_at_ms: t.occurred_at_ms.unwrap_or(now_ms),
-            price_observed_at_ms,
+            occurred_at_ms: checked.occurred_at_ms,
+            price_observed_at_ms: checked.price_observed_at_ms,
         });
     }
     let counts = state
         .store
-        .ingest_usage(&rows, &[], state.clock.now())
+        .ingest_usage(&rows, &[], state.clock.now(), OverLimit::Refuse)
         .await?;
     state.metrics.usage_ingested(&counts, 0);
     // The gate must see the new consumption at once in this process.
@@ -222,7 +268,7 @@ pub async fn envelopes(
             source: Source::Http,
         });
     }
-    let counts = ingest(&state, &batch).await.map_err(|e| match e {
+    let counts = ingest(&state, batch).await.map_err(|e| match e {
         IngestError::Store(e) => BuilderError::from(e),
         IngestError::NoPrice => BuilderError::Conflict(
             "this server cannot value usage now: no ETH/USD price is configured, or the oracle's price is older than its maximum age".into(),

@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 use tollhouse_core::money::{EthUsdPrice, usd_exact};
 use tollhouse_core::usage::{SignedTicket, parse_usage_event};
 use tollhouse_core::{Random, UnixTime};
+use tollhouse_core::bounds::{self, BoundError};
 use tollhouse_store::{
-    Attribution, DeadLetterRow, IngestCounts, MAX_EVENT_BILLABLE_MICROS, Store, StoreError,
-    UsageEventRow,
+    Attribution, DeadLetterRow, IngestCounts, MAX_EVENT_BILLABLE_MICROS, OverLimit, Store,
+    StoreError, UsageEventRow,
 };
 
 /// Where a payload came from.
@@ -58,7 +59,7 @@ pub fn current_price(state: &AppState) -> Option<EthUsdPrice> {
 }
 
 /// Parses, values, attributes and stores `batch`.
-pub async fn ingest(state: &AppState, batch: &[RawEvent]) -> Result<IngestCounts, IngestError> {
+pub async fn ingest(state: &AppState, batch: Vec<RawEvent>) -> Result<IngestCounts, IngestError> {
     let parsed = parse_batch(batch, state.rng.as_ref());
     ingest_parsed(state, &parsed).await
 }
@@ -76,7 +77,14 @@ pub async fn ingest_parsed(
             tracing::warn!(error = %err, "usage cannot be valued now; it waits");
             IngestError::NoPrice
         })?;
-    let outcome = store_parsed(state.store.as_ref(), price, state.clock.now(), parsed).await?;
+    let outcome = store_parsed(
+        state.store.as_ref(),
+        price,
+        state.clock.now(),
+        state.rng.as_ref(),
+        parsed,
+    )
+    .await?;
     // The gate must see new consumption at once in this process.
     for user in &outcome.users {
         state.gate_balances.remove(user);
@@ -98,11 +106,12 @@ pub struct Ingested {
     pub users: Vec<String>,
 }
 
-/// A batch read but not yet stored: the tickets to value, the dead letters, how many events of
-/// other types were skipped.
+/// A batch read but not yet stored: the tickets to value (each with the event it came from, for
+/// a dead letter if it cannot be stored), the dead letters, how many events of other types were
+/// skipped.
 #[derive(Debug, Default)]
 pub struct ParsedBatch {
-    tickets: Vec<(SignedTicket, Source)>,
+    tickets: Vec<(SignedTicket, RawEvent)>,
     dead: Vec<DeadLetterRow>,
     skipped: u64,
 }
@@ -119,36 +128,35 @@ impl ParsedBatch {
     }
 }
 
-/// Parses a batch: `create_signed_ticket`s to store, other types skipped, the unreadable kept
-/// as dead letters (as are events with a text field PostgreSQL cannot store: NUL).
-pub fn parse_batch(batch: &[RawEvent], rng: &dyn Random) -> ParsedBatch {
+/// Parses a batch: `create_signed_ticket`s to store, other types skipped, the unreadable and
+/// those out of bounds (`tollhouse_core::bounds`) kept as dead letters.
+pub fn parse_batch(batch: Vec<RawEvent>, rng: &dyn Random) -> ParsedBatch {
     let mut parsed = ParsedBatch::default();
     for raw in batch {
-        let reason = match parse_usage_event(&raw.payload) {
-            Ok(None) => {
-                parsed.skipped += 1;
-                continue;
+        match parse_usage_event(&raw.payload) {
+            Ok(None) => parsed.skipped += 1,
+            Ok(Some(ticket)) => parsed.tickets.push((ticket, raw)),
+            Err(err) => {
+                let reason = format!("{}: {err}", err.code());
+                parsed.dead.push(dead_letter(raw, reason, rng));
             }
-            Ok(Some(ticket)) if !has_nul(&ticket) => {
-                parsed.tickets.push((ticket, raw.source));
-                continue;
-            }
-            Ok(Some(_)) => {
-                "text_nul: a text field contains the NUL character, which cannot be stored".into()
-            }
-            Err(err) => format!("{}: {err}", err.code()),
-        };
-        parsed.dead.push(DeadLetterRow {
-            id: match raw.source {
-                Source::Kafka { partition, offset } => format!("kafka:{partition}:{offset}"),
-                Source::Http => tollhouse_core::ids::generate_uuid(rng),
-            },
-            source: source_name(raw.source),
-            raw: raw.payload.clone(),
-            reason,
-        });
+        }
     }
     parsed
+}
+
+/// The dead letter of `raw`: keyed by its Kafka position (so a replay does not duplicate it),
+/// or a fresh id for an HTTP envelope.
+fn dead_letter(raw: RawEvent, reason: String, rng: &dyn Random) -> DeadLetterRow {
+    DeadLetterRow {
+        id: match raw.source {
+            Source::Kafka { partition, offset } => format!("kafka:{partition}:{offset}"),
+            Source::Http => tollhouse_core::ids::generate_uuid(rng),
+        },
+        source: source_name(raw.source),
+        raw: raw.payload,
+        reason,
+    }
 }
 
 /// [`ingest`] without a running server (the CLI's replay and re-drive use it), at a static
@@ -158,20 +166,23 @@ pub async fn ingest_into(
     price: EthUsdPrice,
     now: UnixTime,
     rng: &dyn Random,
-    batch: &[RawEvent],
+    batch: Vec<RawEvent>,
 ) -> Result<Ingested, IngestError> {
     let observed = ObservedPrice {
         price,
         observed_at_ms: now.saturating_mul(1000),
     };
-    store_parsed(store, observed, now, &parse_batch(batch, rng)).await
+    store_parsed(store, observed, now, rng, &parse_batch(batch, rng)).await
 }
 
-/// Values, attributes (one lookup for the whole batch) and stores a parsed batch.
+/// Values, attributes (one lookup for the whole batch) and stores a parsed batch. An event whose
+/// value is above the per-event bound, or that would take its app past a lifetime ceiling,
+/// becomes a dead letter; the rest of the batch is stored.
 pub async fn store_parsed(
     store: &dyn Store,
     price: ObservedPrice,
     now: UnixTime,
+    rng: &dyn Random,
     parsed: &ParsedBatch,
 ) -> Result<Ingested, IngestError> {
     let subjects: Vec<(String, String)> = parsed
@@ -183,36 +194,47 @@ pub async fn store_parsed(
         .collect();
     let attributions = store.resolve_usage_subjects(&subjects).await?;
     let mut events = Vec::with_capacity(parsed.tickets.len());
+    // The raw event behind each row of `events`, for a dead letter.
+    let mut origins = Vec::with_capacity(parsed.tickets.len());
+    let mut dead = parsed.dead.clone();
     let mut users = BTreeSet::new();
-    for (ticket, source) in &parsed.tickets {
+    for (ticket, raw) in &parsed.tickets {
         let attribution = attributions
             .get(&(ticket.client_id.clone(), ticket.external_user_id.clone()))
             .cloned()
             .unwrap_or_default();
-        if let Some(user) = &attribution.user_id {
-            users.insert(user.clone());
+        match row(ticket, attribution, price, raw.source) {
+            Ok(row) => {
+                if let Some(user) = &row.user_id {
+                    users.insert(user.clone());
+                }
+                events.push(row);
+                origins.push(raw);
+            }
+            Err(err) => {
+                let reason = format!("{}: {err}", err.code());
+                dead.push(dead_letter(raw.clone(), reason, rng));
+            }
         }
-        events.push(row(ticket, attribution, price, *source)?);
     }
-    let counts = store.ingest_usage(&events, &parsed.dead, now).await?;
+    let letter = |index: usize, reason: &str| {
+        let raw = origins.get(index).map_or_else(
+            || RawEvent {
+                payload: Vec::new(),
+                source: Source::Http,
+            },
+            |raw| (*raw).clone(),
+        );
+        dead_letter(raw, reason.to_owned(), rng)
+    };
+    let counts = store
+        .ingest_usage(&events, &dead, now, OverLimit::DeadLetter(&letter))
+        .await?;
     Ok(Ingested {
         counts,
         skipped: parsed.skipped,
         users: users.into_iter().collect(),
     })
-}
-
-fn has_nul(t: &SignedTicket) -> bool {
-    [
-        t.auth_id.as_str(),
-        &t.pipeline,
-        &t.model_id,
-        &t.manifest_id,
-        &t.request_id,
-        t.gateway_request_id.as_deref().unwrap_or(""),
-    ]
-    .iter()
-    .any(|text| text.contains('\0'))
 }
 
 /// Re-drives waiting dead letters (after a fix): those that now parse are ingested (deduped as
@@ -228,11 +250,7 @@ pub async fn redrive(
     let (readable, unreadable): (Vec<_>, Vec<_>) =
         letters
             .into_iter()
-            .partition(|d| match parse_usage_event(&d.raw) {
-                Ok(Some(ticket)) => !has_nul(&ticket),
-                Ok(None) => true,
-                Err(_) => false,
-            });
+            .partition(|d| parse_usage_event(&d.raw).is_ok());
     let batch: Vec<RawEvent> = readable
         .iter()
         .map(|d| RawEvent {
@@ -240,7 +258,7 @@ pub async fn redrive(
             source: Source::Http,
         })
         .collect();
-    ingest_into(store, price, now, rng, &batch).await?;
+    ingest_into(store, price, now, rng, batch).await?;
     let ids: Vec<String> = readable.into_iter().map(|d| d.id).collect();
     store.mark_redriven(&ids, now).await?;
     Ok((ids.len(), unreadable.len()))
@@ -267,13 +285,20 @@ fn billable_micros(ticket: &SignedTicket) -> i64 {
     }
 }
 
+/// The stored row of `ticket`, or why its value is out of bounds.
 fn row(
     ticket: &SignedTicket,
     attribution: Attribution,
     price: ObservedPrice,
     source: Source,
-) -> Result<UsageEventRow, StoreError> {
-    let corrupt = |e: tollhouse_core::money::MoneyError| StoreError::Corrupt(e.to_string());
+) -> Result<UsageEventRow, BoundError> {
+    let value = usd_exact(ticket.fee, price.price);
+    bounds::check_fee(ticket.fee)?;
+    bounds::check_value(value)?;
+    // Within the bounds both storage forms exist (the fee below 2^93 wei, the value below 2^63
+    // micro-USD); the fallbacks are unreachable.
+    let fee = ticket.fee.to_parts().unwrap_or_default();
+    let usd = value.to_parts().unwrap_or_default();
     Ok(UsageEventRow {
         id: ticket.event_id.to_string(),
         source: source_name(source),
@@ -285,10 +310,8 @@ fn row(
         manifest_id: ticket.manifest_id.clone(),
         gateway_request_id: ticket.gateway_request_id.clone(),
         request_id: ticket.request_id.clone(),
-        fee: ticket.fee.to_parts().map_err(corrupt)?,
-        usd: usd_exact(ticket.fee, price.price)
-            .to_parts()
-            .map_err(corrupt)?,
+        fee,
+        usd,
         eth_usd_price: price.price.to_string(),
         pixels: ticket.pixels,
         billable_secs: ticket.billable_secs.clone(),

@@ -283,9 +283,10 @@ async fn read_batches(
             }
         }
         let read = first_at.elapsed();
-        let parsed = ingest::parse_batch(&raw, state.rng.as_ref());
+        let messages = raw.len();
+        let parsed = ingest::parse_batch(raw, state.rng.as_ref());
         tracing::debug!(
-            messages = raw.len(),
+            messages,
             read_ms = read.as_millis() as u64,
             parse_ms = (first_at.elapsed() - read).as_millis() as u64,
             "kafka batch read"
@@ -477,10 +478,11 @@ pub async fn replay(
             None => {}
         }
         if batch.len() >= MAX_BATCH || (ends.is_empty() && !batch.is_empty()) {
-            let done = ingest::ingest_into(store, price, clock.now(), rng, &batch)
+            let consumed = batch.len() as u64;
+            let done = ingest::ingest_into(store, price, clock.now(), rng, std::mem::take(&mut batch))
                 .await
                 .map_err(|e| e.to_string())?;
-            outcome.consumed += batch.len() as u64;
+            outcome.consumed += consumed;
             outcome.ingested += done.counts.ingested;
             outcome.duplicate += done.counts.duplicate;
             outcome.dead_lettered += done.counts.dead_lettered;

@@ -90,7 +90,7 @@ backend_tests! {
             // Readable now (as after a parser fix): re-driving ingests it.
             tollhouse_store::DeadLetterRow { id: "kafka:0:2".into(), source: "kafka", raw: serde_json::to_vec(&ticket).unwrap(), reason: "was refused by an older build".into() },
         ];
-        store.ingest_usage(&[], &letters, 0).await.unwrap();
+        store.ingest_usage(&[], &letters, 0, tollhouse_store::OverLimit::Refuse).await.unwrap();
         let listed = json_of(&server.db, &["usage", "dead-letters", "--json"]);
         assert_eq!(listed.as_array().unwrap().len(), 2);
         assert_eq!(listed[0]["raw"], "{not json");

@@ -27,5 +27,6 @@ mod sdk_integrator;
 mod token;
 mod tokens_lifecycle;
 mod usage;
+mod usage_bounds;
 mod usage_ranges;
 mod webhook;
