@@ -160,8 +160,8 @@ mod tests {
     }
 
     #[test]
-    fn a_value_just_above_the_bound_by_a_fraction_is_refused() -> Result<(), crate::money::MoneyError>
-    {
+    fn a_value_just_above_the_bound_by_a_fraction_is_refused()
+    -> Result<(), crate::money::MoneyError> {
         let max = u128::try_from(MAX_EVENT_USD_MICROS).unwrap_or(0);
         assert!(check_value(ExactUsd::from_micros_and_units(max, 0)?).is_ok());
         assert!(check_value(ExactUsd::from_micros_and_units(max, 1)?).is_err());

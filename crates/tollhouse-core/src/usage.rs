@@ -719,7 +719,7 @@ mod tests {
         // Integers as digit strings; absent and null optional fields default.
         let t = ticket(&with_data("pixels", json!("1024")))?;
         assert_eq!(t.pixels, 1024);
-        let mut sparse = json!({"id": ID, "type": "create_signed_ticket", "timestamp": "0",
+        let mut sparse = json!({"id": ID, "type": "create_signed_ticket", "timestamp": "1795426935123",
             "data": {"computed_fee": "1", "pipeline": null, "gateway_request_id": ""}});
         let t = ticket(&sparse)?;
         assert_eq!(
@@ -795,16 +795,26 @@ mod tests {
             EnvelopeError::MissingFee.to_string(),
             "create_signed_ticket has no computed_fee"
         );
-        // Above 2^64 and above 2^100, as strings: exact.
+        // Above 2^64 and at the bound, as strings: exact.
         for fee in [
             "18446744073709551616",
-            "1267650600228229401496703205376",
-            "340282366920938463463374607431768211455",
+            "1000000000000000000000000",
             "0",
             "000042",
         ] {
             let t = ticket(&with_data("computed_fee", json!(fee)))?;
             assert_eq!(t.fee, Wei::parse(fee)?);
+        }
+        // Above the bound one event may carry (2^100, 2^128 - 1): read exactly, then refused.
+        for fee in [
+            "1000000000000000000000001",
+            "1267650600228229401496703205376",
+            "340282366920938463463374607431768211455",
+        ] {
+            assert_eq!(
+                error(&with_data("computed_fee", json!(fee)))?,
+                EnvelopeError::OutOfBounds(BoundError::FeeTooLarge(Wei::parse(fee)?))
+            );
         }
         // As a JSON integer that fits u64: exact too.
         assert_eq!(

@@ -180,6 +180,18 @@ impl AllowanceRepository for SqlStore {
             .bind(user_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(key_from_row).transpose()
+        let key = row.as_ref().map(key_from_row).transpose()?;
+        if let Some(key) = &key {
+            // Credentials exchanged from the key name it as their parent: remembered as revoked
+            // for as long as the key row itself is kept.
+            crate::RevocationRepository::revoke_token(
+                self,
+                &tollhouse_core::claims::api_key_parent(&key.id),
+                &key.client_id,
+                i64::MAX,
+            )
+            .await?;
+        }
+        Ok(key)
     }
 }

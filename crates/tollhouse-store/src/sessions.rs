@@ -37,6 +37,9 @@ pub struct SessionRecord {
     pub created_at: UnixTime,
     /// Expiry.
     pub expires_at: UnixTime,
+    /// The credential it was exchanged from (a JWT's `jti`, or `api_key:<id>`): revoking that
+    /// ends this session too.
+    pub parent: Option<String>,
     /// Set when revoked.
     pub revoked_at: Option<UnixTime>,
 }
@@ -218,8 +221,8 @@ impl SessionRepository for SqlStore {
         record: &SessionRecord,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO signer_sessions (token_hash, client_id, user_id, scope, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO signer_sessions (token_hash, client_id, user_id, scope, created_at, expires_at, parent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(hash.to_vec())
         .bind(&record.client_id)
@@ -227,6 +230,7 @@ impl SessionRepository for SqlStore {
         .bind(&record.scope)
         .bind(record.created_at)
         .bind(record.expires_at)
+        .bind(record.parent.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -234,7 +238,7 @@ impl SessionRepository for SqlStore {
 
     async fn signer_session(&self, hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT client_id, user_id, scope, created_at, expires_at, revoked_at FROM signer_sessions WHERE token_hash = $1",
+            "SELECT client_id, user_id, scope, created_at, expires_at, revoked_at, parent FROM signer_sessions WHERE token_hash = $1",
         )
         .bind(hash.to_vec())
         .fetch_optional(&self.pool)
@@ -247,6 +251,7 @@ impl SessionRepository for SqlStore {
                 created_at: row.try_get("created_at")?,
                 expires_at: row.try_get("expires_at")?,
                 revoked_at: row.try_get("revoked_at")?,
+                parent: row.try_get("parent")?,
             })
         })
         .transpose()

@@ -952,8 +952,10 @@ impl SqlStore {
             let OverLimit::DeadLetter(letter) = over_limit else {
                 return Err(StoreError::OverLimit(format!("event {index}: {reason}")));
             };
-            let refused_ids: HashSet<&str> =
-                refused.iter().map(|(i, _)| events[*i].id.as_str()).collect();
+            let refused_ids: HashSet<&str> = refused
+                .iter()
+                .map(|(i, _)| events[*i].id.as_str())
+                .collect();
             for id in &refused_ids {
                 sqlx::query("DELETE FROM usage_events WHERE id = $1")
                     .bind(*id)
@@ -1010,7 +1012,10 @@ impl UsageRepository for SqlStore {
     ) -> Result<IngestCounts, StoreError> {
         let mut attempt = 0;
         loop {
-            match self.ingest_once(events, dead_letters, now, over_limit).await {
+            match self
+                .ingest_once(events, dead_letters, now, over_limit)
+                .await
+            {
                 Err(err) if attempt < 4 && crate::usage_totals::is_ceiling_race(&err) => {
                     attempt += 1;
                 }

@@ -4,8 +4,8 @@
 //! same transaction. The table's CHECKs restate the ceilings: two batches stored at once that
 //! both passed a stale read cannot both commit (the later one is retried, and then refuses).
 
-use crate::usage::{RollupSums, Tx, UsageEventRow, carried_fee, carried_usd, chunks};
 use crate::StoreError;
+use crate::usage::{RollupSums, Tx, UsageEventRow, carried_fee, carried_usd, chunks};
 use std::collections::{BTreeMap, HashMap};
 use tollhouse_core::bounds::{MAX_APP_BILLABLE_MICROS, MAX_APP_FEE_GWEI, MAX_APP_USD_MICROS};
 use tollhouse_core::money::{ExactUsd, UsdParts, Wei, WeiParts};
@@ -136,7 +136,8 @@ pub(crate) async fn add(
         let chunk = &rows[range];
         let values: Vec<String> = (0..chunk.len())
             .map(|r| {
-                let marks: Vec<String> = (1..=WIDTH).map(|c| format!("${}", r * WIDTH + c)).collect();
+                let marks: Vec<String> =
+                    (1..=WIDTH).map(|c| format!("${}", r * WIDTH + c)).collect();
                 format!("({})", marks.join(", "))
             })
             .collect();

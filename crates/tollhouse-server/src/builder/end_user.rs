@@ -32,14 +32,18 @@ pub(super) async fn bearer_user(
             .store
             .signer_session(state.pepper.hash(token).as_bytes())
             .await?;
-        session
-            .filter(|s| s.revoked_at.is_none() && state.clock.now() < s.expires_at)
-            .map(|s| s.user_id)
+        match session.filter(|s| s.revoked_at.is_none() && state.clock.now() < s.expires_at) {
+            Some(s) if s.parent.is_some() => {
+                let parent = s.parent.as_deref().unwrap_or("");
+                (!state.store.is_token_revoked(parent).await?).then_some(s.user_id)
+            }
+            other => other.map(|s| s.user_id),
+        }
     } else if token.starts_with("eyJ") {
-        match crate::oidc::verify::verify_access_token(state, token) {
+        match crate::oidc::verify::verify_user_token(state, token) {
             Ok(claims)
                 if claims.external_user_id.is_some()
-                    && !state.store.is_token_revoked(&claims.jti).await? =>
+                    && !crate::oidc::verify::family_revoked(state, &claims).await? =>
             {
                 Some(claims.sub)
             }

@@ -5,10 +5,10 @@
 use super::price::ObservedPrice;
 use crate::state::AppState;
 use std::collections::BTreeSet;
+use tollhouse_core::bounds::{self, BoundError};
 use tollhouse_core::money::{EthUsdPrice, usd_exact};
 use tollhouse_core::usage::{SignedTicket, parse_usage_event};
 use tollhouse_core::{Random, UnixTime};
-use tollhouse_core::bounds::{self, BoundError};
 use tollhouse_store::{
     Attribution, DeadLetterRow, IngestCounts, MAX_EVENT_BILLABLE_MICROS, OverLimit, Store,
     StoreError, UsageEventRow,
@@ -247,10 +247,9 @@ pub async fn redrive(
     limit: i64,
 ) -> Result<(usize, usize), IngestError> {
     let letters = store.dead_letters(limit).await?;
-    let (readable, unreadable): (Vec<_>, Vec<_>) =
-        letters
-            .into_iter()
-            .partition(|d| parse_usage_event(&d.raw).is_ok());
+    let (readable, unreadable): (Vec<_>, Vec<_>) = letters
+        .into_iter()
+        .partition(|d| parse_usage_event(&d.raw).is_ok());
     let batch: Vec<RawEvent> = readable
         .iter()
         .map(|d| RawEvent {

@@ -479,9 +479,10 @@ pub async fn replay(
         }
         if batch.len() >= MAX_BATCH || (ends.is_empty() && !batch.is_empty()) {
             let consumed = batch.len() as u64;
-            let done = ingest::ingest_into(store, price, clock.now(), rng, std::mem::take(&mut batch))
-                .await
-                .map_err(|e| e.to_string())?;
+            let done =
+                ingest::ingest_into(store, price, clock.now(), rng, std::mem::take(&mut batch))
+                    .await
+                    .map_err(|e| e.to_string())?;
             outcome.consumed += consumed;
             outcome.ingested += done.counts.ingested;
             outcome.duplicate += done.counts.duplicate;

@@ -6,7 +6,7 @@ use super::error::OidcError;
 use super::grants::{SubjectTokenType, form_enum};
 use super::mint;
 use super::params::Params;
-use super::verify::verify_access_token;
+use super::verify::{family_revoked, verify_user_token};
 use crate::balances::balance_of;
 use crate::state::AppState;
 use axum::http::{HeaderMap, header};
@@ -56,13 +56,14 @@ pub async fn token_exchange(
                 _ => None,
             };
             let scope = requested_user_scope(params.get("scope")?)?;
-            let (app, user) = api_key_owner(state, subject, path_app.or(caller.as_ref())).await?;
+            let (app, user, parent) =
+                api_key_owner(state, subject, path_app.or(caller.as_ref())).await?;
             if caller.is_some_and(|c| c.client_id != app.client_id) {
                 return Err(OidcError::InvalidGrant(
                     "the API key belongs to another app".into(),
                 ));
             }
-            signer_session_for(state, &app, &user, &scope).await
+            signer_session_for(state, &app, &user, &scope, &parent).await
         }
     }
 }
@@ -80,11 +81,13 @@ pub fn requested_user_scope(requested: Option<&str>) -> Result<String, OidcError
 }
 
 /// The app and active user an API key belongs to. `expected_app`, when known, must match.
+/// The app and user an API key belongs to, and the key's revocation key (the parent of what is
+/// exchanged from it).
 pub async fn api_key_owner(
     state: &AppState,
     presented: &str,
     expected_app: Option<&App>,
-) -> Result<(App, AppUser), OidcError> {
+) -> Result<(App, AppUser, String), OidcError> {
     let invalid = || OidcError::InvalidGrant("the API key is invalid or revoked".into());
     if looks_like_client_secret(presented) {
         return Err(OidcError::invalid_request(
@@ -119,7 +122,7 @@ pub async fn api_key_owner(
     if app.status != AppStatus::Active || user.status != UserStatus::Active {
         return Err(invalid());
     }
-    Ok((app, user))
+    Ok((app, user, tollhouse_core::claims::api_key_parent(&key.id)))
 }
 
 /// Refuses a signer credential with 402 `insufficient_allowance` when the user's app is prepaid
@@ -137,15 +140,17 @@ pub async fn require_allowance(state: &AppState, user: &AppUser) -> Result<Balan
     Ok(balance)
 }
 
-/// Issues an opaque signer session and answers with the SignerSession document.
+/// Issues an opaque signer session bound to `parent` (the API key it is exchanged from) and
+/// answers with the SignerSession document.
 pub async fn signer_session_for(
     state: &AppState,
     app: &App,
     user: &AppUser,
     scope: &str,
+    parent: &str,
 ) -> Result<SignerSession, OidcError> {
     let balance = require_allowance(state, user).await?;
-    let token = mint::new_signer_session(state, app, user, scope).await?;
+    let token = mint::new_signer_session(state, app, user, scope, Some(parent)).await?;
     state.metrics.token_issued("api_key_exchange");
     Ok(exchange_response(
         state,
@@ -162,16 +167,23 @@ pub async fn subject_user(
     state: &AppState,
     app: Option<&App>,
     subject: &str,
-) -> Result<(AppUser, ScopeSet, String), OidcError> {
+) -> Result<Subject, OidcError> {
     let invalid =
         || OidcError::InvalidGrant("subject_token is not a valid user token of this app".into());
-    let claims = verify_access_token(state, subject).map_err(|_| invalid())?;
+    let claims = verify_user_token(state, subject).map_err(|_| invalid())?;
     if claims.user_type != Some(UserType::AppUser)
         || app.is_some_and(|a| claims.client_id != a.client_id.as_str())
     {
         return Err(invalid());
     }
-    if state.store.is_token_revoked(&claims.jti).await? {
+    // A signer JWT is presented to the signer, never exchanged: otherwise a leaked one could
+    // mint its own successor every 300 s for ever.
+    if claims.is_signer_token() {
+        return Err(OidcError::InvalidGrant(
+            "a signer token cannot be exchanged; exchange the user token it came from".into(),
+        ));
+    }
+    if family_revoked(state, &claims).await? {
         return Err(invalid());
     }
     let user = state
@@ -183,7 +195,25 @@ pub async fn subject_user(
         return Err(OidcError::InvalidGrant("the user is deactivated".into()));
     }
     let scope = ScopeSet::parse(&claims.scope).map_err(|_| invalid())?;
-    Ok((user, scope, claims.client_id))
+    Ok(Subject {
+        user,
+        scope,
+        client_id: claims.client_id,
+        jti: claims.jti,
+    })
+}
+
+/// A verified subject token: its user, scopes, app and `jti` (the parent of what it mints).
+#[derive(Debug)]
+pub struct Subject {
+    /// The user, active.
+    pub user: AppUser,
+    /// The token's scopes.
+    pub scope: ScopeSet,
+    /// The app's public client id.
+    pub client_id: String,
+    /// The token's id.
+    pub jti: String,
 }
 
 async fn exchange_user_jwt(
@@ -192,7 +222,12 @@ async fn exchange_user_jwt(
     subject: &str,
     params: &Params,
 ) -> Result<SignerSession, OidcError> {
-    let (user, subject_scope, _) = subject_user(state, Some(app), subject).await?;
+    let Subject {
+        user,
+        scope: subject_scope,
+        jti: parent,
+        ..
+    } = subject_user(state, Some(app), subject).await?;
     let scope = match params.get("scope")? {
         None => subject_scope,
         Some(requested) => {
@@ -233,7 +268,7 @@ async fn exchange_user_jwt(
             ));
         }
         // The SDK expects a token-endpoint response; a short signer JWT is the least it can use.
-        let token = mint::signer_jwt(state, app, &user, &scope_text, &state.issuer)?;
+        let token = mint::signer_jwt(state, app, &user, &scope_text, &state.issuer, Some(&parent))?;
         state.metrics.token_issued("device_approval");
         let balance = balance_of(state, &user).await?;
         return Ok(exchange_response(
@@ -247,12 +282,12 @@ async fn exchange_user_jwt(
     let balance = require_allowance(state, &user).await?;
     let (access_token, expires_in, grant) = match resource.or(audience) {
         None => (
-            mint::new_signer_session(state, app, &user, &scope_text).await?,
+            mint::new_signer_session(state, app, &user, &scope_text, Some(&parent)).await?,
             mint::SIGNER_SESSION_TTL_SECS,
             "signer_session",
         ),
         Some(target) if target == state.issuer => (
-            mint::signer_jwt(state, app, &user, &scope_text, &state.issuer)?,
+            mint::signer_jwt(state, app, &user, &scope_text, &state.issuer, Some(&parent))?,
             crate::config::SIGNER_TOKEN_TTL_SECS,
             "signer_jwt",
         ),

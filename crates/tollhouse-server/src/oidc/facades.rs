@@ -135,14 +135,15 @@ pub async fn api_key_exchange(
         Some(id) => Some(path_app(&state, id).await?),
         None => None,
     };
-    let (app, user) = api_key_owner(&state, &body.api_key, expected.as_ref()).await?;
-    signer_session_for(&state, &app, &user, &scope)
+    let (app, user, parent) = api_key_owner(&state, &body.api_key, expected.as_ref()).await?;
+    signer_session_for(&state, &app, &user, &scope, &parent)
         .await
         .map(NoStore)
 }
 
 /// `POST /api/signer/device/exchange` `{deviceToken, scope?, clientId?}` → a 300 s signer JWT.
-/// The device token is the user JWT a device obtained through the device flow.
+/// The device token is the user JWT a device obtained through the device flow (never a signer
+/// JWT); the signer JWT names it as its parent, so revoking the device token ends it too.
 #[utoipa::path(
     post,
     path = "/api/signer/device/exchange",
@@ -159,7 +160,12 @@ pub async fn device_exchange(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<NoStore<SignerSession>, OidcError> {
     let body: DeviceExchange = json_body(body)?;
-    let (user, subject_scope, client_id) = subject_user(&state, None, &body.device_token).await?;
+    let super::exchange::Subject {
+        user,
+        scope: subject_scope,
+        client_id,
+        jti: parent,
+    } = subject_user(&state, None, &body.device_token).await?;
     if body.client_id.as_deref().is_some_and(|c| c != client_id) {
         return Err(OidcError::InvalidGrant(
             "the device token belongs to another app".into(),
@@ -184,7 +190,7 @@ pub async fn device_exchange(
         }
     };
     let balance = super::exchange::require_allowance(&state, &user).await?;
-    let token = mint::signer_jwt(&state, &app, &user, &scope, &state.issuer)?;
+    let token = mint::signer_jwt(&state, &app, &user, &scope, &state.issuer, Some(&parent))?;
     state.metrics.token_issued("device_exchange");
     Ok(NoStore(exchange_response(
         &state,

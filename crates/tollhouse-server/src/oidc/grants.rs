@@ -156,7 +156,7 @@ async fn client_credentials(
     let claims = AccessTokenClaims {
         iss: state.issuer.clone(),
         sub: app.m2m_client_id.to_string(),
-        aud: audience,
+        aud: tollhouse_core::claims::Audience::one(audience),
         exp: now + ttl,
         iat: now,
         nbf: now,
@@ -165,6 +165,8 @@ async fn client_credentials(
         scope: scope.to_string(),
         external_user_id: None,
         user_type: Some(UserType::AppOwner),
+        token_use: None,
+        parent: None,
     };
     let keys = state.keyring.snapshot();
     let access_token = keys

@@ -44,8 +44,8 @@ pub struct Introspection {
     pub active: bool,
     /// Audience (JWTs).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub aud: Option<String>,
+    #[schema(value_type = Option<String>, nullable = false)]
+    pub aud: Option<tollhouse_core::claims::Audience>,
     /// The app's public client id.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -140,7 +140,7 @@ async fn introspect_jwt(
         return Ok(None);
     };
     if claims.client_id != app.client_id.as_str()
-        || state.store.is_token_revoked(&claims.jti).await?
+        || crate::oidc::verify::family_revoked(state, &claims).await?
     {
         return Ok(None);
     }

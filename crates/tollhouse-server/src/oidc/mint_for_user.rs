@@ -59,7 +59,7 @@ pub async fn mint_user_signer_token(
         return Err(OidcError::InvalidGrant("the user is deactivated".into()));
     }
     let balance = super::exchange::require_allowance(state, &user).await?;
-    let token = mint::signer_jwt(state, &app, &user, "sign:job", &audience)?;
+    let token = mint::signer_jwt(state, &app, &user, "sign:job", &audience, None)?;
     state.metrics.token_issued("mint_user_token");
     Ok(exchange_response(
         state,

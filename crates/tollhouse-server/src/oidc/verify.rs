@@ -19,6 +19,34 @@ pub enum TokenRejection {
     NotYetValid,
 }
 
+/// [`verify_access_token`] for a token presented to Tollhouse itself (the webhook, a token
+/// exchange, the end-user routes): its `aud` must name this issuer (RFC 9068 §4), whether it
+/// is sent as a string or as an array.
+pub fn verify_user_token(
+    state: &AppState,
+    token: &str,
+) -> Result<AccessTokenClaims, TokenRejection> {
+    let claims = verify_access_token(state, token)?;
+    if !claims.aud.contains(&state.issuer) {
+        return Err(VerifyError::Invalid("audience mismatch".into()).into());
+    }
+    Ok(claims)
+}
+
+/// Whether the token, or the credential it was exchanged from, is revoked.
+pub async fn family_revoked(
+    state: &AppState,
+    claims: &AccessTokenClaims,
+) -> Result<bool, tollhouse_store::StoreError> {
+    if state.store.is_token_revoked(&claims.jti).await? {
+        return Ok(true);
+    }
+    match &claims.parent {
+        Some(parent) => state.store.is_token_revoked(parent).await,
+        None => Ok(false),
+    }
+}
+
 /// Verifies signature, `typ`, issuer and time window. Revocation is the caller's concern.
 pub fn verify_access_token(
     state: &AppState,

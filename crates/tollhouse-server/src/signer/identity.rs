@@ -247,9 +247,9 @@ fn tollhouse_identity(
 
 /// Tollhouse's own user and signer JWTs, checked against the key set held in memory.
 async fn tollhouse_jwt(state: &AppState, token: &str) -> Verdict {
-    use crate::oidc::verify::{TokenRejection, verify_access_token};
+    use crate::oidc::verify::{TokenRejection, family_revoked, verify_user_token};
     use tollhouse_core::keys::VerifyError;
-    let claims = match verify_access_token(state, token) {
+    let claims = match verify_user_token(state, token) {
         Ok(claims) => claims,
         // Not signed by one of our keys: perhaps an external issuer's token.
         Err(TokenRejection::Invalid(VerifyError::UnknownKey)) => return Ok(None),
@@ -263,7 +263,7 @@ async fn tollhouse_jwt(state: &AppState, token: &str) -> Verdict {
     if !has_sign_scope(&claims.scope) {
         return Err(Rejection::InsufficientScope);
     }
-    if state.store.is_token_revoked(&claims.jti).await? {
+    if family_revoked(state, &claims).await? {
         return Err(Rejection::Revoked);
     }
     let user = active_user(state, &claims.sub).await?;
@@ -286,6 +286,12 @@ async fn signer_session(state: &AppState, token: &str) -> Verdict {
         .await?
         .ok_or(Rejection::Invalid)?;
     if session.revoked_at.is_some() {
+        return Err(Rejection::Revoked);
+    }
+    // The user token or API key it was exchanged from, revoked since: the session ends too.
+    if let Some(parent) = &session.parent
+        && state.store.is_token_revoked(parent).await?
+    {
         return Err(Rejection::Revoked);
     }
     if state.clock.now() >= session.expires_at {

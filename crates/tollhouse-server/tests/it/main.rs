@@ -9,6 +9,7 @@ mod builder_more;
 mod builder_users;
 mod cli;
 mod compat;
+mod credential_lineage;
 mod device;
 mod exchange;
 mod golivepeer;

@@ -21,7 +21,10 @@ use tollhouse_store::{OverLimit, UsageEventRow};
 /// own ingest path: the state an app reaches after a long life, without a long test.
 async fn seed(server: &TestServer, client_id: &str, user_id: &str, n: usize, micros: i64) {
     let now_ms = server.clock.now_millis();
-    let usd = ExactUsd::from_micros_and_units(micros.unsigned_abs().into(), 0).unwrap().to_parts().unwrap();
+    let usd = ExactUsd::from_micros_and_units(micros.unsigned_abs().into(), 0)
+        .unwrap()
+        .to_parts()
+        .unwrap();
     let rows: Vec<UsageEventRow> = (0..n)
         .map(|i| UsageEventRow {
             id: format!("seed:{client_id}:{i}"),
@@ -44,12 +47,21 @@ async fn seed(server: &TestServer, client_id: &str, user_id: &str, n: usize, mic
             price_observed_at_ms: None,
         })
         .collect();
-    let counts = server.state().store.ingest_usage(&rows, &[], server.clock.now(), OverLimit::Refuse).await.unwrap();
+    let counts = server
+        .state()
+        .store
+        .ingest_usage(&rows, &[], server.clock.now(), OverLimit::Refuse)
+        .await
+        .unwrap();
     assert_eq!(counts.ingested, n as u64);
 }
 
 async fn total_micros(server: &TestServer, app: &crate::harness::TestApp) -> Value {
-    let r = server.builder(Method::GET, app, "/usage").send().await.unwrap();
+    let r = server
+        .builder(Method::GET, app, "/usage")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     body["totals"]["networkFeeUsdMicros"].clone()
@@ -58,7 +70,10 @@ async fn total_micros(server: &TestServer, app: &crate::harness::TestApp) -> Val
 async fn until(deadline_secs: u64, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(deadline_secs);
     while !done().await {
-        assert!(Instant::now() < deadline, "condition not reached within {deadline_secs} s");
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached within {deadline_secs} s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
