@@ -159,11 +159,16 @@ impl Wei {
 
     /// The amount stored as `parts`, which may be a column-wise sum of many [`Wei::to_parts`]
     /// (carries are normalised here). Negative parts are rejected.
+    ///
+    /// A part may be negative when `parts` is a signed sum of carried rows (a report adds some
+    /// blocks of days and subtracts others, and each row was carried on its own): the value
+    /// is what counts, and only a negative value is rejected.
     pub fn from_parts(parts: WeiParts) -> Result<Self, MoneyError> {
-        let gwei = u128::try_from(parts.gwei).map_err(|_| MoneyError::NegativePart)?;
-        let wei = u128::try_from(parts.wei).map_err(|_| MoneyError::NegativePart)?;
-        // gwei < 2^63, so gwei·10^9 + wei < 2^93 + 2^63: no overflow possible.
-        Ok(Self(gwei * WEI_PER_GWEI + wei))
+        // |gwei|·10^9 + |wei| < 2^93 + 2^63: no overflow possible in an i128.
+        let value = i128::from(parts.gwei) * WEI_PER_GWEI as i128 + i128::from(parts.wei);
+        u128::try_from(value)
+            .map(Self)
+            .map_err(|_| MoneyError::NegativePart)
     }
 }
 
@@ -586,19 +591,25 @@ impl ExactUsd {
     /// The value stored as `parts`, which may be a column-wise sum (SQL `+` or `SUM`) of many
     /// [`ExactUsd::to_parts`]: the carries between limbs are normalised here. Negative parts
     /// are rejected.
+    ///
+    /// A part may be negative when `parts` is a signed sum of carried rows (a report adds some
+    /// blocks of days and subtracts others, each row carried on its own): carries and borrows
+    /// are normalised here, and only a negative value is rejected.
     pub fn from_parts(parts: UsdParts) -> Result<Self, MoneyError> {
-        let part = |v: i64| u128::try_from(v).map_err(|_| MoneyError::NegativePart);
-        // Every part is < 2^63 and every carry < 2^63 / 10^9 + 1, so no step below can
-        // overflow a u128.
-        let e36 = part(parts.e36)?;
-        let e27 = part(parts.e27)? + e36 / LIMB;
-        let e18 = part(parts.e18)? + e27 / LIMB;
-        let e9 = part(parts.e9)? + e18 / LIMB;
-        let micros = part(parts.e6)? + e9 / 1_000;
-        let sub_micro = (e9 % 1_000) * LIMB * LIMB * LIMB
-            + (e18 % LIMB) * LIMB * LIMB
-            + (e27 % LIMB) * LIMB
-            + e36 % LIMB;
+        let limb = LIMB as i128;
+        // Every |part| < 2^63 and every carry or borrow < 2^63 / 10^3 + 1, so no step below
+        // can overflow an i128; floor division leaves each limb in 0..base.
+        let e36 = i128::from(parts.e36);
+        let e27 = i128::from(parts.e27) + e36.div_euclid(limb);
+        let e18 = i128::from(parts.e18) + e27.div_euclid(limb);
+        let e9 = i128::from(parts.e9) + e18.div_euclid(limb);
+        let micros = i128::from(parts.e6) + e9.div_euclid(1_000);
+        let micros = u128::try_from(micros).map_err(|_| MoneyError::NegativePart)?;
+        let limb_of = |v: i128, base: i128| v.rem_euclid(base).unsigned_abs();
+        let sub_micro = limb_of(e9, 1_000) * LIMB * LIMB * LIMB
+            + limb_of(e18, limb) * LIMB * LIMB
+            + limb_of(e27, limb) * LIMB
+            + limb_of(e36, limb);
         Ok(Self { micros, sub_micro })
     }
 }
@@ -1360,6 +1371,24 @@ mod tests {
         );
         // All columns at i64::MAX still normalise without overflow.
         assert!(ExactUsd::from_parts(UsdParts::from_array([i64::MAX; 5])).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn a_signed_sum_of_carried_rows_reads_as_its_value() -> TestResult {
+        // 1 micro-USD minus 10^-36 USD: the e36 column borrows from every limb above it.
+        let value = ExactUsd::from_parts(UsdParts::from_array([1, 0, 0, 0, -1]))?;
+        assert_eq!(
+            value,
+            ExactUsd::from_micros_and_units(0, UNITS_PER_MICRO - 1)?
+        );
+        assert_eq!(
+            Wei::from_parts(WeiParts {
+                gwei: 2,
+                wei: -999_999_999
+            })?,
+            Wei::new(1_000_000_001)
+        );
         Ok(())
     }
 
