@@ -141,25 +141,54 @@ impl GrantAllowance {
 
 pub use tollhouse_core::allowance::MAX_GRANT_USD_MICROS;
 
+/// The string form of 1 ..= [`MAX_GRANT_USD_MICROS`] (10^15), leading zeros allowed as the
+/// parser allows them.
+#[cfg(feature = "openapi")]
+const POSITIVE_UP_TO_MAX: &str = "^0*([1-9][0-9]{0,14}|1000000000000000)$";
+/// The string form of 0 ..= [`MAX_GRANT_USD_MICROS`].
+#[cfg(feature = "openapi")]
+const ZERO_UP_TO_MAX: &str = "^0*([0-9]{1,15}|1000000000000000)$";
+
 #[cfg(feature = "openapi")]
 fn usd_micros_input_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    usd_micros_range_schema(
+        1,
+        POSITIVE_UP_TO_MAX,
+        "Positive whole micro-USD, at most 10^15",
+    )
+}
+
+/// A non-negative micro-USD figure of at most 10^15 (`softLimitUsdMicros`).
+#[cfg(feature = "openapi")]
+pub(crate) fn non_negative_usd_micros_schema()
+-> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    usd_micros_range_schema(0, ZERO_UP_TO_MAX, "Whole micro-USD, 0 to 10^15")
+}
+
+/// Exactly the values the server accepts, as a decimal string or a JSON integer.
+#[cfg(feature = "openapi")]
+fn usd_micros_range_schema(
+    minimum: i64,
+    pattern: &str,
+    what: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     use utoipa::openapi::ObjectBuilder;
     use utoipa::openapi::schema::{OneOfBuilder, Type};
     OneOfBuilder::new()
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .pattern(Some("^[0-9]{1,19}$")),
+                .pattern(Some(pattern)),
         )
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::Integer)
-                .minimum(Some(1))
+                .minimum(Some(minimum))
                 .maximum(Some(MAX_GRANT_USD_MICROS)),
         )
-        .description(Some(
-            "Positive whole micro-USD, as a decimal string or a JSON integer",
-        ))
+        .description(Some(format!(
+            "{what}, as a decimal string or a JSON integer"
+        )))
         .into()
 }
 

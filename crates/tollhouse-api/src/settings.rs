@@ -66,7 +66,7 @@ pub struct SettingsPatch {
     pub billing_mode: Option<BillingMode>,
     /// Micro-USD, 0 or more: a decimal string (as sent) or a JSON integer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, pattern = "^[0-9]{1,13}$"))]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::allowances::non_negative_usd_micros_schema))]
     pub soft_limit_usd_micros: Option<UsdMicros>,
     /// 1 to 3600.
     #[serde(default, skip_serializing_if = "Option::is_none")]

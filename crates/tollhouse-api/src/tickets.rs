@@ -106,23 +106,29 @@ pub struct SignedTicketBatch {
 
 /// A pixel count sent as a decimal string (the builder-sdk's type) or a JSON integer.
 fn pixels_text_or_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum TextOrInt {
-        Text(String),
-        Int(i64),
+    /// `Option<pixels>`: `null` or absent is `None`, anything else goes through `text_or_int`.
+    struct Pixels(i64);
+    impl<'de> Deserialize<'de> for Pixels {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            tollhouse_core::money::text_or_int(
+                d,
+                |text| {
+                    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err("pixels must be a whole number (decimal string or integer)");
+                    }
+                    text.parse()
+                        .map(Pixels)
+                        .map_err(|_| "pixels is out of range")
+                },
+                |n| {
+                    i64::try_from(n)
+                        .map(Pixels)
+                        .map_err(|_| "pixels is out of range")
+                },
+            )
+        }
     }
-    match Option::<TextOrInt>::deserialize(d)? {
-        None => Ok(None),
-        Some(TextOrInt::Int(n)) => Ok(Some(n)),
-        Some(TextOrInt::Text(t)) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => t
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom("pixels is out of range")),
-        Some(TextOrInt::Text(_)) => Err(serde::de::Error::custom(
-            "pixels must be a whole number (decimal string or integer)",
-        )),
-    }
+    Ok(Option::<Pixels>::deserialize(d)?.map(|p| p.0))
 }
 
 /// What `POST A/usage/signed-tickets` did.

@@ -10,6 +10,13 @@ pub const GRANT_SOURCES: &[&str] = &["trial", "manual", "promo", "plan_adjustmen
 /// `i64` whatever the number of grants a user collects.
 pub const MAX_GRANT_USD_MICROS: i64 = 1_000_000_000_000_000;
 
+/// The most grants one user may hold. A balance is computed from every grant the user ever had
+/// (an expired grant still decides which usage it covered), so this bounds what each balance
+/// read costs, and with [`MAX_GRANT_USD_MICROS`] it keeps the lifetime total below 10^18
+/// micro-USD, inside `i64` with room to spare (even with a few concurrent inserts over the
+/// count, see the store).
+pub const MAX_GRANTS_PER_USER: i64 = 1000;
+
 /// One immutable grant of prepaid allowance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
@@ -120,6 +127,8 @@ impl Balance {
             .iter()
             .map(|g| g.amount_usd_micros)
             .fold(0i64, i64::saturating_add);
+        // Saturation is unreachable while grants are bounded (MAX_GRANTS_PER_USER ×
+        // MAX_GRANT_USD_MICROS ≤ 10^18); it stays as the last guard, never a wrap.
         let total = consumption.total_usd_micros;
         let checkpoints = Self::checkpoints(grants, now);
         let mut order: Vec<&Grant> = grants.iter().collect();

@@ -92,13 +92,49 @@ fn parse_digits_u128(text: &str) -> Result<u128, MoneyError> {
     Ok(value)
 }
 
-/// A string or an integer, as amounts arrive in JSON.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum TextOrInt {
-    Text(String),
-    Unsigned(u64),
-    Signed(i64),
+/// Reads an amount as it arrives in JSON: a decimal string or an integer. A visitor rather than
+/// an untagged enum, so a wrong type is refused with what was expected ("a decimal string or an
+/// integer") instead of serde's internal "did not match any variant of untagged enum".
+struct AmountVisitor<T, E> {
+    from_text: fn(&str) -> Result<T, E>,
+    from_int: fn(i128) -> Result<T, E>,
+}
+
+/// Deserialises a number that JSON may carry as a decimal string or as an integer (amounts,
+/// pixel counts, percentages), with `from_text` and `from_int` deciding what is valid.
+pub fn text_or_int<'de, D, T, E>(
+    deserializer: D,
+    from_text: fn(&str) -> Result<T, E>,
+    from_int: fn(i128) -> Result<T, E>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    E: fmt::Display,
+{
+    deserializer.deserialize_any(AmountVisitor {
+        from_text,
+        from_int,
+    })
+}
+
+impl<T, Err: fmt::Display> serde::de::Visitor<'_> for AmountVisitor<T, Err> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a decimal string of digits or a JSON integer")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        (self.from_text)(text).map_err(E::custom)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<T, E> {
+        (self.from_int)(i128::from(value)).map_err(E::custom)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<T, E> {
+        (self.from_int)(i128::from(value)).map_err(E::custom)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,11 +237,11 @@ impl Serialize for Wei {
 
 impl<'de> Deserialize<'de> for Wei {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match TextOrInt::deserialize(deserializer)? {
-            TextOrInt::Text(text) => Self::parse(&text).map_err(serde::de::Error::custom),
-            TextOrInt::Unsigned(wei) => Ok(Self::from(wei)),
-            TextOrInt::Signed(_) => Err(serde::de::Error::custom(MoneyError::NotAnInteger)),
-        }
+        text_or_int(deserializer, Self::parse, |wei| {
+            u128::try_from(wei)
+                .map(Self)
+                .map_err(|_| MoneyError::NotAnInteger)
+        })
     }
 }
 
@@ -462,13 +498,11 @@ impl Serialize for UsdMicros {
 
 impl<'de> Deserialize<'de> for UsdMicros {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match TextOrInt::deserialize(deserializer)? {
-            TextOrInt::Text(text) => Self::parse(&text).map_err(serde::de::Error::custom),
-            TextOrInt::Unsigned(micros) => i64::try_from(micros)
+        text_or_int(deserializer, Self::parse, |micros| {
+            i64::try_from(micros)
                 .map(Self)
-                .map_err(|_| serde::de::Error::custom(MoneyError::Overflow)),
-            TextOrInt::Signed(micros) => Ok(Self(micros)),
-        }
+                .map_err(|_| MoneyError::Overflow)
+        })
     }
 }
 

@@ -207,20 +207,13 @@ impl Serialize for MarkupPercent {
 
 impl<'de> Deserialize<'de> for MarkupPercent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum TextOrInt {
-            Text(String),
-            Int(u64),
-        }
-        match TextOrInt::deserialize(deserializer)? {
-            TextOrInt::Text(text) => Self::parse(&text),
-            TextOrInt::Int(whole) => whole
-                .checked_mul(10)
+        crate::money::text_or_int(deserializer, Self::parse, |whole| {
+            u64::try_from(whole)
+                .ok()
+                .and_then(|whole| whole.checked_mul(10))
                 .ok_or(RateError::TooLarge)
-                .and_then(Self::from_tenths),
-        }
-        .map_err(serde::de::Error::custom)
+                .and_then(Self::from_tenths)
+        })
     }
 }
 

@@ -116,6 +116,33 @@ fn header<'a>(headers: &'a BTreeMap<String, HeaderValues>, name: &str) -> Option
         .and_then(HeaderValues::first)
 }
 
+/// Whether a client's request header (lower-case name) could assert an identity and so must
+/// never reach go-livepeer's remote signer from a client: go-livepeer copies every request
+/// header into its identity-webhook call, where `X-Livepeer-*` (the `X-Livepeer-Usage-*` and
+/// `X-Livepeer-Client-ID` trusted headers, and any later one) and `Signer-*` would read as
+/// facts. Both signer proxies (the server's and the SDK's) strip these.
+pub fn is_identity_header(lower_name: &str) -> bool {
+    lower_name.starts_with("x-livepeer-") || lower_name.starts_with("signer-")
+}
+
+/// Whether a header (lower-case name) belongs to one connection only (RFC 9110 §7.6.1, plus
+/// `Host` and the obsolete `Proxy-Connection`), so a proxy never passes it on.
+pub fn is_hop_by_hop(lower_name: &str) -> bool {
+    matches!(
+        lower_name,
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+    )
+}
+
 /// The credential in an `Authorization` value: the token after `Bearer `, or a bare value
 /// without any scheme. Other schemes (`Basic …`) carry no end-user credential.
 pub fn credential_from_authorization(value: &str) -> Option<&str> {

@@ -297,27 +297,12 @@ where
 }
 
 pub(crate) fn hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "host"
-    )
+    tollhouse_core::webhook::is_hop_by_hop(name.as_str())
 }
 
 /// Request headers never forwarded to the signer.
 fn forwardable(name: &HeaderName) -> bool {
-    let n = name.as_str();
-    let spoofable = n.starts_with("x-livepeer-usage-")
-        || n == "x-livepeer-client-id"
-        || n.starts_with("signer-");
+    let spoofable = tollhouse_core::webhook::is_identity_header(name.as_str());
     let credentials = name == header::AUTHORIZATION || name == header::COOKIE;
     !(hop_by_hop(name) || spoofable || credentials || name == header::CONTENT_LENGTH)
 }

@@ -46,9 +46,21 @@ pub async fn open(
     let url = config.database_url();
     if url.starts_with("sqlite:") {
         create_private_dir(&config.data_dir)?;
+        tighten(&config.data_dir, 0o700).map_err(|source| BootstrapError::Io {
+            what: "data directory is readable by group or others and cannot be made private (chmod 700 it)",
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        if let Some(file) = sqlite_file(&url) {
+            create_private_file(&file)?;
+        }
     }
     let master = load_master_key(config, rng)?;
-    let store = SqlStore::connect(&url).await?;
+    let store = SqlStore::connect_with(
+        &url,
+        std::time::Duration::from_millis(config.store_timeout_ms.max(1)),
+    )
+    .await?;
     let check = master.check_value();
     if !store
         .insert_setting_if_absent(MASTER_KEY_CHECK, &check)
@@ -62,16 +74,86 @@ pub async fn open(
     Ok((store, master))
 }
 
+/// Group and world permission bits: none of them may be set on what holds user data and keys.
+const SHARED_BITS: u32 = 0o077;
+
+/// Creates a missing directory 0700. An existing one is left as it is: only the data directory
+/// (Tollhouse's own) is tightened, never a parent an operator named for a key or database file.
 fn create_private_dir(path: &Path) -> Result<(), BootstrapError> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(path)
         .map_err(|source| BootstrapError::Io {
-            what: "cannot create data directory",
+            what: "cannot create directory",
             path: path.display().to_string(),
             source,
         })
+}
+
+/// Creates the SQLite database file 0600 before SQLite opens it (SQLite gives its `-wal` and
+/// `-shm` files the database file's mode), or tightens an existing one.
+fn create_private_file(path: &Path) -> Result<(), BootstrapError> {
+    let io = |what: &'static str| {
+        let path = path.display().to_string();
+        move |source| BootstrapError::Io { what, path, source }
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_private_dir(parent)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = path.as_os_str().to_owned();
+                name.push(suffix);
+                let file = Path::new(&name);
+                if file.exists() {
+                    tighten(file, 0o600).map_err(io(
+                        "database file is readable by group or others and cannot be made private (chmod 600 it)",
+                    ))?;
+                }
+            }
+            Ok(())
+        }
+        Err(err) => Err(io("cannot create database file")(err)),
+    }
+}
+
+/// Sets `mode` on `path` when group or others have any permission on it. The data directory
+/// holds user emails, usage and the master key; one we cannot tighten (another owner's) is
+/// refused rather than used.
+fn tighten(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let current = std::fs::metadata(path)?.permissions().mode();
+    if current & SHARED_BITS == 0 {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    tracing::warn!(
+        path = %path.display(),
+        was = format!("{:o}", current & 0o777),
+        now = format!("{mode:o}"),
+        "tightened permissions: group and others could read Tollhouse's data"
+    );
+    Ok(())
+}
+
+/// The file of a `sqlite://path?…` (or `sqlite:path`) URL; `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" || rest.contains("mode=memory") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
 }
 
 fn load_master_key(config: &Config, rng: &dyn Random) -> Result<MasterKey, BootstrapError> {

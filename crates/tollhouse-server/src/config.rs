@@ -37,6 +37,24 @@ pub struct Config {
     pub key_activation_delay_secs: i64,
     /// Largest accepted request body, bytes.
     pub max_body_bytes: usize,
+    /// How long a request waits for a database connection before it fails as unavailable,
+    /// milliseconds (the pool's acquire timeout).
+    pub store_timeout_ms: u64,
+    /// Deadline of the identity and Live AI webhooks, milliseconds: past it they answer their
+    /// documented 503 (`billing_unavailable`), well inside go-livepeer's 5 s client timeout.
+    pub webhook_deadline_ms: u64,
+    /// Deadline of every other Tollhouse route (token, OIDC, Builder), body read included,
+    /// milliseconds; past it the route answers 503 in its own error shape.
+    pub request_deadline_ms: u64,
+    /// How long a connection may take to send a request's headers, and how long an idle
+    /// keep-alive connection is kept, seconds.
+    pub header_read_timeout_secs: u64,
+    /// How long a request body may go without sending more, seconds.
+    pub body_read_timeout_secs: u64,
+    /// Open connections the server accepts at once; more are closed on accept.
+    pub max_connections: usize,
+    /// Open connections one client IP address may hold at once.
+    pub max_connections_per_ip: usize,
     /// URL of the remote signer (go-livepeer `-remoteSigner`, or Tollhouse's signer proxy) handed
     /// to clients with signer sessions as `signer_url`.
     pub signer_url: Option<String>,
@@ -132,6 +150,13 @@ impl Default for Config {
             key_refresh_secs: 10,
             key_activation_delay_secs: 120,
             max_body_bytes: 64 * 1024,
+            store_timeout_ms: 2000,
+            webhook_deadline_ms: 1000,
+            request_deadline_ms: 10_000,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 10,
+            max_connections: 10_000,
+            max_connections_per_ip: 512,
             signer_url: None,
             signer_webhook_url: None,
             capabilities: default_capabilities(),
@@ -189,6 +214,16 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", self.listen),
         }
+    }
+
+    /// [`Config::webhook_deadline_ms`] as a duration.
+    pub fn webhook_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.webhook_deadline_ms.max(1))
+    }
+
+    /// [`Config::request_deadline_ms`] as a duration.
+    pub fn request_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.request_deadline_ms.max(1))
     }
 
     /// The OIDC issuer identifier.
@@ -276,6 +311,34 @@ pub struct ConfigOverrides {
     #[arg(long, env = "TOLLHOUSE_MAX_BODY_BYTES", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<usize>,
+    /// Milliseconds a request waits for a database connection [default: 2000]
+    #[arg(long, env = "TOLLHOUSE_STORE_TIMEOUT_MS", global = true, value_parser = clap::value_parser!(u64).range(50..=60000))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_timeout_ms: Option<u64>,
+    /// Deadline of the identity and Live AI webhooks in milliseconds [default: 1000]
+    #[arg(long, env = "TOLLHOUSE_WEBHOOK_DEADLINE_MS", global = true, value_parser = clap::value_parser!(u64).range(50..=4500))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_deadline_ms: Option<u64>,
+    /// Deadline of token, OIDC and Builder requests in milliseconds [default: 10000]
+    #[arg(long, env = "TOLLHOUSE_REQUEST_DEADLINE_MS", global = true, value_parser = clap::value_parser!(u64).range(100..=300000))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_deadline_ms: Option<u64>,
+    /// Seconds a client may take to send request headers, and an idle connection is kept [default: 10]
+    #[arg(long, env = "TOLLHOUSE_HEADER_READ_TIMEOUT_SECS", global = true, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a request body may pause before the request fails [default: 10]
+    #[arg(long, env = "TOLLHOUSE_BODY_READ_TIMEOUT_SECS", global = true, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_read_timeout_secs: Option<u64>,
+    /// Connections open at once [default: 10000]
+    #[arg(long, env = "TOLLHOUSE_MAX_CONNECTIONS", global = true, value_parser = clap::value_parser!(u64).range(1..=1000000))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u64>,
+    /// Connections one client IP may hold open at once [default: 512]
+    #[arg(long, env = "TOLLHOUSE_MAX_CONNECTIONS_PER_IP", global = true, value_parser = clap::value_parser!(u64).range(1..=1000000))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_ip: Option<u64>,
     /// Remote signer URL given to clients as `signer_url` [default: none]
     #[arg(long, env = "TOLLHOUSE_SIGNER_URL", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]

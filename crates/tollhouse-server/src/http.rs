@@ -8,6 +8,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// Every route, with metrics, tracing (request id, never a credential) and the body limit. The
@@ -22,10 +23,13 @@ pub fn router(state: AppState) -> Router {
             crate::signer::proxy::router(),
         );
     }
+    let body_timeout = std::time::Duration::from_secs(state.config.body_read_timeout_secs.max(1));
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -35,6 +39,51 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Routes with their own, shorter deadline and answer shape (the webhooks), or none of ours
+/// (the signer proxy, bounded by its upstream timeout).
+fn has_own_deadline(state: &AppState, route: &str) -> bool {
+    matches!(
+        route,
+        "/webhooks/remote-signer" | "/authorize" | "/webhooks/live-ai-auth"
+    ) || is_proxied(state, route)
+}
+
+/// Bounds every token, OIDC and Builder request, body read included: past
+/// `request_deadline_ms` the route answers 503 `temporarily_unavailable` in the
+/// `{error, error_description}` shape the Builder API and RFC 6749 share, instead of holding
+/// the client while a stalled store finishes.
+async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    if route
+        .as_deref()
+        .is_some_and(|r| has_own_deadline(&state, r))
+    {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(state.config.request_deadline(), next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                route = route.as_deref().unwrap_or("unmatched"),
+                "request passed its deadline"
+            );
+            state.metrics.deadline_passed("api");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::RETRY_AFTER, "1")],
+                axum::Json(serde_json::json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": "the request did not complete in time, retry later"
+                })),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod config;
 pub mod http;
 pub mod keyring;
+pub mod listener;
 pub mod metering;
 pub mod metrics;
 pub mod oidc;
@@ -24,6 +25,7 @@ use crate::keyring::Keyring;
 use crate::state::{AppState, Shared};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -196,14 +198,21 @@ pub async fn start(
 
     let (shutdown, mut stop) = watch::channel(false);
     let router = http::router(state.clone());
-    let mut http_stop = shutdown.subscribe();
+    let http_stop = shutdown.subscribe();
+    let http_state = state.clone();
     let http = tokio::spawn(async move {
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|stop| *stop).await;
-        });
-        if let Err(err) = serve.await {
-            tracing::error!(error = %err, "http server failed");
-        }
+        let limits = listener::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(
+                http_state.config.header_read_timeout_secs.max(1),
+            ),
+            max_connections: http_state.config.max_connections.max(1),
+            max_per_ip: http_state.config.max_connections_per_ip.max(1),
+        };
+        let metrics_state = http_state.clone();
+        listener::serve(listener, router, limits, http_stop, move || {
+            metrics_state.metrics.connection_refused();
+        })
+        .await;
     });
     let refresher_state = state.clone();
     let refresher = tokio::spawn(async move {

@@ -48,6 +48,8 @@ pub struct Metrics {
     kafka_lag: Gauge,
     oracle_refreshes: Family<OutcomeLabels, Counter>,
     price_observed_at: Gauge,
+    connections_refused: Counter,
+    deadlines_passed: Family<OutcomeLabels, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -119,7 +121,21 @@ impl Default for Metrics {
             "When the ETH/USD price in use was observed (unix seconds; 0: none yet)",
             price_observed_at.clone(),
         );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed on accept because the server or the client address held the most allowed",
+            connections_refused.clone(),
+        );
+        let deadlines_passed = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "deadlines_passed",
+            "Requests answered 503 because they passed their deadline, by surface (webhook, live_ai, api)",
+            deadlines_passed.clone(),
+        );
         Self {
+            connections_refused,
+            deadlines_passed,
             registry,
             requests,
             latency,
@@ -134,6 +150,18 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts a connection closed on accept (over a connection limit).
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
+    }
+
+    /// Counts a request that passed its deadline on `surface` (`webhook`, `live_ai`, `api`).
+    pub fn deadline_passed(&self, surface: &'static str) {
+        self.deadlines_passed
+            .get_or_create(&OutcomeLabels { outcome: surface })
+            .inc();
+    }
+
     /// Records one finished request.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
         self.requests

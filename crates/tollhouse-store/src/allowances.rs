@@ -30,8 +30,11 @@ pub struct ApiKeyRecord {
 /// Storage of grants and API keys.
 #[async_trait::async_trait]
 pub trait AllowanceRepository {
-    /// Stores a grant.
-    async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError>;
+    /// Stores a grant unless its user already holds `max_per_user` grants (then `false`). The
+    /// count and the insert are one statement; on PostgreSQL two concurrent inserts may both
+    /// see the last free place, so the count can pass the limit by at most the number of
+    /// connections, which the bound's margin allows for.
+    async fn insert_grant(&self, grant: &Grant, max_per_user: i64) -> Result<bool, StoreError>;
     /// Every grant of a user, in consumption order.
     async fn grants_for_user(&self, user_id: &str) -> Result<Vec<Grant>, StoreError>;
     /// Stores an API key by the keyed hash of its secret.
@@ -86,10 +89,11 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKeyRecord, StoreError> {
 
 #[async_trait::async_trait]
 impl AllowanceRepository for SqlStore {
-    async fn insert_grant(&self, grant: &Grant) -> Result<(), StoreError> {
-        sqlx::query(
+    async fn insert_grant(&self, grant: &Grant, max_per_user: i64) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
             "INSERT INTO allowance_grants (id, client_id, user_id, amount_usd_micros, source, feature_key, effective_at, expires_at, priority, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+             WHERE (SELECT COUNT(*) FROM allowance_grants WHERE user_id = $3) < $11",
         )
         .bind(&grant.id)
         .bind(&grant.client_id)
@@ -101,9 +105,11 @@ impl AllowanceRepository for SqlStore {
         .bind(grant.expires_at)
         .bind(grant.priority)
         .bind(grant.created_at)
+        .bind(max_per_user)
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
     }
 
     async fn grants_for_user(&self, user_id: &str) -> Result<Vec<Grant>, StoreError> {

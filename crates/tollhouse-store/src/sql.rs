@@ -44,9 +44,20 @@ pub struct SqlStore {
     pub(crate) report_pool: Option<PgPool>,
 }
 
+/// How long a query waits for a pooled connection unless told otherwise.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl SqlStore {
-    /// Connects and runs pending migrations.
+    /// Connects and runs pending migrations, waiting up to [`DEFAULT_ACQUIRE_TIMEOUT`] for a
+    /// connection.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// Connects and runs pending migrations. `acquire_timeout` bounds how long any operation
+    /// waits for a connection, so an unreachable database fails requests in that time (a
+    /// server's hot paths need that well inside their callers' own timeouts).
+    pub async fn connect_with(url: &str, acquire_timeout: Duration) -> Result<Self, StoreError> {
         let backend = Backend::from_url(url).ok_or_else(|| {
             StoreError::Corrupt(
                 "unsupported database URL scheme (expected sqlite:// or postgres://)".to_owned(),
@@ -54,17 +65,19 @@ impl SqlStore {
         })?;
         install_default_drivers();
         let options = AnyPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(acquire_timeout)
             .max_connections(match backend {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
             });
+        // A writer waits for another's lock as long as a request waits for a connection.
+        let busy_ms = acquire_timeout.as_millis().max(1);
         let options = if backend == Backend::Sqlite {
-            options.after_connect(|conn, _meta| {
+            options.after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     // WAL lets readers proceed while one writer commits; NORMAL sync is durable
                     // across process crashes (the WAL is fsynced at checkpoints).
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+                    conn.execute(format!("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON;").as_str())
                         .await?;
                     Ok(())
                 })
@@ -76,7 +89,7 @@ impl SqlStore {
         let report_pool = match backend {
             Backend::Postgres => Some(
                 PgPoolOptions::new()
-                    .acquire_timeout(Duration::from_secs(5))
+                    .acquire_timeout(acquire_timeout)
                     .max_connections(REPORT_CONNECTIONS)
                     .connect_lazy(url)?,
             ),

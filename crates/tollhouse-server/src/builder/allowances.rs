@@ -1,7 +1,7 @@
 //! Allowance grants and balances: `GET/POST A/users/{ext}/allowances`, `GET A/usage/balance`.
 
 use super::auth::authenticate;
-use super::error::{BodyTooLarge, BuilderError, BuilderErrors, json_object};
+use super::error::{BodyTooLarge, BuilderError, BuilderErrorBody, BuilderErrors, json_object};
 use super::path_params;
 use crate::balances::balance_of;
 use crate::state::AppState;
@@ -15,7 +15,7 @@ use tollhouse_api::UsdMicros;
 use tollhouse_api::allowances::{
     Allowances, BalanceView, GrantAllowance, GrantResult, MAX_GRANT_USD_MICROS, UserAllowances,
 };
-use tollhouse_core::allowance::{Balance, Grant};
+use tollhouse_core::allowance::{Balance, Grant, MAX_GRANTS_PER_USER};
 use tollhouse_core::ids::generate_uuid;
 use tollhouse_core::user::{AppUser, ExternalUserId};
 use utoipa::IntoParams;
@@ -92,6 +92,7 @@ fn grant_time(text: &str, field: &str) -> Result<i64, BuilderError> {
     security(("m2m_basic" = [])),
     responses(
         (status = 201, description = "The grant is recorded", body = GrantResult),
+        (status = 409, description = "The user already holds the most grants one user may hold (`conflict`)", body = BuilderErrorBody),
         BuilderErrors,
         BodyTooLarge
     )
@@ -156,7 +157,18 @@ pub async fn grant(
         priority,
         created_at: now,
     };
-    state.store.insert_grant(&grant).await?;
+    if !state
+        .store
+        .insert_grant(&grant, MAX_GRANTS_PER_USER)
+        .await?
+    {
+        return Err(BuilderError::Conflict(
+            format!(
+                "the user already holds {MAX_GRANTS_PER_USER} grants, the most one user may hold"
+            )
+            .into(),
+        ));
+    }
     // The gate must see the new grant at once, not after its cache expires.
     crate::signer::policy::invalidate(&state);
     let balance = balance_of(&state, &user).await?;

@@ -17,7 +17,8 @@ use tollhouse_core::user::{AppUser, ExternalUserId, UserStatus};
 pub const MINT_SCOPE: &str = "sign:mint_user_token";
 
 /// Mints the user's signer JWT. Unknown users are created (the M2M client may upsert users
-/// anyway); deactivated users get nothing.
+/// anyway), but only once the mint is allowed: a refused request (402 in a prepaid app) leaves
+/// no user behind. Deactivated users get nothing.
 pub async fn mint_user_signer_token(
     state: &AppState,
     headers: &HeaderMap,
@@ -54,11 +55,29 @@ pub async fn mint_user_signer_token(
         display_name: None,
         avatar_url: None,
     };
-    let (user, _) = state.store.upsert_user(&new, None, None, now).await?;
-    if user.status != UserStatus::Active {
-        return Err(OidcError::InvalidGrant("the user is deactivated".into()));
-    }
-    let balance = super::exchange::require_allowance(state, &user).await?;
+    let known = state
+        .store
+        .user_by_external_id(new.client_id.as_str(), new.external_user_id.as_str())
+        .await?;
+    let (user, balance) = match known {
+        Some(user) => {
+            if user.status != UserStatus::Active {
+                return Err(OidcError::InvalidGrant("the user is deactivated".into()));
+            }
+            let balance = super::exchange::require_allowance(state, &user).await?;
+            (user, balance)
+        }
+        None => {
+            // A user not yet stored has no grants and no usage: check the app's policy against
+            // that empty balance first, then store them.
+            let balance = super::exchange::require_allowance(state, &new).await?;
+            let (user, _) = state.store.upsert_user(&new, None, None, now).await?;
+            if user.status != UserStatus::Active {
+                return Err(OidcError::InvalidGrant("the user is deactivated".into()));
+            }
+            (user, balance)
+        }
+    };
     let token = mint::signer_jwt(state, &app, &user, "sign:job", &audience, None)?;
     state.metrics.token_issued("mint_user_token");
     Ok(exchange_response(

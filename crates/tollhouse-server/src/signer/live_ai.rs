@@ -231,10 +231,23 @@ async fn handle(
         Err(_) => return Err(LiveAiError::InvalidRequest("invalid request body")),
     };
     let key = stream_key_of(&body)?;
-    let (identity, allow) = if looks_like_stream_key(&key) {
-        by_stream_key(state, &key).await?
-    } else if looks_like_api_key(&key) {
-        by_api_key(state, &key).await?
+    // The store's answer must arrive inside the deadline; past it the gateway gets the
+    // documented 503 rather than waiting on an unreachable database.
+    tokio::time::timeout(state.config.webhook_deadline(), decide(state, &key))
+        .await
+        .unwrap_or_else(|_| {
+            tracing::warn!("live AI stream auth passed its deadline");
+            state.metrics.deadline_passed("live_ai");
+            Err(LiveAiError::BillingUnavailable)
+        })
+}
+
+/// The verdict for a stream key or API key.
+async fn decide(state: &AppState, key: &str) -> Result<LiveAiAllow, LiveAiError> {
+    let (identity, allow) = if looks_like_stream_key(key) {
+        by_stream_key(state, key).await?
+    } else if looks_like_api_key(key) {
+        by_api_key(state, key).await?
     } else {
         return Err(LiveAiError::Rejected(if key.is_empty() {
             Rejection::Missing

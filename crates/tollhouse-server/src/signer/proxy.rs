@@ -18,8 +18,9 @@ use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::TryStreamExt as _;
+use http_body_util::{BodyExt as _, Limited};
 use std::time::Duration;
-use tollhouse_core::webhook::{TrustedHeaders, credential_from_authorization};
+use tollhouse_core::webhook::{TrustedHeaders, credential_from_authorization, is_identity_header};
 
 /// The paths go-livepeer's remote signer serves that the proxy forwards.
 pub const FORWARDED: [(&str, &str); 3] = [
@@ -64,26 +65,11 @@ fn signer_error(status: StatusCode, message: &str) -> Response {
 /// Headers of a client's request never forwarded: hop-by-hop ones, and identity a client must
 /// not assert.
 fn forwardable_request_header(name: &HeaderName) -> bool {
-    let spoofable = name.as_str().starts_with("x-livepeer-usage-")
-        || name == "x-livepeer-client-id"
-        || name.as_str().starts_with("signer-");
-    !(hop_by_hop(name) || spoofable || name == header::CONTENT_LENGTH)
+    !(hop_by_hop(name) || is_identity_header(name.as_str()) || name == header::CONTENT_LENGTH)
 }
 
 fn hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "host"
-    )
+    tollhouse_core::webhook::is_hop_by_hop(name.as_str())
 }
 
 fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, keep: impl Fn(&HeaderName) -> bool) {
@@ -96,9 +82,16 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap, keep: impl Fn(&HeaderName)
 
 async fn forward(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let credential = parts
-        .headers
-        .get(header::AUTHORIZATION)
+    let mut authorizations = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let first = authorizations.next();
+    if authorizations.next().is_some() {
+        // Which one would the signer (or a proxy in between) read? Refuse rather than guess.
+        return signer_error(
+            StatusCode::BAD_REQUEST,
+            "more than one Authorization header",
+        );
+    }
+    let credential = first
         .and_then(|v| v.to_str().ok())
         .and_then(credential_from_authorization);
     // Headers a client sent are never trusted here: only the credential proves who it is.
@@ -125,9 +118,20 @@ async fn forward(State(state): State<AppState>, request: Request) -> Response {
         url.push('?');
         url.push_str(query);
     }
+    // Read whole, within the configured limit, whatever Content-Length claims (or a chunked
+    // body omits): go-livepeer's signing requests are small JSON documents.
+    let body = match Limited::new(body, state.config.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            return signer_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        }
+        Err(_) => return signer_error(StatusCode::BAD_REQUEST, "request body could not be read"),
+    };
     let mut headers = HeaderMap::new();
     copy_headers(&parts.headers, &mut headers, forwardable_request_header);
-    let body = reqwest::Body::wrap_stream(body.into_data_stream());
     let upstream_request = state
         .http
         .request(parts.method.clone(), &url)

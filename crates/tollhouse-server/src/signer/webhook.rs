@@ -179,7 +179,15 @@ async fn handle(
         state.metrics.webhook_verdict(400);
         return failure(StatusCode::BAD_REQUEST, "invalid request json");
     };
-    let verdict = decide(&state, &request).await;
+    // Past the deadline (an unreachable or stalled store) the signer gets the documented 503
+    // in good time: go-livepeer's client gives up after 5 s and reports a bare 500.
+    let verdict = tokio::time::timeout(state.config.webhook_deadline(), decide(&state, &request))
+        .await
+        .unwrap_or_else(|_| {
+            tracing::warn!("identity webhook passed its deadline");
+            state.metrics.deadline_passed("webhook");
+            WebhookVerdict::refuse(503, "billing unavailable", "billing_unavailable")
+        });
     state.metrics.webhook_verdict(verdict.status);
     Json(verdict).into_response()
 }

@@ -134,6 +134,57 @@ backend_tests! {
         server.finish().await;
     }
 
+    async fn bodies_past_the_limit_and_ambiguous_or_identity_headers_never_reach_the_signer(db: Db) {
+        let signer = FakeSigner::start().await;
+        let upstream = signer.url();
+        let server = start(db, move |c| {
+            c.signer_upstream = Some(upstream);
+            c.max_body_bytes = 4096;
+        })
+        .await;
+        let key = api_key(&server, &server.app, "alice").await;
+        let payment = server.url("/signer/generate-live-payment");
+
+        // Larger than --max-body-bytes, sent chunked (no Content-Length to refuse up front)
+        // and with a Content-Length: 413 in go-livepeer's error shape, nothing forwarded.
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..64).map(|_| Ok(vec![b' '; 1024])).collect();
+        let chunked = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+        // The proxy answers as soon as the limit is passed and closes the connection; the
+        // client may see the 413 or, still sending, only the close.
+        match server.http.post(&payment).bearer_auth(&key).body(chunked).send().await {
+            Ok(response) => assert_eq!(response.status(), 413),
+            Err(err) => assert!(err.is_request(), "{err}"),
+        }
+        match server.http.post(&payment).bearer_auth(&key).body(vec![b' '; 16 * 1024]).send().await {
+            Ok(response) => assert_eq!(response.status(), 413),
+            Err(err) => assert!(err.is_request(), "{err}"),
+        }
+        // Two Authorization headers: which one would go-livepeer read? Refused, not guessed.
+        let response = server.http.post(&payment)
+            .header("Authorization", format!("Bearer {key}"))
+            .header("Authorization", "Bearer pmth_ak_other")
+            .body(payment_body()).send().await.unwrap();
+        assert_eq!(response.status(), 400);
+        assert!(signer.requests().is_empty(), "nothing reached the signer");
+
+        // Every X-Livepeer-* header is dropped, not only the four the webhook reads today.
+        let response = server.http.post(&payment)
+            .bearer_auth(&key)
+            .header("X-Livepeer-Usage-Subject-Type", "wallet")
+            .header("X-Livepeer-Future-Identity", "mallory")
+            .header("Livepeer-Segment", "kept")
+            .body(payment_body())
+            .send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let seen = signer.requests();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].header("x-livepeer-usage-subject-type"), None);
+        assert_eq!(seen[0].header("x-livepeer-future-identity"), None);
+        assert_eq!(seen[0].header("livepeer-segment"), Some("kept"));
+        assert_eq!(seen[0].body, payment_body());
+        server.finish().await;
+    }
+
     async fn proxy_signer_and_webhook_together(db: Db) {
         let signer = FakeSigner::start().await;
         let server = proxied(db, &signer, 30).await;
