@@ -26,7 +26,7 @@ pub(super) async fn bearer_user(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
-        .ok_or(BuilderError::Unauthorized)?;
+        .ok_or(BuilderError::EndUserUnauthorized)?;
     let user_id = if looks_like_signer_session(token) {
         let session = state
             .store
@@ -62,7 +62,7 @@ pub(super) async fn bearer_user(
         None => None,
     };
     user.filter(|u| u.status == UserStatus::Active)
-        .ok_or(BuilderError::Unauthorized)
+        .ok_or(BuilderError::EndUserUnauthorized)
 }
 
 fn reject_user_id(query: Option<&str>) -> Result<(), BuilderError> {

@@ -18,6 +18,9 @@ pub enum BuilderError {
     /// Missing or wrong M2M credentials.
     #[error("unauthorized")]
     Unauthorized,
+    /// An end-user route without a live end-user credential (token, signer session or API key).
+    #[error("unauthorized (end user)")]
+    EndUserUnauthorized,
     /// Unknown app, user or route, or another tenant's app (never distinguished).
     #[error("not_found: {0}")]
     NotFound(Text),
@@ -61,6 +64,12 @@ impl BuilderError {
                 StatusCode::UNAUTHORIZED,
                 C::Unauthorized,
                 "valid M2M client credentials are required".into(),
+            ),
+            Self::EndUserUnauthorized => (
+                StatusCode::UNAUTHORIZED,
+                C::Unauthorized,
+                "a valid end-user credential (access token, signer session or API key) is required"
+                    .into(),
             ),
             Self::NotFound(d) => (StatusCode::NOT_FOUND, C::NotFound, d.clone()),
             Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, C::InvalidRequest, d.clone()),

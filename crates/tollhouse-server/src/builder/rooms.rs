@@ -251,7 +251,9 @@ pub async fn create(
             .ok_or_else(|| BuilderError::invalid("roomType must be `live` or `1v1`"))?,
     };
     let max_peers = match (body.max_peers, room_type) {
-        (None, _) => None,
+        // A 1v1 room is two peers, said or not: every token of it carries `max_peers: 2`.
+        (None, RoomType::OneToOne) => Some(2),
+        (None, RoomType::Live) => None,
         (Some(n), RoomType::OneToOne) if (1..=2).contains(&n) => Some(n),
         (Some(_), RoomType::OneToOne) => {
             return Err(BuilderError::invalid(

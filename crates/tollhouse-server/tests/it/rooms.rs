@@ -299,8 +299,10 @@ backend_tests! {
         assert_eq!(status, 201, "{host}");
         let claims = decode(&secret, host["token"].as_str().unwrap());
         assert_eq!((claims["display_name"].clone(), claims["is_original_host"].clone()), (json!("Alice"), json!(true)));
-        let (status, _) = call(server.http.post(&rooms).bearer_auth(&alice).json(&json!({"externalUserId": "alice", "roomType": "1v1"}))).await;
+        let (status, one) = call(server.http.post(&rooms).bearer_auth(&alice).json(&json!({"externalUserId": "alice", "roomType": "1v1"}))).await;
         assert_eq!(status, 201);
+        // A 1v1 room is two peers even when maxPeers is not given.
+        assert_eq!(decode(&secret, one["token"].as_str().unwrap())["max_peers"], 2);
         // A user cannot create a room as someone else, nor in another app.
         upsert(&server, &app, json!({"externalUserId": "bob"})).await;
         let (status, _) = call(server.http.post(&rooms).bearer_auth(&alice).json(&json!({"externalUserId": "bob"}))).await;
