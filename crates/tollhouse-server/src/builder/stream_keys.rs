@@ -96,6 +96,18 @@ fn valid_pipeline(pipeline: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b'/'))
 }
 
+/// Whether any key or string inside `value` contains NUL.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || holds_nul(value)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
 /// `POST A/users/{ext}/stream-keys`: 201 with the stream key `pmth_sk_<64hex>`, shown once.
 #[utoipa::path(
     post,
@@ -127,6 +139,12 @@ pub async fn create(
     if body.pipeline.as_deref().is_some_and(|p| !valid_pipeline(p)) {
         return Err(BuilderError::invalid(
             "pipeline must be 1 to 128 characters of A-Z a-z 0-9 . _ - : /",
+        ));
+    }
+    if body.pipeline_parameters.as_ref().is_some_and(holds_nul) {
+        // Refused on both stores alike (PostgreSQL text cannot hold NUL, SQLite can).
+        return Err(BuilderError::invalid(
+            "pipelineParameters must not contain a NUL character",
         ));
     }
     let parameters_text = body
