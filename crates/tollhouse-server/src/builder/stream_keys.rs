@@ -141,7 +141,11 @@ pub async fn create(
             "pipeline must be 1 to 128 characters of A-Z a-z 0-9 . _ - : /",
         ));
     }
-    if body.pipeline_parameters.as_ref().is_some_and(holds_nul) {
+    if body.pipeline_parameters.as_ref().is_some_and(|fields| {
+        fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || holds_nul(value))
+    }) {
         // Refused on both stores alike (PostgreSQL text cannot hold NUL, SQLite can).
         return Err(BuilderError::invalid(
             "pipelineParameters must not contain a NUL character",
