@@ -73,15 +73,16 @@ async fn deadline(State(state): State<AppState>, request: Request, next: Next) -
                 "request passed its deadline"
             );
             state.metrics.deadline_passed("api");
-            (
+            let mut response = error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
-                [(axum::http::header::RETRY_AFTER, "1")],
-                axum::Json(serde_json::json!({
-                    "error": "temporarily_unavailable",
-                    "error_description": "the request did not complete in time, retry later"
-                })),
-            )
-                .into_response()
+                "temporarily_unavailable",
+                "the request did not complete in time, retry later",
+            );
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            response
         }
     }
 }
@@ -124,20 +125,24 @@ fn is_proxied(state: &AppState, route: &str) -> bool {
             })
 }
 
-async fn not_found() -> Response {
+/// `{error, error_description}`: the shape the Builder API and RFC 6749 share, for answers given
+/// before any surface's handler runs.
+fn error_response(status: StatusCode, error: &str, description: &str) -> Response {
     (
-        StatusCode::NOT_FOUND,
-        axum::Json(
-            serde_json::json!({ "error": "not_found", "error_description": "no such route" }),
-        ),
+        status,
+        axum::Json(serde_json::json!({ "error": error, "error_description": description })),
     )
         .into_response()
 }
 
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
 async fn method_not_allowed() -> Response {
-    (
+    error_response(
         StatusCode::METHOD_NOT_ALLOWED,
-        axum::Json(serde_json::json!({ "error": "method_not_allowed", "error_description": "method not allowed on this route" })),
+        "method_not_allowed",
+        "method not allowed on this route",
     )
-        .into_response()
 }

@@ -55,6 +55,11 @@ pub struct WebhookVerdict {
 }
 
 impl WebhookVerdict {
+    /// The store could not answer (in time): the documented 503 the signer passes on.
+    fn billing_unavailable() -> Self {
+        Self::refuse(503, "billing unavailable", "billing_unavailable")
+    }
+
     fn refuse(status: u16, reason: impl Into<String>, code: &'static str) -> Self {
         Self {
             status,
@@ -186,7 +191,7 @@ async fn handle(
         .unwrap_or_else(|_| {
             tracing::warn!("identity webhook passed its deadline");
             state.metrics.deadline_passed("webhook");
-            WebhookVerdict::refuse(503, "billing unavailable", "billing_unavailable")
+            WebhookVerdict::billing_unavailable()
         });
     state.metrics.webhook_verdict(verdict.status);
     Json(verdict).into_response()
@@ -226,7 +231,7 @@ pub async fn decide(state: &AppState, request: &WebhookRequest) -> WebhookVerdic
             return WebhookVerdict::refuse(483, "insufficient balance", "insufficient_balance");
         }
         GateVerdict::Unavailable => {
-            return WebhookVerdict::refuse(503, "billing unavailable", "billing_unavailable");
+            return WebhookVerdict::billing_unavailable();
         }
     };
     let recheck_at = state.clock.now() + recheck_secs;
