@@ -15,6 +15,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import * as oauth from "oauth4webapi";
 import { PmtHouseClient } from "@pymthouse/builder-sdk";
 import { verifyJwt } from "@pymthouse/builder-sdk/verify";
 import { pollDeviceToken } from "@pymthouse/builder-sdk/device";
@@ -796,4 +797,43 @@ test("(13) mintUserSignerToken (signer/server): M2M mints a 300 s signer JWT for
   });
   assert.equal(claims.client_id, e.publicClientId);
   assert.equal(claims.external_user_id, externalUserId);
+});
+
+test("(14) userinfo through oauth4webapi: discovery's userinfo_endpoint, claims by scope, a Bearer challenge", { timeout: 20_000 }, async () => {
+  const e = env();
+  const sdk = sdkClient(e);
+  const ext = freshUserId("me");
+  await sdk.upsertAppUser({ externalUserId: ext, email: `${ext}@example.com` });
+  const mint = (scope) =>
+    builderFetch(e, "POST", `/users/${encodeURIComponent(ext)}/token`, { body: { scope } }).then((r) => expectJson(r, 200));
+  const full = await mint("openid email profile sign:job");
+  const bare = await mint("sign:job");
+  const sub = decodeJwtPart(full.access_token, 1).sub;
+
+  // oauth4webapi (what relying parties use) reads userinfo_endpoint from discovery, sends the
+  // token as a Bearer, accepts application/json and checks that `sub` is the one expected.
+  const issuerUrl = new URL(e.issuer);
+  const opts = e.insecure ? { [oauth.allowInsecureRequests]: true } : {};
+  const as = await oauth.processDiscoveryResponse(issuerUrl, await oauth.discoveryRequest(issuerUrl, { algorithm: "oidc", ...opts }));
+  assert.equal(as.userinfo_endpoint, `${e.issuer}/me`);
+  assert.ok(as.grant_types_supported.includes("urn:ietf:params:oauth:grant-type:device_code"), JSON.stringify(as.grant_types_supported));
+  const client = { client_id: e.publicClientId };
+  const info = await oauth.processUserInfoResponse(as, client, sub, await oauth.userInfoRequest(as, client, full.access_token, opts));
+  assert.equal(info.sub, sub);
+  assert.equal(info.email, `${ext}@example.com`);
+  assert.equal(info.preferred_username, ext);
+  const minimal = await oauth.processUserInfoResponse(as, client, sub, await oauth.userInfoRequest(as, client, bare.access_token, opts));
+  assert.deepEqual(minimal, { sub }, "without email/profile scopes only sub is released");
+
+  // A token it does not accept: oauth4webapi surfaces RFC 6750's challenge.
+  await assert.rejects(
+    oauth.processUserInfoResponse(as, client, sub, await oauth.userInfoRequest(as, client, `${full.access_token}x`, opts)),
+    (err) => {
+      assert.equal(err?.name, "WWWAuthenticateChallengeError", `${err}`);
+      assert.equal(err.status, 401);
+      assert.equal(err.cause[0].scheme, "bearer");
+      assert.equal(err.cause[0].parameters.error, "invalid_token");
+      return true;
+    },
+  );
 });

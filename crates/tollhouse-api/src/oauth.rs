@@ -134,6 +134,10 @@ pub struct ProviderMetadata {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// OIDC userinfo endpoint (`{issuer}/me`).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true, nullable = false))]
+    pub userinfo_endpoint: Option<String>,
 }
 
 /// The successful `client_credentials` response (RFC 6749 §5.1): a JWT for the app itself.
@@ -375,4 +379,31 @@ mod tests {
             assert_eq!(text, serde_json::Value::from(subject.as_str()));
         }
     }
+}
+
+/// OIDC Core §5.3 userinfo: the claims a user access token's scopes allow (`email` with the
+/// `email` scope; `name`, `picture` and `preferred_username` with `profile`), each present only
+/// where the user record has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", serde(deny_unknown_fields))]
+pub struct UserInfo {
+    /// The user's id: the `sub` of their tokens.
+    pub sub: String,
+    /// The user's email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub email: Option<String>,
+    /// The user's display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub name: Option<String>,
+    /// The user's picture URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub picture: Option<String>,
+    /// The integrator's id for the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub preferred_username: Option<String>,
 }

@@ -29,9 +29,13 @@ pub async fn consumption_of(
     now: UnixTime,
 ) -> Result<Consumption, StoreError> {
     let mut consumption = Consumption::total(state.store.consumed_usd_micros(user_id).await?);
-    for at in Balance::checkpoints(grants, now) {
-        let before = state.store.consumed_before(client_id, user_id, at).await?;
-        consumption.before.insert(at, before);
-    }
+    let checkpoints = Balance::checkpoints(grants, now);
+    let before = state
+        .store
+        .consumed_before_each(client_id, user_id, &checkpoints)
+        .await?;
+    consumption
+        .before
+        .extend(checkpoints.into_iter().zip(before));
     Ok(consumption)
 }

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 pub const GRANT_TYPES: &[&str] = &[
     "client_credentials",
     "refresh_token",
+    "urn:ietf:params:oauth:grant-type:device_code",
     "urn:ietf:params:oauth:grant-type:token-exchange",
 ];
 
@@ -45,6 +46,7 @@ async fn document(state: &AppState) -> Response {
             "client_secret_post",
             "none",
         ]),
+        userinfo_endpoint: Some(format!("{issuer}/me")),
     };
     let mut response = axum::Json(body).into_response();
     response.headers_mut().insert(

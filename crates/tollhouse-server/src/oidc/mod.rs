@@ -13,6 +13,7 @@ mod mint_for_user;
 mod params;
 mod refresh;
 mod revocation;
+mod userinfo;
 pub mod verify;
 
 use crate::state::AppState;
@@ -40,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(facades::api_key_exchange))
         .routes(routes!(facades::device_exchange))
         .routes(routes!(device::authorize))
+        .routes(routes!(userinfo::get, userinfo::post))
 }
 
 /// A JSON body answered with `Cache-Control: no-store` (RFC 6749 §5.1): the wire types live in

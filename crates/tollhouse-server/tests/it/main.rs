@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod balance_reads;
 mod builder_matrix;
 mod builder_more;
 mod builder_users;
@@ -32,4 +33,5 @@ mod tokens_lifecycle;
 mod usage;
 mod usage_bounds;
 mod usage_ranges;
+mod userinfo;
 mod webhook;

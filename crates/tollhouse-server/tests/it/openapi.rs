@@ -18,6 +18,8 @@ const ROUTES: &[&str] = &[
     "POST /api/v1/oidc/token/introspection",
     "POST /api/v1/oidc/token/revocation",
     "POST /api/v1/oidc/device/auth",
+    "GET /api/v1/oidc/me",
+    "POST /api/v1/oidc/me",
     "POST /api/v1/apps/{client_id}/oidc/token",
     "POST /api/pymthouse/keys/exchange",
     "POST /api/signer/device/exchange",
