@@ -26,6 +26,8 @@ pub enum BuilderErrorCode {
     Conflict,
     /// The body exceeds the configured limit.
     PayloadTooLarge,
+    /// RFC 6750: the bearer token is missing, invalid, expired or revoked (userinfo).
+    InvalidToken,
     /// Storage is unreachable; retry later.
     TemporarilyUnavailable,
     /// An internal error.
@@ -43,6 +45,7 @@ impl BuilderErrorCode {
             Self::UserInactive => "user_inactive",
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::InvalidToken => "invalid_token",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
         }
@@ -67,8 +70,8 @@ pub struct BuilderErrorBody {
     pub error_description: String,
 }
 
-/// The `error` codes of the OAuth endpoints (RFC 6749 §5.2, RFC 8628 §3.5, RFC 8707) and the
-/// exchange facades.
+/// The `error` codes of the OAuth endpoints (RFC 6749 §5.2, RFC 8628 §3.5, RFC 8707), the
+/// userinfo endpoint (RFC 6750 §3.1) and the exchange facades.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -99,6 +102,8 @@ pub enum OAuthErrorCode {
     InsufficientAllowance,
     /// The app does not exist.
     NotFound,
+    /// RFC 6750: the bearer token is missing, invalid, expired or revoked (userinfo).
+    InvalidToken,
     /// Storage is unreachable; retry later.
     TemporarilyUnavailable,
     /// An internal error.
@@ -122,6 +127,7 @@ impl OAuthErrorCode {
             Self::AccessDenied => "access_denied",
             Self::InsufficientAllowance => "insufficient_allowance",
             Self::NotFound => "not_found",
+            Self::InvalidToken => "invalid_token",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
         }

@@ -13,7 +13,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
-use tollhouse_api::error::OAuthErrorBody;
+use tollhouse_api::error::{OAuthErrorBody, OAuthErrorCode};
 use tollhouse_api::oauth::UserInfo;
 use tollhouse_core::scope::ScopeSet;
 use tollhouse_core::user::UserStatus;
@@ -42,18 +42,23 @@ impl From<tollhouse_store::StoreError> for UserinfoError {
 impl IntoResponse for UserinfoError {
     fn into_response(self) -> Response {
         let (status, error, description) = match &self {
-            Self::InvalidToken(d) => (StatusCode::UNAUTHORIZED, "invalid_token", *d),
-            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", *d),
+            Self::InvalidToken(d) => (StatusCode::UNAUTHORIZED, OAuthErrorCode::InvalidToken, *d),
+            Self::InvalidRequest(d) => {
+                (StatusCode::BAD_REQUEST, OAuthErrorCode::InvalidRequest, *d)
+            }
             Self::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "store unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
+                    OAuthErrorCode::TemporarilyUnavailable,
                     "storage is unavailable, retry later",
                 )
             }
         };
-        let body = serde_json::json!({ "error": error, "error_description": description });
+        let body = OAuthErrorBody {
+            error,
+            error_description: description.to_owned(),
+        };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
