@@ -79,7 +79,9 @@ backend_tests! {
         }
 
         // go-livepeer's remote signer, cold cache: the webhook's 503 arrives before its 5 s
-        // client gives up (which it would report to the gateway as a bare 500).
+        // client gives up (which it would report to the gateway as a bare 500). Times are
+        // printed for the record, never asserted.
+        let started = std::time::Instant::now();
         let verdict = signer_consults_webhook(
             &server.url("/webhooks/remote-signer"),
             FLAG,
@@ -91,6 +93,8 @@ backend_tests! {
             SignerVerdict::Reject { status: 503, .. } => {}
             other => panic!("expected the documented 503, got {other:?}"),
         }
+        eprintln!("{db:?} stalled store: webhook 503 after {:?}", started.elapsed());
+        let started = std::time::Instant::now();
 
         // A Builder write and the token endpoint answer 503 in their own shape, in time too.
         let client = patient_client();
@@ -101,6 +105,8 @@ backend_tests! {
             .send()
             .await
             .expect("Builder route answers inside 5 s");
+        eprintln!("{db:?} stalled store: Builder 503 after {:?}", started.elapsed());
+        let started = std::time::Instant::now();
         assert_eq!(response.status(), 503);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], "temporarily_unavailable", "{body}");
@@ -110,6 +116,7 @@ backend_tests! {
             .send()
             .await
             .expect("token endpoint answers inside 5 s");
+        eprintln!("{db:?} stalled store: token 503 after {:?}", started.elapsed());
         assert_eq!(response.status(), 503);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], "temporarily_unavailable", "{body}");
