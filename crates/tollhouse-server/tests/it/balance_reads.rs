@@ -14,36 +14,34 @@ const DAY: i64 = 86_400;
 /// 10^-36 USD in one micro-USD: events carry sub-micro parts so rounding once is checked.
 const UNITS_PER_MICRO: u128 = 1_000_000_000_000_000_000_000_000_000_000;
 
-/// One stored event of `micros` and a fraction (`units` of 10^-36 USD) at unix second `at`.
-fn event(
+/// A signed-ticket event as the store keeps it: `usd` for `user_id` of `client_id` at unix ms
+/// `at_ms`, with no fee or pixels. For tests that reach a state (a long life, many days of
+/// usage) through the store's own ingest path instead of through thousands of requests.
+pub(crate) fn stored_ticket(
+    id: &str,
     client_id: &str,
     user_id: &str,
-    i: usize,
-    at: i64,
-    micros: u128,
-    units: u128,
+    usd: ExactUsd,
+    at_ms: i64,
 ) -> UsageEventRow {
     UsageEventRow {
-        id: format!("flat:{i}"),
+        id: format!("{id}:{client_id}"),
         source: "signed_ticket",
-        auth_id: format!("{client_id}:flat"),
+        auth_id: format!("{client_id}:{user_id}"),
         client_id: Some(client_id.to_owned()),
         user_id: Some(user_id.to_owned()),
         pipeline: "live-video-to-video".into(),
         model_id: String::new(),
         manifest_id: String::new(),
         gateway_request_id: None,
-        request_id: format!("flat-{i}"),
+        request_id: id.to_owned(),
         fee: Wei::ZERO.to_parts().unwrap(),
-        usd: ExactUsd::from_micros_and_units(micros, units)
-            .unwrap()
-            .to_parts()
-            .unwrap(),
+        usd: usd.to_parts().unwrap(),
         eth_usd_price: String::new(),
         pixels: 0,
         billable_secs: "0".into(),
         billable_micros: 0,
-        occurred_at_ms: at * 1000,
+        occurred_at_ms: at_ms,
         price_observed_at_ms: None,
     }
 }
@@ -82,7 +80,8 @@ backend_tests! {
         for i in 0..400usize {
             let k = i64::try_from(i).unwrap();
             let at = if i % 10 == 0 { t0 + (k / 10) * DAY / 4 } else { t0 + k * 2161 };
-            events.push(event(&app.client_id, &user.id, i, at, 1 + (i as u128 % 5), (i as u128 * 37) % UNITS_PER_MICRO + 1));
+            let usd = ExactUsd::from_micros_and_units(1 + (i as u128 % 5), (i as u128 * 37) % UNITS_PER_MICRO + 1).unwrap();
+            events.push(stored_ticket(&format!("flat-{i}"), &app.client_id, &user.id, usd, at * 1000));
         }
         let counts = store.ingest_usage(&events, &[], server.clock.now(), OverLimit::Refuse).await.unwrap();
         assert_eq!(counts.ingested, 400);

@@ -14,37 +14,23 @@ use std::time::{Duration, Instant};
 use tollhouse_core::Clock as _;
 use tollhouse_core::bounds::{MAX_APP_USD_MICROS, MAX_EVENT_USD_MICROS};
 use tollhouse_core::keys::SigningAlg;
-use tollhouse_core::money::{ExactUsd, Wei};
-use tollhouse_store::{OverLimit, UsageEventRow};
+use tollhouse_core::money::ExactUsd;
+use tollhouse_store::OverLimit;
 
 /// `n` stored events of `micros` each for `user_id` of `client_id`, written through the store's
 /// own ingest path: the state an app reaches after a long life, without a long test.
 async fn seed(server: &TestServer, client_id: &str, user_id: &str, n: usize, micros: i64) {
     let now_ms = server.clock.now_millis();
-    let usd = ExactUsd::from_micros_and_units(micros.unsigned_abs().into(), 0)
-        .unwrap()
-        .to_parts()
-        .unwrap();
-    let rows: Vec<UsageEventRow> = (0..n)
-        .map(|i| UsageEventRow {
-            id: format!("seed:{client_id}:{i}"),
-            source: "signed_ticket",
-            auth_id: format!("{client_id}:seed"),
-            client_id: Some(client_id.to_owned()),
-            user_id: Some(user_id.to_owned()),
-            pipeline: "live-video-to-video".into(),
-            model_id: String::new(),
-            manifest_id: String::new(),
-            gateway_request_id: None,
-            request_id: format!("seed-{i}"),
-            fee: Wei::ZERO.to_parts().unwrap(),
-            usd,
-            eth_usd_price: String::new(),
-            pixels: 0,
-            billable_secs: "0".into(),
-            billable_micros: 0,
-            occurred_at_ms: now_ms,
-            price_observed_at_ms: None,
+    let usd = ExactUsd::from_micros_and_units(micros.unsigned_abs().into(), 0).unwrap();
+    let rows: Vec<_> = (0..n)
+        .map(|i| {
+            crate::balance_reads::stored_ticket(
+                &format!("seed-{i}"),
+                client_id,
+                user_id,
+                usd,
+                now_ms,
+            )
         })
         .collect();
     let counts = server
