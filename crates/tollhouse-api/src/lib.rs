@@ -37,5 +37,6 @@ pub mod stream_keys;
 pub mod tickets;
 pub mod usage;
 pub mod users;
+pub mod webhook;
 
 pub use tollhouse_core::money::{UsdMicros, Wei};

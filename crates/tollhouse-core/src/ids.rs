@@ -136,10 +136,13 @@ pub fn generate_api_key_secret(rng: &dyn Random) -> String {
 /// Splits an API key as presented: composite `app_<24hex>_<secret>` or the bare secret.
 /// Returns the app id it names (if composite) and the secret part.
 pub fn split_api_key(value: &str) -> (Option<&str>, &str) {
-    if value.len() > 29 && value.starts_with(AppClientId::PREFIX) && value.as_bytes()[28] == b'_' {
+    if value.len() > 29
+        && value.starts_with(AppClientId::PREFIX)
+        && value.as_bytes().get(28) == Some(&b'_')
+    {
         let (app, rest) = value.split_at(28);
         if AppClientId::parse(app).is_some() {
-            return (Some(app), &rest[1..]);
+            return (Some(app), rest.strip_prefix('_').unwrap_or(rest));
         }
     }
     (None, value)

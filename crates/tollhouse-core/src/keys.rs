@@ -3,6 +3,11 @@
 //! Signing holds the parsed aws-lc-rs key pair for the key's whole life. (`jsonwebtoken::encode`
 //! re-parses the private key DER on every call, which costs a large share of an RSA signature on
 //! the token endpoint's hot path.) Verification goes through `jsonwebtoken`.
+//!
+//! Key generation and signatures draw their randomness (key material, ECDSA and RSA-PSS
+//! nonces) from aws-lc's own `SystemRandom`, as aws-lc requires: the one place besides
+//! `random.rs` that reads OS randomness.
+#![allow(clippy::disallowed_types)]
 
 use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::rand::SystemRandom;
@@ -148,11 +153,12 @@ impl SigningKey {
                     .map_err(|e| invalid(&e))?;
                 // Uncompressed SEC1 point: 0x04 || x (32) || y (32).
                 let point = pair.public_key().as_ref();
-                if point.len() != 65 {
+                let (Some(x), Some(y), 65) = (point.get(1..33), point.get(33..), point.len())
+                else {
                     return Err(KeyError::Invalid("unexpected P-256 point length".into()));
-                }
-                let jwk = json!({"kty": "EC", "crv": "P-256",
-                    "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..])});
+                };
+                let jwk =
+                    json!({"kty": "EC", "crv": "P-256", "x": B64.encode(x), "y": B64.encode(y)});
                 (Pair::Ec(pair), jwk)
             }
             SigningAlg::EdDSA => {

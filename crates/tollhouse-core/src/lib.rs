@@ -5,6 +5,7 @@
 
 pub mod allowance;
 pub mod app;
+pub mod authorization;
 pub mod bounds;
 pub mod claims;
 pub mod clock;

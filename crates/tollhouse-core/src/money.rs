@@ -706,10 +706,10 @@ mod wide {
         let divisor = u128::from(divisor.max(1));
         let mut quotient = [0u64; 4];
         let mut rem: u128 = 0;
-        for i in (0..4).rev() {
+        for (digit, limb) in quotient.iter_mut().zip(value).rev() {
             // rem < divisor < 2^64, so (rem << 64 | limb) fits a u128 and the digit fits a u64.
-            let current = (rem << 64) | u128::from(value[i]);
-            quotient[i] = (current / divisor) as u64;
+            let current = (rem << 64) | u128::from(limb);
+            *digit = (current / divisor) as u64;
             rem = current % divisor;
         }
         (quotient, rem as u64)

@@ -32,6 +32,7 @@ pub fn random_bytes<const N: usize>(rng: &dyn Random) -> [u8; N] {
 pub struct OsRandom;
 
 impl Random for OsRandom {
+    #[allow(clippy::disallowed_types)] // the one source of OS randomness
     fn fill(&self, buf: &mut [u8]) {
         rand::rngs::OsRng.fill_bytes(buf);
     }

@@ -32,7 +32,8 @@ impl ExternalUserId {
         }
         let bytes = value.as_bytes();
         let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-');
-        if !bytes[0].is_ascii_alphanumeric() || !bytes.iter().all(|b| allowed(*b)) {
+        let starts_well = bytes.first().is_some_and(u8::is_ascii_alphanumeric);
+        if !starts_well || !bytes.iter().all(|b| allowed(*b)) {
             return Err(ExternalUserIdError::Characters);
         }
         let lower = value.to_ascii_lowercase();

@@ -475,9 +475,11 @@ pub struct JwtVerifier {
 #[derive(Debug)]
 struct VerifierInner {
     issuer: String,
+    /// Empty: any audience (see [`JwtVerifierBuilder::any_audience`]).
     audiences: Vec<String>,
     required_scopes: Vec<String>,
     leeway_secs: i64,
+    expiry_leeway_secs: i64,
     algorithms: Vec<Algorithm>,
     rfc9068: bool,
     keys: JwksCache,
@@ -489,8 +491,10 @@ struct VerifierInner {
 pub struct JwtVerifierBuilder {
     issuer: String,
     audiences: Vec<String>,
+    any_audience: bool,
     required_scopes: Vec<String>,
     leeway_secs: i64,
+    expiry_leeway_secs: Option<i64>,
     algorithms: Vec<Algorithm>,
     rfc9068: bool,
     keys: Option<JwksCache>,
@@ -505,6 +509,13 @@ impl JwtVerifierBuilder {
         self
     }
 
+    /// Accepts a token whatever its `aud` says, or without one: for an issuer whose access
+    /// tokens name no audience of yours. Overrides [`JwtVerifierBuilder::audience`].
+    pub fn any_audience(mut self) -> Self {
+        self.any_audience = true;
+        self
+    }
+
     /// Requires `scope` in the token's `scope` (or `scp`) claim (may be called several times).
     pub fn required_scope(mut self, scope: impl Into<String>) -> Self {
         self.required_scopes.push(scope.into());
@@ -514,6 +525,14 @@ impl JwtVerifierBuilder {
     /// Tolerated clock difference for `exp`, `nbf` and `iat` (default 30 s).
     pub fn leeway_secs(mut self, secs: i64) -> Self {
         self.leeway_secs = secs.max(0);
+        self
+    }
+
+    /// Tolerated clock difference for `exp` alone (default: the leeway of
+    /// [`JwtVerifierBuilder::leeway_secs`]); 0 honours `exp` to the second, as a verifier must
+    /// that never accepts a token its issuer already considers expired.
+    pub fn expiry_leeway_secs(mut self, secs: i64) -> Self {
+        self.expiry_leeway_secs = Some(secs.max(0));
         self
     }
 
@@ -550,7 +569,9 @@ impl JwtVerifierBuilder {
             .keys
             .unwrap_or_else(|| JwksCache::discover(self.issuer.clone()))
             .with_clock(self.clock.clone());
-        let audiences = if self.audiences.is_empty() {
+        let audiences = if self.any_audience {
+            Vec::new()
+        } else if self.audiences.is_empty() {
             vec![self.issuer.clone()]
         } else {
             self.audiences
@@ -566,6 +587,7 @@ impl JwtVerifierBuilder {
                 audiences,
                 required_scopes: self.required_scopes,
                 leeway_secs: self.leeway_secs,
+                expiry_leeway_secs: self.expiry_leeway_secs.unwrap_or(self.leeway_secs),
                 algorithms,
                 rfc9068: self.rfc9068,
                 keys,
@@ -618,8 +640,10 @@ impl JwtVerifier {
         JwtVerifierBuilder {
             issuer: issuer.into(),
             audiences: Vec::new(),
+            any_audience: false,
             required_scopes: Vec::new(),
             leeway_secs: DEFAULT_LEEWAY_SECS,
+            expiry_leeway_secs: None,
             algorithms: DEFAULT_ALGORITHMS.to_vec(),
             rfc9068: true,
             keys: None,
@@ -634,11 +658,9 @@ impl JwtVerifier {
 
     /// Verifies the value of an `Authorization` header (`Bearer <token>`).
     pub async fn verify_bearer(&self, authorization: &str) -> Result<AccessTokenClaims, JwtError> {
-        match authorization.trim().split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                self.verify(token.trim()).await
-            }
-            _ => Err(JwtError::Malformed),
+        match tollhouse_core::authorization::bearer(authorization) {
+            Some(token) => self.verify(token).await,
+            None => Err(JwtError::Malformed),
         }
     }
 
@@ -698,11 +720,11 @@ impl JwtVerifier {
             return Err(JwtError::WrongIssuer);
         }
         let aud = audiences_of(&claims);
-        if !aud.iter().any(|a| inner.audiences.contains(a)) {
+        if !inner.audiences.is_empty() && !aud.iter().any(|a| inner.audiences.contains(a)) {
             return Err(JwtError::WrongAudience);
         }
         let exp = int_claim(&claims, "exp")?.ok_or(JwtError::MissingClaim("exp"))?;
-        if now.saturating_sub(leeway) >= exp {
+        if now.saturating_sub(inner.expiry_leeway_secs) >= exp {
             return Err(JwtError::Expired);
         }
         let nbf = int_claim(&claims, "nbf")?;

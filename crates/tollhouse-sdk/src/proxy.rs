@@ -256,10 +256,10 @@ impl<M: MintSignerToken> SignerProxy<M, NobodyAuthenticated> {
 
 /// go-livepeer's error shape, so gateways read the proxy's refusals like the signer's own.
 fn signer_error(status: StatusCode, message: &str, code: Option<&str>) -> Response<ProxyBody> {
-    let mut error = serde_json::json!({ "message": message });
-    if let Some(code) = code {
-        error["code"] = serde_json::Value::String(code.to_owned());
-    }
+    let error = match code {
+        Some(code) => serde_json::json!({ "message": message, "code": code }),
+        None => serde_json::json!({ "message": message }),
+    };
     let body = serde_json::json!({ "error": error }).to_string();
     let mut response = Response::new(
         Full::new(Bytes::from(body))

@@ -78,11 +78,12 @@ fn envelope(shape: &Shape, mix: &mut Mix, i: u64) -> (String, Vec<u8>) {
     } else {
         format!("bench-user-{user:04}")
     };
-    let pair = if mix.below(10) < 8 {
-        PAIRS[(user % 4) as usize]
+    let index = if mix.below(10) < 8 {
+        user % 4
     } else {
-        PAIRS[mix.below(4) as usize]
+        mix.below(4)
     };
+    let pair = PAIRS.get(index as usize).copied().unwrap_or(PAIRS[0]);
     // In time order, as a live topic delivers them (and as a consumer stores them): event i
     // of N at i/N of the way through the period, give or take a minute.
     let span = i128::from(shape.days) * i128::from(DAY_MS);

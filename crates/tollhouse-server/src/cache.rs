@@ -113,7 +113,7 @@ mod tests {
 pub enum Lookup<V> {
     /// Use this value.
     Hit(V),
-    /// Compute the value and [`SwrCache::insert`] it (or [`SwrCache::remove`] the key).
+    /// Compute the value (as [`SwrCache::get_or_load`] does).
     Compute,
 }
 
@@ -133,7 +133,7 @@ struct SwrEntry<V> {
 pub struct SwrCache<K, V> {
     entries: RwLock<HashMap<K, SwrEntry<V>>>,
     /// Bumped (under the write lock) by every removal, so a value computed from a read that
-    /// overlapped a removal is not stored after it (see [`SwrCache::insert_unless_invalidated`]).
+    /// overlapped a removal is not stored after it (see [`SwrCache::get_or_load`]).
     generation: std::sync::atomic::AtomicU64,
     fresh_millis: i64,
     grace_millis: i64,
@@ -153,24 +153,10 @@ impl<K: Eq + Hash + Clone, V: Clone> SwrCache<K, V> {
         }
     }
 
-    /// The removal count so far: read it before computing a value for
-    /// [`SwrCache::insert_unless_invalidated`].
-    pub fn generation(&self) -> u64 {
+    /// The removal count so far, read before a load so that a value loaded across a removal
+    /// is not stored.
+    fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// [`SwrCache::insert`], unless something was removed since `seen` was read: the value may
-    /// then predate the change that caused the removal (e.g. a balance read while a usage batch
-    /// committed), so it is dropped and the next caller computes afresh.
-    pub fn insert_unless_invalidated(
-        &self,
-        key: K,
-        value: V,
-        hard_until_millis: i64,
-        clock: &dyn Clock,
-        seen: u64,
-    ) {
-        self.insert_checked(key, value, hard_until_millis, clock, Some(seen));
     }
 
     /// The value to use for `key`, or the duty to compute it.
@@ -197,6 +183,36 @@ impl<K: Eq + Hash + Clone, V: Clone> SwrCache<K, V> {
             Lookup::Hit(entry.value.clone())
         } else {
             Lookup::Compute
+        }
+    }
+
+    /// The cached value for `key`, or the one `load` computes (with the hard expiry, in clock
+    /// millis, it may be used until). A loaded value is stored unless something was removed
+    /// while it was loading (it may predate that change); a failed load forgets the key, so a
+    /// stale value whose refresh failed is not served again.
+    pub async fn get_or_load<E>(
+        &self,
+        key: K,
+        clock: &dyn Clock,
+        load: impl Future<Output = Result<(V, i64), E>>,
+    ) -> Result<V, E> {
+        if let Lookup::Hit(hit) = self.lookup(&key, clock) {
+            return Ok(hit);
+        }
+        let seen = self.generation();
+        match load.await {
+            Ok((value, hard_until_millis)) => {
+                self.insert_checked(key, value.clone(), hard_until_millis, clock, Some(seen));
+                Ok(value)
+            }
+            Err(err) => {
+                // Not a change of what the cache mirrors: other keys' loads in flight stand.
+                self.entries
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&key);
+                Err(err)
+            }
         }
     }
 
@@ -270,25 +286,31 @@ impl<K: Eq + Hash + Clone, V: Clone> SwrCache<K, V> {
 mod swr_tests {
     use super::*;
 
-    #[test]
-    fn a_value_read_across_a_removal_is_not_cached() {
+    #[tokio::test]
+    async fn get_or_load_caches_loads_and_forgets_failures() {
         let clock = tollhouse_core::ManualClock::at(100);
-        let cache = SwrCache::new(800, 200, 16);
-        let seen = cache.generation();
-        // A usage batch commits and forgets the user while the old balance is being read.
-        cache.remove(&"alice");
-        cache.insert_unless_invalidated("alice", 1, i64::MAX, &clock, seen);
+        let cache: SwrCache<&str, u32> = SwrCache::new(800, 200, 16);
+        let loaded = cache.get_or_load("k", &clock, async { Ok::<_, ()>((1, i64::MAX)) });
+        assert_eq!(loaded.await, Ok(1));
+        let cached = cache.get_or_load("k", &clock, async { Ok::<_, ()>((2, i64::MAX)) });
+        assert_eq!(cached.await, Ok(1), "a fresh entry is not loaded again");
+        clock.advance_millis(800);
+        let failed = cache.get_or_load("k", &clock, async { Err::<(u32, i64), _>("down") });
+        assert_eq!(failed.await, Err("down"));
         assert_eq!(
-            cache.lookup(&"alice", &clock),
+            cache.lookup(&"k", &clock),
             Lookup::Compute,
-            "stale read dropped"
+            "the stale value is gone"
         );
-        let seen = cache.generation();
-        cache.insert_unless_invalidated("alice", 2, i64::MAX, &clock, seen);
-        assert_eq!(cache.lookup(&"alice", &clock), Lookup::Hit(2));
-        cache.clear();
-        assert_eq!(cache.lookup(&"alice", &clock), Lookup::Compute);
+        // A removal while loading: the value is returned but not kept.
+        let seen_removal = cache.get_or_load("k", &clock, async {
+            cache.remove(&"other");
+            Ok::<_, ()>((3, i64::MAX))
+        });
+        assert_eq!(seen_removal.await, Ok(3));
+        assert_eq!(cache.lookup(&"k", &clock), Lookup::Compute);
     }
+
     use tollhouse_core::ManualClock;
 
     #[test]

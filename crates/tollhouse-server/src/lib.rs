@@ -155,7 +155,13 @@ pub async fn start(
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://{addr}"),
     };
+    let outbound = signer::http_client()?;
     let state = AppState::new(Shared {
+        external_issuers: signer::external::ExternalIssuers::new(
+            &config.external_issuers,
+            &outbound,
+            deps.clock.clone(),
+        ),
         issuer: format!("{base_url}{}", oidc::ISSUER_PATH),
         base_url,
         pepper: master.pepper(),
@@ -181,8 +187,7 @@ pub async fn start(
             signer::policy::POLICY_GRACE_MILLIS,
             100_000,
         ),
-        external_issuers: signer::external::ExternalIssuers::new(&config.external_issuers),
-        http: signer::http_client()?,
+        http: outbound,
         kafka: Arc::default(),
         price: Arc::new(price),
         config,

@@ -112,6 +112,10 @@ pub struct ExternalIssuer {
     /// Algorithms accepted [default: RS256, ES256, EdDSA].
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
+    /// Seconds a fetched key set is trusted before it is fetched again even when every `kid`
+    /// is known [default: 3600]: the longest a key the issuer withdrew keeps verifying.
+    #[serde(default = "default_jwks_max_age_secs")]
+    pub jwks_max_age_secs: u64,
 }
 
 fn default_required_scope() -> String {
@@ -130,6 +134,10 @@ fn default_subject_type() -> String {
     "external_user_id".into()
 }
 
+fn default_jwks_max_age_secs() -> u64 {
+    tollhouse_sdk::jwt::DEFAULT_JWKS_MAX_AGE.as_secs()
+}
+
 fn default_algorithms() -> Vec<String> {
     vec!["RS256".into(), "ES256".into(), "EdDSA".into()]
 }
@@ -146,6 +154,7 @@ impl ExternalIssuer {
             subject_claims: default_subject_claims(),
             subject_type: default_subject_type(),
             algorithms: default_algorithms(),
+            jwks_max_age_secs: default_jwks_max_age_secs(),
         }
     }
 }

@@ -34,3 +34,11 @@ impl From<sqlx::Error> for StoreError {
         }
     }
 }
+
+/// A store failure while proving an identity is an outage of billing (503
+/// `billing_unavailable` at the webhook), never a judgement of the credential.
+impl From<StoreError> for tollhouse_core::webhook::Rejection {
+    fn from(err: StoreError) -> Self {
+        Self::StoreUnavailable(err.to_string())
+    }
+}

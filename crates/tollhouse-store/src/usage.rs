@@ -250,6 +250,13 @@ pub(crate) fn chunks(len: usize, max: usize) -> Vec<Range<usize>> {
     out
 }
 
+/// `items` in the runs [`chunks`] describes.
+pub(crate) fn chunked<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    chunks(items.len(), max)
+        .into_iter()
+        .filter_map(move |range| items.get(range))
+}
+
 /// `$first, $first+1, …` (`count` of them).
 fn placeholders(first: usize, count: usize) -> String {
     let mut out = String::new();
@@ -492,8 +499,7 @@ async fn insert_events_sqlite(
 ) -> Result<HashSet<String>, StoreError> {
     use sqlx::Row as _;
     let mut inserted = HashSet::with_capacity(events.len());
-    for range in chunks(events.len(), SQLITE_ROWS) {
-        let chunk = &events[range];
+    for chunk in chunked(events, SQLITE_ROWS) {
         let sql = format!(
             "INSERT INTO usage_events ({EVENT_COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
             value_rows(EVENT_WIDTH, chunk.len())
@@ -725,8 +731,7 @@ impl<'a> BatchSums<'a> {
     async fn write_sqlite(&self, tx: &mut Tx<'_>, now: UnixTime) -> Result<(), StoreError> {
         self.blocks()?.write_sqlite(tx).await?;
         let rollups = sorted(&self.rollups);
-        for range in chunks(rollups.len(), SQLITE_ROWS) {
-            let chunk = &rollups[range];
+        for chunk in chunked(&rollups, SQLITE_ROWS) {
             let sql = format!(
                 "INSERT INTO usage_rollups ({ROLLUP_COLUMNS}) VALUES {} \
                  ON CONFLICT (client_id, user_id, pipeline, model_id, day) DO UPDATE SET {}",
@@ -744,8 +749,7 @@ impl<'a> BatchSums<'a> {
             query.execute(&mut **tx).await?;
         }
         let manifests = sorted(&self.manifests);
-        for range in chunks(manifests.len(), SQLITE_ROWS) {
-            let chunk = &manifests[range];
+        for chunk in chunked(&manifests, SQLITE_ROWS) {
             let sql = format!(
                 "INSERT INTO usage_manifest_rollups ({MANIFEST_COLUMNS}) VALUES {} \
                  ON CONFLICT (client_id, day, manifest_id, user_id, pipeline, model_id) DO UPDATE SET {}",
@@ -769,8 +773,7 @@ impl<'a> BatchSums<'a> {
             query.execute(&mut **tx).await?;
         }
         let users = sorted(&self.users);
-        for range in chunks(users.len(), SQLITE_ROWS) {
-            let chunk = &users[range];
+        for chunk in chunked(&users, SQLITE_ROWS) {
             let sql = format!(
                 "INSERT INTO user_consumption ({CONSUMPTION_COLUMNS}) VALUES {} \
                  ON CONFLICT (user_id) DO UPDATE SET {}",
@@ -954,7 +957,7 @@ impl SqlStore {
             };
             let refused_ids: HashSet<&str> = refused
                 .iter()
-                .map(|(i, _)| events[*i].id.as_str())
+                .filter_map(|(i, _)| events.get(*i).map(|e| e.id.as_str()))
                 .collect();
             for id in &refused_ids {
                 sqlx::query("DELETE FROM usage_events WHERE id = $1")
@@ -1037,8 +1040,7 @@ impl UsageRepository for SqlStore {
         }
         let apps: Vec<&str> = apps.into_iter().collect();
         let mut known_apps = HashSet::new();
-        for range in chunks(apps.len(), LOOKUP_CHUNK) {
-            let chunk = &apps[range];
+        for chunk in chunked(&apps, LOOKUP_CHUNK) {
             let sql = format!(
                 "SELECT client_id FROM apps WHERE client_id IN ({})",
                 placeholders(1, chunk.len())
@@ -1060,8 +1062,7 @@ impl UsageRepository for SqlStore {
         let mut users = HashMap::new();
         for (client_id, externals) in &wanted {
             let externals: Vec<&str> = externals.iter().copied().collect();
-            for range in chunks(externals.len(), LOOKUP_CHUNK) {
-                let chunk = &externals[range];
+            for chunk in chunked(&externals, LOOKUP_CHUNK) {
                 let sql = format!(
                     "SELECT external_user_id, id FROM app_users WHERE client_id = $1 AND external_user_id IN ({})",
                     placeholders(2, chunk.len())

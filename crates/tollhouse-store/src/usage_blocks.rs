@@ -10,7 +10,7 @@
 
 use crate::StoreError;
 use crate::usage::{
-    IntArray, RollupSums, SQLITE_ROWS, TextArray, Tx, add_sums, bind_arrays, bind_sums, chunks,
+    IntArray, RollupSums, SQLITE_ROWS, TextArray, Tx, add_sums, bind_arrays, bind_sums, chunked,
     push_sums, value_rows,
 };
 use crate::usage_cover::{SPANS, round_down};
@@ -111,8 +111,7 @@ impl<'a> BlockSums<'a> {
 
     pub(crate) async fn write_sqlite(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         let apps: Vec<_> = self.apps.iter().collect();
-        for range in chunks(apps.len(), SQLITE_ROWS) {
-            let chunk = &apps[range];
+        for chunk in chunked(&apps, SQLITE_ROWS) {
             let sql = format!(
                 "INSERT INTO usage_app_blocks ({APP_COLUMNS}) VALUES {} \
                  ON CONFLICT (client_id, span_days, start_day, pipeline, model_id) DO UPDATE SET {}",
@@ -130,8 +129,7 @@ impl<'a> BlockSums<'a> {
             query.execute(&mut **tx).await?;
         }
         let users: Vec<_> = self.users.iter().collect();
-        for range in chunks(users.len(), SQLITE_ROWS) {
-            let chunk = &users[range];
+        for chunk in chunked(&users, SQLITE_ROWS) {
             let sql = format!(
                 "INSERT INTO usage_user_blocks ({USER_COLUMNS}) VALUES {} \
                  ON CONFLICT (client_id, span_days, start_day, user_id) DO UPDATE SET {}",

@@ -12,6 +12,8 @@
 
 /// The block sizes, in days, smallest first; each divides the next.
 pub const SPANS: [i64; 4] = [1, 4, 16, 64];
+/// The largest block (the last of [`SPANS`]): a range is covered one of these at a time.
+const TOP_SPAN: i64 = 64;
 
 /// Blocks of `span_days` starting at days `from..to` (each start a multiple of `span_days`),
 /// each counted `weight` times (`1`, or `-1` to subtract it).
@@ -38,16 +40,17 @@ pub(crate) fn round_down(day: i64, span: i64) -> i64 {
 pub fn cover(from: i64, to: i64) -> Vec<BlockRun> {
     let range = Range { from, to };
     let top = SPANS.len() - 1;
+    let top_span = TOP_SPAN;
     let mut blocks = Vec::new();
     if from < to {
-        let mut start = round_down(from, SPANS[top]);
+        let mut start = round_down(from, top_span);
         while start < to {
             // A top-level block has nothing above it: it starts from zero, and zero added
             // everywhere (no block) is always a cover, so there is always a best one.
             if let Some(best) = range.best(top, start, 0) {
                 blocks.extend(best);
             }
-            start += SPANS[top];
+            start += top_span;
         }
     }
     runs(blocks)
@@ -65,7 +68,7 @@ impl Range {
     /// counted once, every other day zero times. `None` when no blocks can do that (only a
     /// single day that would need a weight of ±2).
     fn best(self, level: usize, start: i64, inherited: i64) -> Option<Vec<BlockRun>> {
-        let span = SPANS[level];
+        let span = *SPANS.get(level)?;
         let end = start + span;
         let inside = self.from <= start && end <= self.to;
         let outside = end <= self.from || self.to <= start;
@@ -90,7 +93,7 @@ impl Range {
         // or needing more than one step: try this block not counted, added and subtracted.
         // Each weight in {-1, 0, 1} suffices; an exhaustive search up to ±2 finds the same
         // minimum for every range the tests try (`cover_uses_the_fewest_blocks`).
-        let child = SPANS[level.checked_sub(1)?];
+        let child = *SPANS.get(level.checked_sub(1)?)?;
         let mut best: Option<Vec<BlockRun>> = None;
         for weight in [0, 1, -1] {
             let mut plan = Vec::new();

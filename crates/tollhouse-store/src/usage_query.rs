@@ -536,7 +536,7 @@ impl UsageQueryRepository for SqlStore {
         user_id: &str,
         ats: &[UnixTime],
     ) -> Result<Vec<i64>, StoreError> {
-        debug_assert!(ats.windows(2).all(|w| w[0] < w[1]), "checkpoints ascend");
+        debug_assert!(ats.is_sorted_by(|a, b| a < b), "checkpoints ascend");
         let Some(&last) = ats.last() else {
             return Ok(Vec::new());
         };

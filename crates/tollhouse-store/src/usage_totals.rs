@@ -5,7 +5,7 @@
 //! both passed a stale read cannot both commit (the later one is retried, and then refuses).
 
 use crate::StoreError;
-use crate::usage::{RollupSums, Tx, UsageEventRow, carried_fee, carried_usd, chunks};
+use crate::usage::{RollupSums, Tx, UsageEventRow, carried_fee, carried_usd, chunked};
 use std::collections::{BTreeMap, HashMap};
 use tollhouse_core::bounds::{MAX_APP_BILLABLE_MICROS, MAX_APP_FEE_GWEI, MAX_APP_USD_MICROS};
 use tollhouse_core::money::{ExactUsd, UsdParts, Wei, WeiParts};
@@ -85,8 +85,7 @@ pub(crate) async fn over_ceiling(
 async fn read(tx: &mut Tx<'_>, clients: &[&str]) -> Result<HashMap<String, AppTotal>, StoreError> {
     use sqlx::Row as _;
     let mut totals = HashMap::with_capacity(clients.len());
-    for range in chunks(clients.len(), 256) {
-        let chunk = &clients[range];
+    for chunk in chunked(clients, 256) {
         let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT client_id, fee_gwei, fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36, billable_micros \
@@ -132,8 +131,7 @@ pub(crate) async fn add(
 ) -> Result<(), StoreError> {
     const WIDTH: usize = 10;
     let rows: Vec<_> = added.iter().collect();
-    for range in chunks(rows.len(), 64) {
-        let chunk = &rows[range];
+    for chunk in chunked(&rows, 64) {
         let values: Vec<String> = (0..chunk.len())
             .map(|r| {
                 let marks: Vec<String> =

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! SQLite turns an overflowing integer `+` into a REAL; the 0012 triggers refuse it, so a money
 //! sum can fail but never become inexact.
 

@@ -261,30 +261,19 @@ impl TrustedHeadersVerifier {
 impl EndUserVerifier for TrustedHeadersVerifier {
     fn verify<'a>(&'a self, request: &'a EndUserRequest) -> VerifyFuture<'a> {
         Box::pin(async move {
-            let trusted = request.trusted_headers();
-            let (Some(client_id), Some(subject)) = (&trusted.client_id, &trusted.subject) else {
+            let Some(identity) = request.trusted_headers().identity() else {
                 return Ok(None);
             };
-            if !self.allowed_clients.is_empty() && !self.allowed_clients.contains(client_id) {
+            if !self.allowed_clients.is_empty()
+                && !self.allowed_clients.contains(&identity.client_id)
+            {
                 return Err(Rejection::Custom {
                     status: 403,
                     reason: "app not trusted for asserted identities".into(),
                     code: "client_not_allowed".into(),
                 });
             }
-            Ok(Some(UsageIdentity {
-                issuer: trusted
-                    .issuer
-                    .clone()
-                    .unwrap_or_else(|| "trusted-headers".into()),
-                client_id: client_id.clone(),
-                usage_subject: subject.clone(),
-                usage_subject_type: trusted
-                    .subject_type
-                    .clone()
-                    .unwrap_or_else(|| "external_user_id".into()),
-                expires_at: None,
-            }))
+            Ok(Some(identity))
         })
     }
 }

@@ -25,6 +25,7 @@ mod verify;
 pub use adapters::{
     ApiKeyVerifier, IntrospectionVerifier, OidcVerifier, SIGN_SCOPE, TrustedHeadersVerifier,
 };
+pub use tollhouse_api::webhook::{VerdictIdentity, WebhookVerdict};
 pub use tollhouse_core::webhook::TrustedHeaders;
 pub use verify::{
     CompositeVerifier, EndUserRequest, EndUserVerifier, FnVerifier, Rejection, UsageIdentity,
@@ -43,9 +44,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use subtle::ConstantTimeEq as _;
 use tollhouse_core::webhook::MAX_WEBHOOK_BODY_BYTES;
-use tollhouse_core::{Clock, SystemClock, UnixTime};
+use tollhouse_core::{Clock, SystemClock};
 
 /// How long the signer may skip asking again, at most, by default.
 pub const DEFAULT_RECHECK_INTERVAL: Duration = Duration::from_secs(60);
@@ -140,54 +140,6 @@ impl BalanceHook for crate::Client {
                 }
             }
         })
-    }
-}
-
-/// The identity the signer records, in the verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VerdictIdentity {
-    /// Who vouches for the identity.
-    pub issuer: String,
-    /// The app.
-    pub client_id: String,
-    /// The billed subject.
-    pub usage_subject: String,
-    /// Kind of subject.
-    pub usage_subject_type: String,
-}
-
-/// The webhook's answer body (sent with HTTP 200).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WebhookVerdict {
-    /// 200 lets the signer sign; anything else is the status the gateway receives.
-    pub status: u16,
-    /// Why the payment is refused.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Machine-readable refusal code.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    /// `<client_id>:<usage_subject>`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth_id: Option<String>,
-    /// Unix seconds until which the signer may skip asking again for this payment session.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expiry: Option<UnixTime>,
-    /// Who the user is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub identity: Option<VerdictIdentity>,
-}
-
-impl WebhookVerdict {
-    fn refuse(status: u16, reason: impl Into<String>, code: impl Into<String>) -> Self {
-        Self {
-            status,
-            reason: Some(reason.into()),
-            code: Some(code.into()),
-            auth_id: None,
-            expiry: None,
-            identity: None,
-        }
     }
 }
 
@@ -305,26 +257,10 @@ impl IdentityWebhook {
     /// Whether `headers` carry the shared secret (as `X-Api-Key`, `X-Webhook-Secret` or
     /// `Authorization: Bearer`). An empty configured secret matches nothing.
     pub fn caller_is_authentic(&self, headers: &HeaderMap) -> bool {
-        let expected = self.inner.secret.as_slice();
-        if expected.is_empty() {
-            return false;
-        }
-        let matches = |value: &[u8]| bool::from(value.ct_eq(expected));
-        let bearer = headers
-            .get_all(header::AUTHORIZATION)
+        let sent = headers
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .fold(false, |found, (_, token)| {
-                found | matches(token.trim().as_bytes())
-            });
-        let named = ["x-api-key", "x-webhook-secret"]
-            .iter()
-            .flat_map(|name| headers.get_all(*name).iter())
-            .filter_map(|v| v.to_str().ok())
-            .fold(false, |found, v| found | matches(v.trim().as_bytes()));
-        bearer | named
+            .map(|(name, value)| (name.as_str(), value.as_bytes()));
+        tollhouse_core::webhook::caller_presents_secret(&self.inner.secret, sent)
     }
 
     /// The verdict for a webhook body from an authenticated caller (`None`: not a JSON object).
@@ -337,84 +273,35 @@ impl IdentityWebhook {
         let inner = &self.inner;
         let identity = match inner.verifier.verify(request).await {
             Ok(Some(identity)) => identity,
-            Ok(None) => {
-                let rejection = if request.credential().is_some() {
-                    Rejection::Invalid
-                } else {
-                    Rejection::Missing
-                };
-                return WebhookVerdict::refuse(
-                    rejection.status(),
-                    rejection.reason(),
-                    rejection.code(),
-                );
+            Ok(None) if request.credential().is_some() => {
+                return WebhookVerdict::rejected(&Rejection::Invalid);
             }
+            Ok(None) => return WebhookVerdict::rejected(&Rejection::Missing),
             Err(rejection) => {
-                if let Rejection::Unavailable(cause) = &rejection {
+                if let Some(cause) = rejection.outage_cause() {
                     tracing::warn!(%cause, "end-user identity could not be checked");
                 }
-                return WebhookVerdict::refuse(
-                    rejection.status(),
-                    rejection.reason(),
-                    rejection.code(),
-                );
+                return WebhookVerdict::rejected(&rejection);
             }
         };
-        let auth_id = identity.auth_id();
         if request
             .previous_auth_id()
-            .is_some_and(|previous| previous != auth_id)
+            .is_some_and(|previous| previous != identity.auth_id())
         {
-            // go-livepeer would fail with a bare 500 on a changed auth id; say why instead.
-            return WebhookVerdict::refuse(
-                403,
-                "credential belongs to another user than this payment session",
-                "auth_id_mismatch",
-            );
+            return WebhookVerdict::auth_id_mismatch();
         }
         let mut recheck_secs = inner.recheck_secs;
         if let Some(hook) = &inner.balance {
             match hook.check(&identity).await {
                 BalanceVerdict::Allow {
-                    recheck_secs: sooner,
-                } => {
-                    if let Some(sooner) = sooner {
-                        recheck_secs = recheck_secs.min(sooner.max(0));
-                    }
-                }
-                BalanceVerdict::Insufficient => {
-                    return WebhookVerdict::refuse(
-                        483,
-                        "insufficient balance",
-                        "insufficient_balance",
-                    );
-                }
-                BalanceVerdict::Unavailable => {
-                    return WebhookVerdict::refuse(
-                        503,
-                        "billing unavailable",
-                        "billing_unavailable",
-                    );
-                }
+                    recheck_secs: Some(sooner),
+                } => recheck_secs = recheck_secs.min(sooner.max(0)),
+                BalanceVerdict::Allow { recheck_secs: None } => {}
+                BalanceVerdict::Insufficient => return WebhookVerdict::insufficient_balance(),
+                BalanceVerdict::Unavailable => return WebhookVerdict::billing_unavailable(),
             }
         }
-        let recheck_at = inner.clock.now().saturating_add(recheck_secs);
-        let expiry = identity
-            .expires_at
-            .map_or(recheck_at, |exp| exp.min(recheck_at));
-        WebhookVerdict {
-            status: 200,
-            reason: None,
-            code: None,
-            auth_id: Some(auth_id),
-            expiry: Some(expiry),
-            identity: Some(VerdictIdentity {
-                issuer: identity.issuer,
-                client_id: identity.client_id,
-                usage_subject: identity.usage_subject,
-                usage_subject_type: identity.usage_subject_type,
-            }),
-        }
+        WebhookVerdict::allow(&identity, inner.clock.now(), recheck_secs)
     }
 
     async fn handle<B>(self, request: Request<B>) -> Response<Full<Bytes>>

@@ -1,16 +1,14 @@
 //! Allowance grants and balances: `GET/POST A/users/{ext}/allowances`, `GET A/usage/balance`.
 
-use super::auth::authenticate;
-use super::error::{BodyTooLarge, BuilderError, BuilderErrorBody, BuilderErrors, json_object};
-use super::path_params;
+use super::error::{BodyTooLarge, BuilderError, BuilderErrorBody, BuilderErrors};
+use super::extract::{AppCaller, BuilderJson, BuilderPath};
 use crate::balances::balance_of;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::Value;
 use tollhouse_api::UsdMicros;
 use tollhouse_api::allowances::{
     Allowances, BalanceView, GrantAllowance, GrantResult, MAX_GRANT_USD_MICROS, UserAllowances,
@@ -58,11 +56,9 @@ fn allowances(balance: &Balance) -> Allowances {
 )]
 pub async fn get_allowances(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
+    BuilderPath((_, ext)): BuilderPath<(String, String)>,
 ) -> Result<Json<UserAllowances>, BuilderError> {
-    let (client_id, ext) = path_params(path)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let user = find_user(&state, app.client_id.as_str(), &ext).await?;
     let balance = balance_of(&state, &user).await?;
     Ok(Json(UserAllowances {
@@ -99,13 +95,10 @@ fn grant_time(text: &str, field: &str) -> Result<i64, BuilderError> {
 )]
 pub async fn grant(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, JsonRejection>,
+    AppCaller(app): AppCaller,
+    BuilderPath((_, ext)): BuilderPath<(String, String)>,
+    BuilderJson(body): BuilderJson<GrantAllowance>,
 ) -> Result<(StatusCode, Json<GrantResult>), BuilderError> {
-    let (client_id, ext) = path_params(path)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
-    let body: GrantAllowance = json_object(body)?;
     let amount = body.amount_usd_micros.get();
     if amount <= 0 {
         return Err(BuilderError::invalid("amountUsdMicros must be positive"));
@@ -210,12 +203,9 @@ pub struct BalanceQuery {
 )]
 pub async fn usage_balance(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
     query: Result<Query<BalanceQuery>, QueryRejection>,
 ) -> Result<Json<BalanceView>, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let Query(query) = query.map_err(|_| BuilderError::invalid("malformed query string"))?;
     let ext = query
         .external_user_id

@@ -16,11 +16,8 @@ pub async fn authenticate(
     let (id, secret) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        })
-        .and_then(|v| decode_basic(v.trim()))
+        .and_then(tollhouse_core::authorization::basic)
+        .and_then(decode_basic)
         .ok_or(BuilderError::Unauthorized)?;
     let app = authenticate_m2m_credentials(state, &id, Some(&secret))
         .await

@@ -2,15 +2,11 @@
 //! next poll gets `access_denied`. (Approval is the token exchange the SDK's `approveDeviceLogin`
 //! performs.)
 
-use super::auth::authenticate;
-use super::error::{BodyTooLarge, BuilderError, BuilderErrors, json_object};
-use super::path_params;
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors};
+use super::extract::{AppCaller, BuilderJson};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use serde_json::Value;
+use axum::extract::State;
 use tollhouse_api::oauth::DenyDevice;
 use tollhouse_api::users::Done;
 
@@ -31,13 +27,9 @@ use tollhouse_api::users::Done;
 )]
 pub async fn deny(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, JsonRejection>,
+    AppCaller(app): AppCaller,
+    BuilderJson(body): BuilderJson<DenyDevice>,
 ) -> Result<Json<Done>, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
-    let body: DenyDevice = json_object(body)?;
     let code = crate::oidc::device::normalise_user_code(&body.user_code);
     let denied = state
         .store

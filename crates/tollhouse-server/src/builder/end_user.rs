@@ -21,11 +21,7 @@ pub(super) async fn bearer_user(
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(tollhouse_core::authorization::bearer)
         .ok_or(BuilderError::EndUserUnauthorized)?;
     let user_id = if looks_like_signer_session(token) {
         let session = state

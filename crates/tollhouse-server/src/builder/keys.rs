@@ -2,17 +2,16 @@
 //! only its keyed hash, a prefix and a suffix are stored.
 
 use super::allowances::find_user;
-use super::auth::authenticate;
-use super::error::{BodyTooLarge, BuilderError, BuilderErrors, UserInactive, optional_json_object};
-use super::{path_params, rfc3339};
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors, UserInactive};
+use super::extract::{AppCaller, BuilderPath, OptionalBuilderJson};
+use super::rfc3339;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::Value;
 use tollhouse_api::keys::{ApiKeyView, CreateKey, CreatedApiKey, KeyList, KeyStatus, RevokedKey};
 use tollhouse_core::ids::{generate_api_key_secret, generate_uuid};
 use tollhouse_core::user::UserStatus;
@@ -51,11 +50,9 @@ fn key_view(key: &ApiKeyRecord) -> ApiKeyView {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
+    BuilderPath((_, ext)): BuilderPath<(String, String)>,
 ) -> Result<Json<KeyList>, BuilderError> {
-    let (client_id, ext) = path_params(path)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let user = find_user(&state, app.client_id.as_str(), &ext).await?;
     let keys = state.store.api_keys_for_user(&user.id).await?;
     Ok(Json(KeyList {
@@ -84,13 +81,10 @@ pub async fn list(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, JsonRejection>,
+    AppCaller(app): AppCaller,
+    BuilderPath((_, ext)): BuilderPath<(String, String)>,
+    OptionalBuilderJson(body): OptionalBuilderJson<CreateKey>,
 ) -> Result<Response, BuilderError> {
-    let (client_id, ext) = path_params(path)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
-    let body: CreateKey = optional_json_object(body)?;
     if body.label.as_ref().is_some_and(|l| l.len() > 200) {
         return Err(BuilderError::invalid(
             "label must be at most 200 characters",
@@ -168,12 +162,10 @@ pub struct KeyQuery {
 )]
 pub async fn revoke(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
+    BuilderPath((_, ext)): BuilderPath<(String, String)>,
     query: Result<Query<KeyQuery>, QueryRejection>,
 ) -> Result<Json<RevokedKey>, BuilderError> {
-    let (client_id, ext) = path_params(path)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let Query(query) = query.map_err(|_| BuilderError::invalid("malformed query string"))?;
     let key_id = query
         .key_id

@@ -1,17 +1,15 @@
 //! The app manifest (`GET`/`PUT A/manifest`, strong ETag, 304 on `If-None-Match`) and signer
 //! routing (`GET A/signer/routing`).
 
-use super::auth::authenticate;
-use super::error::{BodyTooLarge, BuilderError, BuilderErrors, json_object};
-use super::path_params;
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors};
+use super::extract::{AppCaller, BuilderJson};
 use crate::config::Capability;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeSet;
 use tollhouse_api::manifest::{
     DirectDmz, Manifest, ManifestCapability, PutManifest, Routing, RoutingPatterns, SignerRouting,
@@ -34,7 +32,7 @@ fn resolve(state: &AppState, excluded: &BTreeSet<Capability>) -> (Manifest, Stri
         .collect();
     let canonical = serde_json::to_string(&json!([capabilities, excluded])).unwrap_or_default();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
-    let version = hex::encode(&digest.as_ref()[..16]);
+    let version = hex::encode(digest.as_ref().get(..16).unwrap_or_default());
     let etag = format!("\"{version}\"");
     let body = Manifest {
         capabilities: capabilities.into_iter().map(wire_capability).collect(),
@@ -95,11 +93,9 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
 )]
 pub async fn get(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
+    AppCaller(app): AppCaller,
     headers: HeaderMap,
 ) -> Result<Response, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let excluded = stored_exclusions(&state, app.client_id.as_str()).await?;
     let (body, etag) = resolve(&state, &excluded);
     if not_modified(&headers, &etag) {
@@ -130,13 +126,9 @@ pub async fn get(
 )]
 pub async fn put(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, JsonRejection>,
+    AppCaller(app): AppCaller,
+    BuilderJson(body): BuilderJson<PutManifest>,
 ) -> Result<Response, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
-    let body: PutManifest = json_object(body)?;
     let excluded: BTreeSet<Capability> = body
         .excluded_capabilities
         .into_iter()
@@ -176,11 +168,8 @@ pub async fn put(
 )]
 pub async fn routing(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
 ) -> Result<Json<SignerRouting>, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let webhook = state
         .config
         .signer_webhook_url

@@ -6,6 +6,7 @@ mod auth;
 mod device;
 mod end_user;
 pub mod error;
+mod extract;
 mod keys;
 mod manifest;
 mod plans;

@@ -3,15 +3,12 @@
 //! `syncBillingProduct`. Tollhouse has no external billing system to push a plan to, so
 //! "sync" means: make this plan's rates the ones in effect (the app's active plan).
 
-use super::auth::authenticate;
-use super::error::{BodyTooLarge, BuilderError, BuilderErrors, json_object};
-use super::path_params;
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors};
+use super::extract::{AppCaller, BuilderJson, BuilderPath};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use serde_json::Value;
+use axum::extract::State;
+use axum::http::StatusCode;
 use std::collections::HashSet;
 use tollhouse_api::plans::{
     AllowancePolicy, CapabilityPrice, CreatePlan, Plan, PlanList, PlanStatus, PlanSyncResult,
@@ -242,11 +239,8 @@ fn record(
 )]
 pub async fn list(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
 ) -> Result<Json<PlanList>, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let plans = state.store.plans(app.client_id.as_str()).await?;
     Ok(Json(PlanList {
         api_version: 2,
@@ -271,13 +265,9 @@ pub async fn list(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, JsonRejection>,
+    AppCaller(app): AppCaller,
+    BuilderJson(body): BuilderJson<CreatePlan>,
 ) -> Result<(StatusCode, Json<Plan>), BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
-    let body: CreatePlan = json_object(body)?;
     let plan = record(
         app.client_id.as_str(),
         body,
@@ -309,11 +299,9 @@ pub async fn create(
 )]
 pub async fn sync(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
+    BuilderPath((_, plan_id)): BuilderPath<(String, String)>,
 ) -> Result<Json<PlanSyncResult>, BuilderError> {
-    let (client_id, plan_id) = path_params(path)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let plan = match state
         .store
         .activate_plan(app.client_id.as_str(), &plan_id, state.clock.now())

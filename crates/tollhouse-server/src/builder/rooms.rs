@@ -4,8 +4,9 @@
 
 use super::auth::authenticate;
 use super::end_user::bearer_user;
+use super::error::optional_json_object;
 use super::error::{BodyTooLarge, BuilderError, BuilderErrors, StateConflict, UserInactive};
-use super::error::{json_object, optional_json_object};
+use super::extract::{AppCaller, BuilderJson, BuilderPath};
 use super::path_params;
 use crate::state::AppState;
 use axum::Json;
@@ -146,11 +147,8 @@ fn no_store(body: impl serde::Serialize, status: StatusCode) -> Response {
 )]
 pub async fn rotate_secret(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
 ) -> Result<Response, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let client_id = app.client_id.as_str();
     let had_secret = state.store.room_secrets(client_id).await?.is_some();
     let secret = base64::engine::general_purpose::STANDARD
@@ -186,7 +184,8 @@ async fn room_creator(
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "));
+        .and_then(tollhouse_core::authorization::bearer)
+        .is_some();
     if !bearer {
         let app = authenticate(state, headers, client_id).await?;
         let body: CreateRoom = optional_json_object(body)?;
@@ -356,13 +355,10 @@ fn signed(
 )]
 pub async fn issue_token(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, JsonRejection>,
+    AppCaller(app): AppCaller,
+    BuilderPath((_, room_id)): BuilderPath<(String, String)>,
+    BuilderJson(body): BuilderJson<IssueRoomToken>,
 ) -> Result<Response, BuilderError> {
-    let (client_id, room_id) = path_params(path)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
-    let body: IssueRoomToken = json_object(body)?;
     let role = RoomRole::parse(&body.role)
         .ok_or_else(|| BuilderError::invalid("role must be `host`, `viewer` or `guest`"))?;
     let ttl = ttl_for(role, body.ttl_seconds)?;
@@ -415,11 +411,9 @@ pub async fn issue_token(
 )]
 pub async fn end(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
+    BuilderPath((_, room_id)): BuilderPath<(String, String)>,
 ) -> Result<Json<RoomEnded>, BuilderError> {
-    let (client_id, room_id) = path_params(path)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let room_id = room_path_id(&room_id)?;
     let ended = state
         .store
@@ -477,13 +471,9 @@ fn invalid(reason: &str) -> RoomVerification {
 )]
 pub async fn verify(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, JsonRejection>,
+    AppCaller(app): AppCaller,
+    BuilderJson(body): BuilderJson<VerifyRoomToken>,
 ) -> Result<Json<RoomVerification>, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
-    let body: VerifyRoomToken = json_object(body)?;
     let (current, previous) = open_secrets(&state, app.client_id.as_str())
         .await?
         .ok_or_else(|| BuilderError::Conflict("the app has no room secret yet".into()))?;

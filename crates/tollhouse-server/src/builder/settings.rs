@@ -1,16 +1,12 @@
 //! `GET`/`PATCH A/settings`: the app's billing policy (mode, soft limit, re-check interval,
 //! fail-open), the same settings `tollhouse app set` changes.
 
-use super::auth::authenticate;
-use super::error::{BodyTooLarge, BuilderError, BuilderErrors, json_object};
-use super::path_params;
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors};
+use super::extract::{AppCaller, BuilderJson};
 use crate::signer::policy::{BillingMode, SignerPolicy, invalidate};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use serde_json::Value;
+use axum::extract::State;
 use tollhouse_api::UsdMicros;
 use tollhouse_api::settings::{BillingMode as WireBillingMode, Settings, SettingsPatch};
 use tollhouse_core::allowance::MAX_GRANT_USD_MICROS;
@@ -48,11 +44,8 @@ async fn policy(state: &AppState, client_id: &str) -> Result<SignerPolicy, Build
 )]
 pub async fn get(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
 ) -> Result<Json<Settings>, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     Ok(Json(settings(
         &policy(&state, app.client_id.as_str()).await?,
     )))
@@ -75,13 +68,9 @@ pub async fn get(
 )]
 pub async fn patch(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, JsonRejection>,
+    AppCaller(app): AppCaller,
+    BuilderJson(body): BuilderJson<SettingsPatch>,
 ) -> Result<Json<Settings>, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
-    let body: SettingsPatch = json_object(body)?;
     let mut current = policy(&state, app.client_id.as_str()).await?;
     if let Some(mode) = body.billing_mode {
         current.billing_mode = match mode {

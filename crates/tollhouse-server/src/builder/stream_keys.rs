@@ -4,14 +4,14 @@
 //! key is shown once, at creation; only its keyed hash is stored.
 
 use super::allowances::find_user;
-use super::auth::authenticate;
-use super::error::{BodyTooLarge, BuilderError, BuilderErrors, UserInactive, optional_json_object};
-use super::{path_params, rfc3339};
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors, UserInactive};
+use super::extract::{AppCaller, BuilderPath, OptionalBuilderJson};
+use super::rfc3339;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -76,11 +76,9 @@ fn stored_parameters(key: &StreamKeyRecord) -> Result<Option<Map<String, Value>>
 )]
 pub async fn list(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
+    BuilderPath((_, ext)): BuilderPath<(String, String)>,
 ) -> Result<Json<StreamKeyList>, BuilderError> {
-    let (client_id, ext) = path_params(path)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let user = find_user(&state, app.client_id.as_str(), &ext).await?;
     let keys = state.store.stream_keys_for_user(&user.id).await?;
     Ok(Json(StreamKeyList {
@@ -129,13 +127,10 @@ fn holds_nul(value: &Value) -> bool {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, JsonRejection>,
+    AppCaller(app): AppCaller,
+    BuilderPath((_, ext)): BuilderPath<(String, String)>,
+    OptionalBuilderJson(body): OptionalBuilderJson<CreateStreamKey>,
 ) -> Result<Response, BuilderError> {
-    let (client_id, ext) = path_params(path)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
-    let body: CreateStreamKey = optional_json_object(body)?;
     if body.pipeline.as_deref().is_some_and(|p| !valid_pipeline(p)) {
         return Err(BuilderError::invalid(
             "pipeline must be 1 to 128 characters of A-Z a-z 0-9 . _ - : /",
@@ -225,12 +220,10 @@ pub struct StreamKeyQuery {
 )]
 pub async fn revoke(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
+    BuilderPath((_, ext)): BuilderPath<(String, String)>,
     query: Result<Query<StreamKeyQuery>, QueryRejection>,
 ) -> Result<Json<RevokedStreamKey>, BuilderError> {
-    let (client_id, ext) = path_params(path)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let Query(query) = query.map_err(|_| BuilderError::invalid("malformed query string"))?;
     let id = query
         .id

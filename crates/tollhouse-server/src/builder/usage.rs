@@ -4,14 +4,12 @@
 //! same figures however they are grouped. `include=retail` prices each (pipeline, model) at the
 //! app's active plan and rounds each figure once from the exact sum of its products.
 
-use super::auth::authenticate;
 use super::error::{BuilderError, BuilderErrors};
-use super::path_params;
+use super::extract::AppCaller;
 use super::plans::retail_rate;
 use crate::state::AppState;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
@@ -159,12 +157,9 @@ fn date_text(day: i64) -> String {
 )]
 pub async fn get_usage(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
     query: Result<Query<UsageQuery>, QueryRejection>,
 ) -> Result<ReportJson, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let Query(query) = query.map_err(|e| match e {
         // serde's message names the parameter and the accepted values.
         QueryRejection::FailedToDeserializeQueryString(e) => BuilderError::invalid(e.body_text()),

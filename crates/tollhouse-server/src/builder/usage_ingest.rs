@@ -1,16 +1,12 @@
 //! `POST A/usage/signed-tickets`: usage reported by an integrator's backend in the builder-sdk
 //! shape, one ticket or `{tickets: […]}`, deduplicated on `(app, requestId)`.
 
-use super::auth::authenticate;
-use super::error::{
-    BodyTooLarge, BuilderError, BuilderErrors, StateConflict, UsageCeiling, json_object,
-};
-use super::path_params;
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors, StateConflict, UsageCeiling};
+use super::extract::{AppCaller, BuilderJson};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use serde::Serialize;
 use serde_json::Value;
 use tollhouse_api::tickets::{IngestOutcome, SignedTicket};
@@ -115,13 +111,9 @@ fn check_ticket(t: &SignedTicket, now_ms: i64) -> Result<CheckedTicket, String> 
 )]
 pub async fn signed_tickets(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, JsonRejection>,
+    AppCaller(app): AppCaller,
+    BuilderJson(body): BuilderJson<Value>,
 ) -> Result<Json<IngestOutcome>, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
-    let body: Value = json_object(body)?;
     let tickets: Vec<SignedTicket> = match body.get("tickets") {
         Some(list @ Value::Array(items)) => {
             if items.is_empty() || items.len() > MAX_TICKETS {
@@ -231,13 +223,10 @@ pub struct EnvelopeOutcome {
 )]
 pub async fn envelopes(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<EnvelopeOutcome>, BuilderError> {
     use crate::metering::ingest::{IngestError, RawEvent, Source, ingest};
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let Json(body) = body?;
     let items = match body {
         Value::Array(items) => items,

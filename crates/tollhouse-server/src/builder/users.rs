@@ -1,19 +1,16 @@
 //! App info, app users, and minting a user's tokens.
 
-use super::auth::authenticate;
-use super::error::{
-    BodyTooLarge, BuilderError, BuilderErrors, UserInactive, json_object, optional_json_object,
-};
-use super::{path_params, rfc3339};
+use super::error::{BodyTooLarge, BuilderError, BuilderErrors, UserInactive};
+use super::extract::{AppCaller, BuilderJson, BuilderPath, OptionalBuilderJson};
+use super::rfc3339;
 use crate::oidc::mint;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::Value;
 use tollhouse_api::users::{
     AppInfo, BuilderUserTokens, Done, MintUserToken, UpsertUser, UserList,
     UserStatus as WireStatus, UserView,
@@ -62,12 +59,9 @@ fn external_id(value: &str) -> Result<ExternalUserId, BuilderError> {
     responses((status = 200, description = "The app", body = AppInfo), BuilderErrors)
 )]
 pub async fn app_info(
-    State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    State(_state): State<AppState>,
+    AppCaller(app): AppCaller,
 ) -> Result<Json<AppInfo>, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     Ok(Json(AppInfo {
         allowed_scopes: app.allowed_scopes.iter().map(str::to_owned).collect(),
         client_id: app.client_id.to_string(),
@@ -88,11 +82,8 @@ pub async fn app_info(
 )]
 pub async fn list(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
 ) -> Result<Json<UserList>, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let users = state.store.list_users(app.client_id.as_str()).await?;
     Ok(Json(UserList {
         users: users.iter().map(user_view).collect(),
@@ -148,13 +139,9 @@ fn avatar_url(value: Option<&str>) -> Result<Option<String>, BuilderError> {
 )]
 pub async fn upsert(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, JsonRejection>,
+    AppCaller(app): AppCaller,
+    BuilderJson(body): BuilderJson<UpsertUser>,
 ) -> Result<Response, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
-    let body: UpsertUser = json_object(body)?;
     let external_user_id = external_id(&body.external_user_id)?;
     let email = match body
         .email
@@ -227,12 +214,9 @@ pub struct UserQuery {
 )]
 pub async fn deactivate(
     State(state): State<AppState>,
-    client_id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    AppCaller(app): AppCaller,
     query: Result<Query<UserQuery>, QueryRejection>,
 ) -> Result<Json<Done>, BuilderError> {
-    let client_id = path_params(client_id)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     let Query(query) = query.map_err(|_| BuilderError::invalid("malformed query string"))?;
     let ext = query
         .external_user_id
@@ -276,14 +260,11 @@ pub async fn deactivate(
 )]
 pub async fn mint_token(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, JsonRejection>,
+    AppCaller(app): AppCaller,
+    BuilderPath((_, ext)): BuilderPath<(String, String)>,
+    OptionalBuilderJson(body): OptionalBuilderJson<MintUserToken>,
 ) -> Result<Response, BuilderError> {
-    let (client_id, ext) = path_params(path)?;
-    let app = authenticate(&state, &headers, &client_id).await?;
     // No body means "defaults": the SDK sends `{}` or nothing.
-    let body: MintUserToken = optional_json_object(body)?;
     let ext = external_id(&ext)?;
     let user = state
         .store

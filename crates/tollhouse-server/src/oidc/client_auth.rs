@@ -26,17 +26,14 @@ pub fn presented_client(
         let basic = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Basic ")
-                    .or_else(|| v.strip_prefix("basic "))
-            })
+            .and_then(tollhouse_core::authorization::basic)
             .ok_or(OidcError::InvalidClient)?;
         if form_secret.is_some() {
             return Err(OidcError::invalid_request(
                 "use one client authentication method, not two",
             ));
         }
-        let (id, secret) = decode_basic(basic.trim()).ok_or(OidcError::InvalidClient)?;
+        let (id, secret) = decode_basic(basic).ok_or(OidcError::InvalidClient)?;
         if form_id.is_some_and(|f| f != id) {
             return Err(OidcError::invalid_request(
                 "client_id differs from the authenticated client",

@@ -35,8 +35,9 @@ fn generate_user_code(state: &AppState) -> String {
     while code.len() < 8 {
         for byte in random_bytes::<16>(state.rng.as_ref()) {
             // 240 = 12 × 20: bytes above it would bias the first letters.
-            if byte < 240 && code.len() < 8 {
-                code.push(char::from(USER_CODE_ALPHABET[usize::from(byte % 20)]));
+            let letter = USER_CODE_ALPHABET.get(usize::from(byte % 20));
+            if let Some(&letter) = letter.filter(|_| byte < 240 && code.len() < 8) {
+                code.push(char::from(letter));
             }
         }
     }

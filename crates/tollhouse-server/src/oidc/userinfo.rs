@@ -113,10 +113,7 @@ fn header_token(headers: &HeaderMap) -> Result<Option<&str>, UserinfoError> {
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|token| !token.is_empty())
+        .and_then(tollhouse_core::authorization::bearer)
         .ok_or(UserinfoError::InvalidToken("expected a Bearer token"))?;
     Ok(Some(token))
 }

@@ -8,7 +8,6 @@
 //! a revoked credential stops working at once here and within a second on other instances.
 
 use super::external;
-use crate::cache::Lookup;
 use crate::signer_config::VerifierKind;
 use crate::state::AppState;
 use std::sync::Arc;
@@ -16,8 +15,8 @@ use tollhouse_core::UnixTime;
 use tollhouse_core::ids::split_api_key;
 use tollhouse_core::scope::ScopeSet;
 use tollhouse_core::user::UserStatus;
-use tollhouse_core::webhook::{CredentialKind, TrustedHeaders, classify_credential};
-use tollhouse_store::StoreError;
+pub use tollhouse_core::webhook::Rejection;
+use tollhouse_core::webhook::{CredentialKind, TrustedHeaders, UsageIdentity, classify_credential};
 
 /// How long a verified credential is trusted without looking again…
 pub const CREDENTIAL_FRESH_MILLIS: i64 = 800;
@@ -29,94 +28,15 @@ pub const CREDENTIAL_CACHE_CAPACITY: usize = 100_000;
 /// The scope an end-user credential needs to have payments signed.
 pub const SIGN_SCOPE: &str = "sign:job";
 
-/// Who the end user is, as the webhook reports it.
+/// Who the end user is, as the webhook reports it, and what the gate needs besides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedIdentity {
-    /// Who vouches for the identity (Tollhouse's issuer, an external issuer, a trusted proxy).
-    pub issuer: String,
-    /// The app the user belongs to.
-    pub client_id: String,
-    /// The billed subject (the external user id).
-    pub usage_subject: String,
-    /// What kind of subject that is.
-    pub usage_subject_type: String,
+    /// The identity reported to the signer (issuer, app, billed subject, expiry).
+    pub usage: UsageIdentity,
     /// Tollhouse's id for the user, when the user is known here (needed by the balance gate).
     pub user_id: Option<String>,
-    /// When the credential stops being valid (unix seconds), if it expires.
-    pub expires_at: Option<UnixTime>,
     /// Which verifier proved it.
     pub verifier: VerifierKind,
-}
-
-impl VerifiedIdentity {
-    /// `<client_id>:<usage_subject>`: stable per user, stored by the signer in its state.
-    pub fn auth_id(&self) -> String {
-        format!("{}:{}", self.client_id, self.usage_subject)
-    }
-}
-
-/// Why no identity was established.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Rejection {
-    /// No credential in the request.
-    #[error("missing credential")]
-    Missing,
-    /// Not a credential any enabled verifier accepts.
-    #[error("invalid credential")]
-    Invalid,
-    /// Past its expiry.
-    #[error("credential expired")]
-    Expired,
-    /// Revoked.
-    #[error("credential revoked")]
-    Revoked,
-    /// The user is deactivated (or the app disabled).
-    #[error("user is deactivated")]
-    Inactive,
-    /// Valid, but without `sign:job`.
-    #[error("credential lacks scope sign:job")]
-    InsufficientScope,
-    /// The app does not accept this kind of credential.
-    #[error("credential type not accepted for this app")]
-    VerifierNotAllowed,
-    /// Storage could not be reached: neither identity nor balance can be checked.
-    #[error("billing unavailable")]
-    StoreUnavailable(String),
-    /// An external issuer's keys could not be fetched.
-    #[error("identity provider unavailable")]
-    IssuerUnavailable(String),
-}
-
-impl Rejection {
-    /// The status the signer passes on to the gateway.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::Missing | Self::Invalid | Self::Expired | Self::Revoked => 401,
-            Self::Inactive | Self::InsufficientScope | Self::VerifierNotAllowed => 403,
-            Self::StoreUnavailable(_) | Self::IssuerUnavailable(_) => 503,
-        }
-    }
-
-    /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Missing => "missing_credential",
-            Self::Invalid => "invalid_credential",
-            Self::Expired => "credential_expired",
-            Self::Revoked => "credential_revoked",
-            Self::Inactive => "user_inactive",
-            Self::InsufficientScope => "insufficient_scope",
-            Self::VerifierNotAllowed => "verifier_not_allowed",
-            Self::StoreUnavailable(_) => "billing_unavailable",
-            Self::IssuerUnavailable(_) => "identity_unavailable",
-        }
-    }
-}
-
-impl From<StoreError> for Rejection {
-    fn from(err: StoreError) -> Self {
-        Self::StoreUnavailable(err.to_string())
-    }
 }
 
 /// What a single verifier concluded: not its kind of credential, or a definite answer.
@@ -132,23 +52,15 @@ pub async fn verify(
         Some(c) => *state.pepper.hash(c).as_bytes(),
         None => trusted_cache_key(state, trusted),
     };
-    if let Lookup::Hit(hit) = state.credentials.lookup(&cache_key, state.clock.as_ref()) {
-        return Ok(hit);
-    }
-    match verify_uncached(state, credential, trusted).await {
-        Ok(identity) => {
-            let identity = Arc::new(identity);
-            let until = identity.expires_at.map_or(i64::MAX, |exp| exp * 1000);
-            state
-                .credentials
-                .insert(cache_key, identity.clone(), until, state.clock.as_ref());
-            Ok(identity)
-        }
-        Err(rejection) => {
-            state.credentials.remove(&cache_key);
-            Err(rejection)
-        }
-    }
+    let load = async {
+        let identity = Arc::new(verify_uncached(state, credential, trusted).await?);
+        let until = identity.usage.expires_at.map_or(i64::MAX, |exp| exp * 1000);
+        Ok((identity, until))
+    };
+    state
+        .credentials
+        .get_or_load(cache_key, state.clock.as_ref(), load)
+        .await
 }
 
 fn trusted_cache_key(state: &AppState, trusted: &TrustedHeaders) -> [u8; 32] {
@@ -199,7 +111,7 @@ async fn verify_uncached(
 
 /// An app may narrow the deployment's verifiers (e.g. API keys only).
 async fn allowed_for_app(state: &AppState, identity: &VerifiedIdentity) -> Result<(), Rejection> {
-    let policy = super::policy::policy_of(state, &identity.client_id).await?;
+    let policy = super::policy::policy_of(state, &identity.usage.client_id).await?;
     match policy.and_then(|p| p.verifiers) {
         Some(allowed) if !allowed.contains(&identity.verifier) => {
             Err(Rejection::VerifierNotAllowed)
@@ -234,13 +146,15 @@ fn tollhouse_identity(
     expires_at: Option<UnixTime>,
     verifier: VerifierKind,
 ) -> VerifiedIdentity {
+    let mut usage = UsageIdentity::new(
+        state.issuer.clone(),
+        user.client_id.clone(),
+        user.external_user_id.to_string(),
+    );
+    usage.expires_at = expires_at;
     VerifiedIdentity {
-        issuer: state.issuer.clone(),
-        client_id: user.client_id.clone(),
-        usage_subject: user.external_user_id.to_string(),
-        usage_subject_type: "external_user_id".into(),
+        usage,
         user_id: Some(user.id.clone()),
-        expires_at,
         verifier,
     }
 }
@@ -335,10 +249,13 @@ async fn api_key(state: &AppState, presented: &str) -> Verdict {
 
 /// `X-Livepeer-Usage-*` headers asserted by a trusted upstream (enabled explicitly only).
 async fn trusted_headers(state: &AppState, trusted: &TrustedHeaders) -> Verdict {
-    let (Some(client_id), Some(subject)) = (&trusted.client_id, &trusted.subject) else {
+    let Some(usage) = trusted.identity() else {
         return Ok(None);
     };
-    let user = state.store.user_by_external_id(client_id, subject).await?;
+    let user = state
+        .store
+        .user_by_external_id(&usage.client_id, &usage.usage_subject)
+        .await?;
     if user
         .as_ref()
         .is_some_and(|u| u.status != UserStatus::Active)
@@ -346,18 +263,8 @@ async fn trusted_headers(state: &AppState, trusted: &TrustedHeaders) -> Verdict 
         return Err(Rejection::Inactive);
     }
     Ok(Some(VerifiedIdentity {
-        issuer: trusted
-            .issuer
-            .clone()
-            .unwrap_or_else(|| "trusted-headers".into()),
-        client_id: client_id.clone(),
-        usage_subject: subject.clone(),
-        usage_subject_type: trusted
-            .subject_type
-            .clone()
-            .unwrap_or_else(|| "external_user_id".into()),
+        usage,
         user_id: user.map(|u| u.id),
-        expires_at: None,
         verifier: VerifierKind::TrustedHeaders,
     }))
 }

@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use tollhouse_core::ids::{looks_like_api_key, looks_like_stream_key, split_api_key};
 use tollhouse_core::user::UserStatus;
-use tollhouse_core::webhook::TrustedHeaders;
+use tollhouse_core::webhook::{TrustedHeaders, UsageIdentity};
 use utoipa::ToSchema;
 
 /// The gateway's request body (`AIAuthRequest`). Only `stream_key`/`stream` are read; every other
@@ -76,11 +76,11 @@ pub struct LiveAiAllow {
 /// The stream is refused, or the request is not the gateway's.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LiveAiDenial {
+pub struct LiveAiDenial<'a> {
     /// Machine-readable code: `unauthorized`, `invalid_request`, `payload_too_large`,
     /// `missing_credential`, `invalid_credential`, `credential_revoked`, `user_inactive`,
     /// `verifier_not_allowed`, `insufficient_balance`, `billing_unavailable`, `server_error`.
-    error: &'static str,
+    error: &'a str,
     /// Human-readable detail.
     error_description: Cow<'static, str>,
 }
@@ -118,7 +118,7 @@ impl From<tollhouse_store::StoreError> for LiveAiError {
 }
 
 impl LiveAiError {
-    fn parts(&self) -> (StatusCode, &'static str, Cow<'static, str>) {
+    fn parts(&self) -> (StatusCode, &str, Cow<'static, str>) {
         match self {
             Self::Unauthorized => (
                 StatusCode::FORBIDDEN,
@@ -161,9 +161,7 @@ impl LiveAiError {
 impl IntoResponse for LiveAiError {
     fn into_response(self) -> Response {
         match &self {
-            Self::Rejected(
-                Rejection::StoreUnavailable(cause) | Rejection::IssuerUnavailable(cause),
-            ) => {
+            Self::Rejected(Rejection::StoreUnavailable(cause) | Rejection::Unavailable(cause)) => {
                 tracing::warn!(%cause, "live AI stream could not be checked");
             }
             Self::Internal(cause) => tracing::error!(%cause, "live AI auth: internal error"),
@@ -258,7 +256,7 @@ async fn decide(state: &AppState, key: &str) -> Result<LiveAiAllow, LiveAiError>
     match gate(state, &identity).await {
         GateVerdict::Allow { .. } => {
             tracing::info!(
-                client_id = %identity.client_id,
+                client_id = %identity.usage.client_id,
                 stream_id = %allow.stream_id,
                 "live AI stream allowed"
             );
@@ -293,10 +291,7 @@ fn caller_is_gateway(state: &AppState, headers: &HeaderMap) -> bool {
     };
     let named = values(header::HeaderName::from_static("x-api-key")).any(matches);
     let authorization = values(header::AUTHORIZATION).any(|v| {
-        let bearer = v
-            .split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .is_some_and(|(_, token)| matches(token.trim()));
+        let bearer = tollhouse_core::authorization::bearer(v).is_some_and(matches);
         bearer | matches(v)
     });
     named | authorization
@@ -361,12 +356,12 @@ async fn by_stream_key(
             ))
         })?;
     let identity = VerifiedIdentity {
-        issuer: state.issuer.clone(),
-        client_id: user.client_id.clone(),
-        usage_subject: user.external_user_id.to_string(),
-        usage_subject_type: "external_user_id".into(),
+        usage: UsageIdentity::new(
+            state.issuer.clone(),
+            user.client_id.clone(),
+            user.external_user_id.to_string(),
+        ),
         user_id: Some(user.id.clone()),
-        expires_at: None,
         // A long-lived key the app issued, like an API key (the gate does not look at it).
         verifier: VerifierKind::ApiKey,
     };

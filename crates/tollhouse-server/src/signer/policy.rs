@@ -2,7 +2,6 @@
 //! gate the identity webhook applies once a user's identity is proven.
 
 use super::identity::{Rejection, VerifiedIdentity};
-use crate::cache::Lookup;
 use crate::signer_config::VerifierKind;
 use crate::state::AppState;
 use tollhouse_core::allowance::Balance;
@@ -102,31 +101,20 @@ pub async fn policy_of(
     state: &AppState,
     client_id: &str,
 ) -> Result<Option<SignerPolicy>, StoreError> {
-    let key = client_id.to_owned();
-    if let Lookup::Hit(hit) = state.policies.lookup(&key, state.clock.as_ref()) {
-        return Ok(hit);
-    }
     let read = async {
-        state
+        let policy = state
             .store
             .signer_policy(client_id)
             .await?
             .as_ref()
             .map(SignerPolicy::from_record)
-            .transpose()
+            .transpose()?;
+        Ok((policy, i64::MAX))
     };
-    match read.await {
-        Ok(policy) => {
-            state
-                .policies
-                .insert(key, policy.clone(), i64::MAX, state.clock.as_ref());
-            Ok(policy)
-        }
-        Err(err) => {
-            state.policies.remove(&key);
-            Err(err)
-        }
-    }
+    state
+        .policies
+        .get_or_load(client_id.to_owned(), state.clock.as_ref(), read)
+        .await
 }
 
 /// Forgets cached policies and balances (after a policy change or a new grant in-process).
@@ -154,7 +142,7 @@ pub const DEFAULT_RECHECK_SECS: i64 = 60;
 
 /// Applies the app's balance gate to a proven identity.
 pub async fn gate(state: &AppState, identity: &VerifiedIdentity) -> GateVerdict {
-    let policy = match policy_of(state, &identity.client_id).await {
+    let policy = match policy_of(state, &identity.usage.client_id).await {
         Ok(policy) => policy,
         Err(err) => {
             tracing::warn!(error = %err, "signer policy unreadable: failing closed");
@@ -176,7 +164,7 @@ pub async fn gate(state: &AppState, identity: &VerifiedIdentity) -> GateVerdict 
     };
     match balance(
         state,
-        &identity.client_id,
+        &identity.usage.client_id,
         user_id,
         policy.soft_limit_usd_micros,
     )
@@ -201,34 +189,18 @@ async fn balance(
     user_id: &str,
     soft_limit: i64,
 ) -> Result<Balance, Rejection> {
-    let key = user_id.to_owned();
-    if let Lookup::Hit(hit) = state.gate_balances.lookup(&key, state.clock.as_ref()) {
-        return Ok(hit);
-    }
-    // Read the generation first: an ingest that commits during the read forgets the user
-    // after it, and the value read (without that usage) must not then be cached.
-    let seen = state.gate_balances.generation();
+    // An ingest that commits during the read forgets the user after it; get_or_load then
+    // does not keep the value read (without that usage).
     let read = async {
         let grants = state.store.grants_for_user(user_id).await?;
         let now = state.clock.now();
         let consumed =
             crate::balances::consumption_of(state, client_id, user_id, &grants, now).await?;
-        Ok::<_, Rejection>(Balance::compute(&grants, &consumed, now, soft_limit))
+        let balance = Balance::compute(&grants, &consumed, now, soft_limit);
+        Ok::<_, Rejection>((balance, i64::MAX))
     };
-    match read.await {
-        Ok(balance) => {
-            state.gate_balances.insert_unless_invalidated(
-                key,
-                balance,
-                i64::MAX,
-                state.clock.as_ref(),
-                seen,
-            );
-            Ok(balance)
-        }
-        Err(err) => {
-            state.gate_balances.remove(&key);
-            Err(err)
-        }
-    }
+    state
+        .gate_balances
+        .get_or_load(user_id.to_owned(), state.clock.as_ref(), read)
+        .await
 }

@@ -97,7 +97,7 @@ async fn forward(State(state): State<AppState>, request: Request) -> Response {
     // Headers a client sent are never trusted here: only the credential proves who it is.
     if let Err(rejection) = identity::verify(&state, credential, &TrustedHeaders::default()).await {
         let status = match rejection {
-            Rejection::StoreUnavailable(_) | Rejection::IssuerUnavailable(_) => {
+            Rejection::StoreUnavailable(_) | Rejection::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Rejection::Inactive | Rejection::InsufficientScope | Rejection::VerifierNotAllowed => {

@@ -4,92 +4,24 @@
 //! Wire rules (spec `signer-wire.md` §1): HTTP 401/400/413 only for caller and body failures;
 //! once the caller is authenticated the answer is HTTP 200 with the verdict in the body.
 
-use super::identity::{self, Rejection};
+use super::identity::{self};
 use super::policy::{GateVerdict, gate};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use subtle::ConstantTimeEq as _;
-use tollhouse_core::webhook::{WebhookRequest, parse_webhook_body};
-use utoipa::ToSchema;
-
-/// The identity the signer records for the payment.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookIdentity {
-    /// Who vouches for the identity.
-    issuer: String,
-    /// The app.
-    client_id: String,
-    /// The billed subject.
-    usage_subject: String,
-    /// Kind of subject (`external_user_id`).
-    usage_subject_type: String,
-}
-
-/// The webhook's answer. `status` 200 lets the signer sign; any other value is passed on to the
-/// gateway as its HTTP status with `reason` as the message.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookVerdict {
-    /// 200, or the status for the gateway (401, 403, 483, 503, …).
-    status: u16,
-    /// Why the payment is refused.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    /// Machine-readable refusal code (`insufficient_balance`, `billing_unavailable`, …).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    code: Option<&'static str>,
-    /// `<client_id>:<usage_subject>`, stable per user.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    auth_id: Option<String>,
-    /// Unix seconds until which the signer may skip asking again for this payment session.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expiry: Option<i64>,
-    /// Who the user is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    identity: Option<WebhookIdentity>,
-}
-
-impl WebhookVerdict {
-    /// The store could not answer (in time): the documented 503 the signer passes on.
-    fn billing_unavailable() -> Self {
-        Self::refuse(503, "billing unavailable", "billing_unavailable")
-    }
-
-    fn refuse(status: u16, reason: impl Into<String>, code: &'static str) -> Self {
-        Self {
-            status,
-            reason: Some(reason.into()),
-            code: Some(code),
-            auth_id: None,
-            expiry: None,
-            identity: None,
-        }
-    }
-}
-
-/// An HTTP-level failure (caller or body), in the webhook's own shape.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookFailure {
-    /// Same as the HTTP status.
-    status: u16,
-    /// What went wrong.
-    reason: &'static str,
-}
+use tollhouse_api::webhook::{WebhookFailure, WebhookVerdict};
+use tollhouse_core::webhook::{WebhookRequest, caller_presents_secret, parse_webhook_body};
 
 fn failure(status: StatusCode, reason: &'static str) -> Response {
-    (
-        status,
-        Json(WebhookFailure {
-            status: status.as_u16(),
-            reason,
-        }),
-    )
-        .into_response()
+    let body = WebhookFailure {
+        status: status.as_u16(),
+        reason: reason.into(),
+    };
+    (status, Json(body)).into_response()
 }
 
 /// Whether the request carries the shared webhook secret in one of the three accepted headers.
@@ -97,24 +29,10 @@ pub fn caller_is_authentic(state: &AppState, headers: &HeaderMap) -> bool {
     let Some(secret) = state.config.webhook_secret.as_ref() else {
         return false;
     };
-    let expected = secret.expose().as_bytes();
-    let matches = |value: &str| bool::from(value.as_bytes().ct_eq(expected));
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split_once(' ')
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        })
-        .is_some_and(|(_, token)| matches(token.trim()));
-    let named = ["x-api-key", "x-webhook-secret"].iter().any(|name| {
-        headers
-            .get_all(*name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| matches(v.trim()))
-    });
-    bearer | named
+    let sent = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    caller_presents_secret(secret.expose().as_bytes(), sent)
 }
 
 /// The identity webhook.
@@ -203,52 +121,24 @@ pub async fn decide(state: &AppState, request: &WebhookRequest) -> WebhookVerdic
         match identity::verify(state, request.credential.as_deref(), &request.trusted).await {
             Ok(identity) => identity,
             Err(rejection) => {
-                if let Rejection::StoreUnavailable(cause) | Rejection::IssuerUnavailable(cause) =
-                    &rejection
-                {
+                if let Some(cause) = rejection.outage_cause() {
                     tracing::warn!(%cause, "identity could not be checked");
                 }
-                let reason = rejection.to_string();
-                return WebhookVerdict::refuse(rejection.status(), reason, rejection.code());
+                return WebhookVerdict::rejected(&rejection);
             }
         };
-    let auth_id = identity.auth_id();
     if request
         .previous_auth_id
         .as_deref()
-        .is_some_and(|previous| previous != auth_id)
+        .is_some_and(|previous| previous != identity.usage.auth_id())
     {
-        // The signer would fail with a bare 500; say why instead.
-        return WebhookVerdict::refuse(
-            403,
-            "credential belongs to another user than this payment session",
-            "auth_id_mismatch",
-        );
+        return WebhookVerdict::auth_id_mismatch();
     }
-    let recheck_secs = match gate(state, &identity).await {
-        GateVerdict::Allow { recheck_secs } => recheck_secs,
-        GateVerdict::InsufficientBalance => {
-            return WebhookVerdict::refuse(483, "insufficient balance", "insufficient_balance");
+    match gate(state, &identity).await {
+        GateVerdict::Allow { recheck_secs } => {
+            WebhookVerdict::allow(&identity.usage, state.clock.now(), recheck_secs)
         }
-        GateVerdict::Unavailable => {
-            return WebhookVerdict::billing_unavailable();
-        }
-    };
-    let recheck_at = state.clock.now() + recheck_secs;
-    let expiry = identity
-        .expires_at
-        .map_or(recheck_at, |exp| exp.min(recheck_at));
-    WebhookVerdict {
-        status: 200,
-        reason: None,
-        code: None,
-        auth_id: Some(auth_id),
-        expiry: Some(expiry),
-        identity: Some(WebhookIdentity {
-            issuer: identity.issuer.clone(),
-            client_id: identity.client_id.clone(),
-            usage_subject: identity.usage_subject.clone(),
-            usage_subject_type: identity.usage_subject_type.clone(),
-        }),
+        GateVerdict::InsufficientBalance => WebhookVerdict::insufficient_balance(),
+        GateVerdict::Unavailable => WebhookVerdict::billing_unavailable(),
     }
 }

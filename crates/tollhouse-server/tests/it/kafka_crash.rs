@@ -8,6 +8,9 @@
 //!   the event that takes the balance across zero being produced, other users are not; a new
 //!   grant restores access; with the store unreachable the webhook answers 503.
 
+// A crash test across processes: the seed and timestamps are the wall clock's on purpose.
+#![allow(clippy::disallowed_methods)]
+
 use crate::backend_tests;
 use crate::harness::{FreshDb, TestApp, TestServer, config_for, postgres_base_url};
 use crate::kafka::{Broker, envelope, produce};

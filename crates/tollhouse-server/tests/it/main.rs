@@ -1,9 +1,15 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! The one integration test binary. Every test in a `backend_tests!` block runs against a real
 //! server on a random port, once on SQLite and once on a fresh PostgreSQL schema.
 
 mod harness;
 
+mod authorization_schemes;
 mod balance_reads;
 mod builder_matrix;
 mod builder_more;

@@ -378,6 +378,31 @@ backend_tests! {
         server.finish().await;
     }
 
+    async fn a_key_the_external_issuer_withdrew_stops_verifying_within_the_max_age(db: Db) {
+        let idp = ExternalIdp::start().await;
+        let issuer = idp.url.clone();
+        let server = start(db, move |c| c.external_issuers = vec![ExternalIssuer::new(issuer)]).await;
+        let max_age = i64::try_from(ExternalIssuer::new("x").jwks_max_age_secs).unwrap();
+        assert_eq!(max_age, 3600, "the max age docs/configuration.md states");
+        let old = idp.new_key(true);
+        // Valid far longer than the test's clock moves, so only the key's withdrawal refuses it.
+        let lasting = json!({"exp": crate::harness::wall_clock_now() + 3 * max_age});
+        let token = idp.token(&old, lasting.clone());
+        assert_eq!(status_for(&server, &token).await, 200);
+        // The issuer rotates: the old key leaves its JWKS and a new one takes its place.
+        let new = idp.new_key(false);
+        *idp.keys.lock().unwrap() = vec![new.public().jwk().clone()];
+        let fetches = idp.fetches();
+        server.clock.advance(max_age - 1);
+        assert_eq!(status_for(&server, &token).await, 200, "the key set is within its max age");
+        assert_eq!(idp.fetches(), fetches, "and is not fetched again");
+        server.clock.advance(1);
+        assert_eq!(status_for(&server, &token).await, 401, "refetched at its max age, without the key");
+        assert_eq!(idp.fetches(), fetches + 1);
+        assert_eq!(status_for(&server, &idp.token(&new, lasting)).await, 200, "the new key verifies");
+        server.finish().await;
+    }
+
     async fn composite_order_and_per_app_verifiers(db: Db) {
         let trusted = |c: &mut Config| c.webhook_verifiers = vec![VerifierKind::TrustedHeaders, VerifierKind::TollhouseJwt];
         let server = start(db, trusted).await;

@@ -3,6 +3,14 @@
 //! too), and the end-user credential is found by exact name first, then case-insensitively, then
 //! in the legacy top-level `authorization` field.
 
+mod caller;
+mod identity;
+mod rejection;
+
+pub use caller::caller_presents_secret;
+pub use identity::{DEFAULT_SUBJECT_TYPE, TRUSTED_HEADERS_ISSUER, UsageIdentity, verdict_expiry};
+pub use rejection::Rejection;
+
 use crate::ids::{looks_like_api_key, looks_like_signer_session};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -147,10 +155,10 @@ pub fn is_hop_by_hop(lower_name: &str) -> bool {
 /// without any scheme. Other schemes (`Basic …`) carry no end-user credential.
 pub fn credential_from_authorization(value: &str) -> Option<&str> {
     let value = value.trim();
-    let token = match value.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-        Some(_) => return None,
-        None => value,
+    let token = if value.contains([' ', '\t']) {
+        crate::authorization::bearer(value)?
+    } else {
+        value
     };
     (!token.is_empty() && token.len() <= MAX_CREDENTIAL_BYTES).then_some(token)
 }
