@@ -216,9 +216,10 @@ backend_tests! {
         let server = TestServer::start(db).await;
         let doc: Value = server.http.get(server.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
         let schema = &doc["components"]["schemas"]["SettingsPatch"]["properties"]["softLimitUsdMicros"];
-        let pattern = schema["oneOf"].as_array().and_then(|items| {
-            items.iter().find_map(|item| item["pattern"].as_str())
-        }).unwrap_or_else(|| panic!("no string pattern in {schema}"));
+        // The string form's pattern, whether the schema is a string or a oneOf of string and integer.
+        let alternatives = schema["oneOf"].as_array().into_iter().flatten();
+        let pattern = std::iter::once(schema).chain(alternatives).find_map(|item| item["pattern"].as_str())
+            .unwrap_or_else(|| panic!("no string pattern in {schema}"));
         let pattern = regex::Regex::new(pattern).unwrap();
         for value in ["0", "1", "9999999999999", "99999999999999", "999999999999999", "1000000000000000",
                       "0001000000000000000", "1000000000000001", "9999999999999999", "10000000000000000", "-1", "1e3", ""] {
