@@ -145,9 +145,8 @@ enum KeysCommand {
     },
 }
 
-/// mimalloc rather than glibc malloc: reports and ingest batches allocate many small rows, and
-/// under load glibc's allocator (with its consolidation passes) was the largest item of the
-/// server's profile after row decoding.
+/// mimalloc rather than glibc malloc: reports and ingest batches allocate many small rows (the
+/// profiles that showed glibc's allocator are in bench/RESULTS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

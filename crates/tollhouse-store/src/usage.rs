@@ -64,7 +64,7 @@ pub struct UsageEventRow {
 
 /// The most billable time one event may carry, in microseconds (10^6 s, about 11.6 days; one
 /// go-livepeer signing covers seconds). The bound keeps every rollup's integer sum far from
-/// overflow; the ingest path counts a larger value as 0 (see docs/metering.md).
+/// overflow; the ingest path counts a larger value as 0 (see docs/metering.md, "Billable seconds").
 pub const MAX_EVENT_BILLABLE_MICROS: i64 = 1_000_000_000_000;
 
 /// What an auth id names here.

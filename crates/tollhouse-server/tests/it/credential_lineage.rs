@@ -6,7 +6,7 @@
 
 use crate::backend_tests;
 use crate::harness::TestServer;
-use crate::webhook::{start, verdict};
+use crate::support::signer::{start, verdict};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tollhouse_core::Clock as _;

@@ -4,8 +4,8 @@
 use crate::backend_tests;
 use crate::golivepeer::{SignerState, SignerVerdict, signer_consults_webhook};
 use crate::harness::{Db, FreshDb, TestServer, config_for};
-use crate::store_fault::{PgRelay, SqliteWriteLock};
-use crate::webhook::SECRET;
+use crate::support::signer::SECRET;
+use crate::support::store_fault::{PgRelay, SqliteWriteLock};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -443,7 +443,7 @@ fn envelope_value(fee_wei: &str) -> Option<u128> {
 
 backend_tests! {
     async fn random_grants_tickets_and_events_at_the_bounds_match_a_big_integer_model(db: Db) {
-        use crate::kafka::{Broker, envelope, produce};
+        use crate::support::kafka::{Broker, envelope, produce};
         use rand::{Rng as _, SeedableRng as _};
         let broker = Broker::start().await;
         let topic = format!("usage-{}", uuid::Uuid::new_v4());

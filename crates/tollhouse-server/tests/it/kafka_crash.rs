@@ -13,8 +13,8 @@
 
 use crate::backend_tests;
 use crate::harness::{FreshDb, TestApp, TestServer, config_for, postgres_base_url};
-use crate::kafka::{Broker, envelope, produce};
-use crate::webhook::{SECRET, verdict};
+use crate::support::kafka::{Broker, envelope, produce};
+use crate::support::signer::{SECRET, verdict};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use rdkafka::ClientConfig;

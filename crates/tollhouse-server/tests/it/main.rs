@@ -33,7 +33,7 @@ mod retail;
 mod rooms;
 mod sdk_client;
 mod sdk_integrator;
-mod store_fault;
+mod support;
 mod token;
 mod tokens_lifecycle;
 mod usage;

@@ -4,8 +4,8 @@
 
 use crate::backend_tests;
 use crate::harness::{FreshDb, TestServer, config_for};
-use crate::kafka::{Broker, envelope, produce};
-use crate::webhook::start;
+use crate::support::kafka::{Broker, envelope, produce};
+use crate::support::signer::start;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};

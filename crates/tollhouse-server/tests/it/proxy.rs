@@ -5,7 +5,7 @@
 use crate::backend_tests;
 use crate::golivepeer::{FakeSigner, Scripted, SignerState, SignerVerdict};
 use crate::harness::{Db, TestServer};
-use crate::webhook::{SECRET, api_key, start};
+use crate::support::signer::{SECRET, api_key, start};
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 
 use crate::backend_tests;
 use crate::harness::TestServer;
-use crate::webhook::start;
+use crate::support::signer::start;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tollhouse_core::Clock as _;
@@ -19,7 +19,7 @@ fn ticket(
     at_ms: i64,
 ) -> Value {
     let id = uuid::Uuid::new_v4().to_string();
-    let mut v: Value = serde_json::from_slice(&crate::kafka::envelope(
+    let mut v: Value = serde_json::from_slice(&crate::support::kafka::envelope(
         &id, auth_id, fee_wei, pipeline, at_ms,
     ))
     .unwrap();

@@ -11,7 +11,7 @@ use crate::golivepeer::{
     webhook_body,
 };
 use crate::harness::{TestApp, TestServer};
-use crate::webhook::{SECRET, api_key, signer_session, start};
+use crate::support::signer::{SECRET, api_key, signer_session, start};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tollhouse_core::Clock as _;

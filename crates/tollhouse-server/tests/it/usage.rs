@@ -2,7 +2,7 @@
 //! the gate closing when it crosses the grants, bad input refused, tenants isolated.
 
 use crate::backend_tests;
-use crate::webhook::{start, verdict};
+use crate::support::signer::{start, verdict};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -102,7 +102,7 @@ backend_tests! {
         let mine = format!("{}:alice", app.client_id);
         let now_ms = crate::harness::wall_clock_now() * 1000;
         let id = uuid::Uuid::new_v4().to_string();
-        let ticket: Value = serde_json::from_slice(&crate::kafka::envelope(&id, &mine, "500000000000000", "live-video-to-video", now_ms)).unwrap();
+        let ticket: Value = serde_json::from_slice(&crate::support::kafka::envelope(&id, &mine, "500000000000000", "live-video-to-video", now_ms)).unwrap();
         let post = |body: Value| server.builder(Method::POST, &app, "/usage/events").json(&body).send();
         let junk = json!({"id": "not-a-uuid", "type": "create_signed_ticket", "timestamp": "1", "data": {}});
         let trace = json!({"id": uuid::Uuid::new_v4().to_string(), "type": "stream_trace", "timestamp": "1", "data": {}});
@@ -113,7 +113,7 @@ backend_tests! {
         let alice = server.state().store.user_by_external_id(&app.client_id, "alice").await.unwrap().unwrap();
         assert_eq!(server.state().store.consumed_usd_micros(&alice.id).await.unwrap(), 1_000_000, "5·10^14 wei at $2000");
         // Another app's users cannot be charged through this app's credentials.
-        let theirs: Value = serde_json::from_slice(&crate::kafka::envelope(&uuid::Uuid::new_v4().to_string(), &format!("{}:bob", other.client_id), "1", "live", now_ms)).unwrap();
+        let theirs: Value = serde_json::from_slice(&crate::support::kafka::envelope(&uuid::Uuid::new_v4().to_string(), &format!("{}:bob", other.client_id), "1", "live", now_ms)).unwrap();
         assert_eq!(post(json!([theirs])).await.unwrap().status(), 400);
         for bad in [json!([]), json!("x"), json!({"events": 1})] {
             assert_eq!(post(bad.clone()).await.unwrap().status(), 400, "{bad}");
@@ -124,7 +124,7 @@ backend_tests! {
         let unpriced = start(crate::harness::Db::Sqlite, |_| {}).await;
         let app = unpriced.app.clone();
         let id = uuid::Uuid::new_v4().to_string();
-        let ticket: Value = serde_json::from_slice(&crate::kafka::envelope(&id, &format!("{}:x", app.client_id), "1", "live", now_ms)).unwrap();
+        let ticket: Value = serde_json::from_slice(&crate::support::kafka::envelope(&id, &format!("{}:x", app.client_id), "1", "live", now_ms)).unwrap();
         let r = unpriced.builder(Method::POST, &app, "/usage/events").json(&json!([ticket])).send().await.unwrap();
         assert_eq!(r.status(), 409);
         unpriced.finish().await;

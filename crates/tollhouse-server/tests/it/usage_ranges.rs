@@ -4,7 +4,7 @@
 
 use crate::backend_tests;
 use crate::harness::{TestApp, TestServer};
-use crate::webhook::start;
+use crate::support::signer::start;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -89,7 +89,7 @@ async fn send_events(server: &TestServer, app: &TestApp) -> Vec<Sent> {
         } else {
             format!("{pipeline}:{model}")
         };
-        let mut v: Value = serde_json::from_slice(&crate::kafka::envelope(
+        let mut v: Value = serde_json::from_slice(&crate::support::kafka::envelope(
             &uuid::Uuid::new_v4().to_string(),
             &format!("{}:{user}", app.client_id),
             &fee_wei.to_string(),

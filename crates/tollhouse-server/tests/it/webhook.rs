@@ -7,37 +7,16 @@ use crate::backend_tests;
 use crate::golivepeer::{
     SignerState, SignerVerdict, call_identity_webhook, signer_consults_webhook, webhook_body,
 };
-use crate::harness::{FreshDb, TestApp, TestServer, config_for};
+use crate::harness::{TestApp, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use tollhouse_core::Clock as _;
 use tollhouse_core::keys::{SigningAlg, SigningKey};
-use tollhouse_server::config::{Config, ExternalIssuer, Redacted, VerifierKind};
+use tollhouse_server::config::{Config, ExternalIssuer, VerifierKind};
 use tollhouse_store::SignerPolicyRecord;
 
-pub const SECRET: &str = "whsec-test-0123456789";
-const FLAG: &str = "X-Api-Key:whsec-test-0123456789";
-
-pub async fn start(db: crate::harness::Db, tweak: impl FnOnce(&mut Config)) -> TestServer {
-    let db = FreshDb::new(db).await;
-    let mut config = config_for(&db, SigningAlg::RS256);
-    config.webhook_secret = Some(Redacted::new(SECRET));
-    tweak(&mut config);
-    TestServer::start_on(db, config).await
-}
-
-fn url(server: &TestServer) -> String {
-    server.url("/webhooks/remote-signer")
-}
-
-/// The webhook's verdict for a request whose gateway sent `headers`.
-pub async fn verdict(server: &TestServer, headers: &[(&str, &str)]) -> Value {
-    let body = webhook_body(headers, Some(&SignerState::default()));
-    let (status, answer) = call_identity_webhook(&url(server), FLAG, body).await;
-    assert_eq!(status, 200, "{:?}", String::from_utf8_lossy(&answer.raw));
-    answer.json.expect("JSON answer")
-}
+use crate::support::external_idp::ExternalIdp;
+use crate::support::signer::{FLAG, api_key, signer_session, start, upsert, verdict, webhook_url};
 
 async fn status_for(server: &TestServer, credential: &str) -> Value {
     let bearer = format!("Bearer {credential}");
@@ -47,51 +26,6 @@ async fn status_for(server: &TestServer, credential: &str) -> Value {
     )
     .await["status"]
         .clone()
-}
-
-async fn upsert(server: &TestServer, app: &TestApp, ext: &str) {
-    let r = server
-        .builder(Method::POST, app, "/users")
-        .json(&json!({"externalUserId": ext}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
-}
-
-pub async fn api_key(server: &TestServer, app: &TestApp, ext: &str) -> String {
-    upsert(server, app, ext).await;
-    let r = server
-        .builder(Method::POST, app, &format!("/users/{ext}/keys"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let body: Value = r.json().await.unwrap();
-    body["apiKey"].as_str().unwrap().to_owned()
-}
-
-pub async fn signer_session(server: &TestServer, app: &TestApp, user_jwt: &str) -> String {
-    let r = server
-        .token_request(
-            app,
-            &[
-                (
-                    "grant_type",
-                    "urn:ietf:params:oauth:grant-type:token-exchange",
-                ),
-                ("subject_token", user_jwt),
-                (
-                    "subject_token_type",
-                    "urn:ietf:params:oauth:token-type:access_token",
-                ),
-            ],
-        )
-        .await;
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn set_policy(server: &TestServer, app: &TestApp, policy: SignerPolicyRecord) {
@@ -126,71 +60,6 @@ async fn grant(server: &TestServer, app: &TestApp, ext: &str, micros: &str) {
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
 }
 
-/// A tiny OIDC provider: discovery and a JWKS whose keys the test controls, counting fetches.
-struct ExternalIdp {
-    url: String,
-    keys: Arc<Mutex<Vec<Value>>>,
-    jwks_fetches: Arc<Mutex<u32>>,
-    _task: tokio::task::JoinHandle<()>,
-}
-
-impl ExternalIdp {
-    async fn start() -> ExternalIdp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let keys: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let fetches: Arc<Mutex<u32>> = Arc::default();
-        let (issuer, k, f) = (url.clone(), keys.clone(), fetches.clone());
-        let app = axum::Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                axum::routing::get(move || {
-                    let issuer = issuer.clone();
-                    async move {
-                        axum::Json(json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")}))
-                    }
-                }),
-            )
-            .route(
-                "/jwks",
-                axum::routing::get(move || {
-                    let (k, f) = (k.clone(), f.clone());
-                    async move {
-                        *f.lock().unwrap() += 1;
-                        axum::Json(json!({"keys": k.lock().unwrap().clone()}))
-                    }
-                }),
-            );
-        let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        ExternalIdp {
-            url,
-            keys,
-            jwks_fetches: fetches,
-            _task: task,
-        }
-    }
-
-    fn new_key(&self, publish: bool) -> SigningKey {
-        let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
-        if publish {
-            self.keys.lock().unwrap().push(key.public().jwk().clone());
-        }
-        key
-    }
-
-    fn token(&self, key: &SigningKey, claims: Value) -> String {
-        let mut full = json!({"iss": self.url, "sub": "idp-subject-1", "azp": "app_from_claim", "scope": "openid sign:job", "exp": crate::harness::wall_clock_now() + 600, "iat": crate::harness::wall_clock_now()});
-        for (k, v) in claims.as_object().unwrap() {
-            full[k] = v.clone();
-        }
-        key.sign_access_token(&full).unwrap()
-    }
-
-    fn fetches(&self) -> u32 {
-        *self.jwks_fetches.lock().unwrap()
-    }
-}
-
 backend_tests! {
     async fn every_tollhouse_credential_proves_the_same_identity(db: Db) {
         let server = start(db, |_| {}).await;
@@ -218,7 +87,7 @@ backend_tests! {
         assert_eq!(answer["expiry"], json!(claims["exp"].as_i64().unwrap().min(now + 60)));
         // The signer, given these answers, proceeds and records the auth id.
         let state = SignerState::default();
-        let outcome = signer_consults_webhook(&url(&server), FLAG, &[("Authorization", &format!("Bearer {jwt}"))], &state).await;
+        let outcome = signer_consults_webhook(&webhook_url(&server), FLAG, &[("Authorization", &format!("Bearer {jwt}"))], &state).await;
         assert_eq!(outcome, SignerVerdict::Proceed { auth_id: Some(auth_id.clone()), expiry: Some(now + 60) });
         // Another user's credential in alice's payment session is refused clearly.
         let bob = server.user_tokens(&app, "bob").await["access_token"].as_str().unwrap().to_owned();
@@ -226,7 +95,7 @@ backend_tests! {
             auth_id: auth_id.clone(),
             ..SignerState::default()
         };
-        let outcome = signer_consults_webhook(&url(&server), FLAG, &[("Authorization", &format!("Bearer {bob}"))], &alices).await;
+        let outcome = signer_consults_webhook(&webhook_url(&server), FLAG, &[("Authorization", &format!("Bearer {bob}"))], &alices).await;
         assert_eq!(outcome.gateway_status(), Some(403));
         // Garbage, an M2M token and a missing credential.
         assert_eq!(status_for(&server, "pmth_not_a_session").await, 401);
@@ -240,37 +109,37 @@ backend_tests! {
         let jwt = server.user_tokens(&server.app, "alice").await["access_token"].as_str().unwrap().to_owned();
         let body = webhook_body(&[("Authorization", &format!("Bearer {jwt}"))], None);
         for flag in ["X-Api-Key:whsec-test-0123456789", "X-Webhook-Secret:whsec-test-0123456789", "Authorization:Bearer whsec-test-0123456789"] {
-            let (status, answer) = call_identity_webhook(&url(&server), flag, body.clone()).await;
+            let (status, answer) = call_identity_webhook(&webhook_url(&server), flag, body.clone()).await;
             assert_eq!((status, answer.json.unwrap()["status"].clone()), (200, json!(200)), "{flag}");
         }
         for flag in ["", "X-Api-Key:wrong", "X-Api-Key:whsec-test-012345678", "X-Other:whsec-test-0123456789", "Authorization:Basic whsec-test-0123456789"] {
-            let (status, answer) = call_identity_webhook(&url(&server), flag, body.clone()).await;
+            let (status, answer) = call_identity_webhook(&webhook_url(&server), flag, body.clone()).await;
             assert_eq!((status, answer.json.unwrap()), (401, json!({"status": 401, "reason": "unauthorized webhook caller"})), "{flag}");
         }
         // The alias answers the same way.
         let (status, _) = call_identity_webhook(&server.url("/authorize"), FLAG, body.clone()).await;
         assert_eq!(status, 200);
         for bad in [&b"not json"[..], b"[1,2]", b"", b"{\"headers\":"] {
-            let (status, answer) = call_identity_webhook(&url(&server), FLAG, bad.to_vec()).await;
+            let (status, answer) = call_identity_webhook(&webhook_url(&server), FLAG, bad.to_vec()).await;
             assert_eq!((status, answer.json.unwrap()), (400, json!({"status": 400, "reason": "invalid request json"})));
         }
         let mut huge = br#"{"headers":{"X-Pad":[""#.to_vec();
         huge.extend(std::iter::repeat_n(b'a', 70 * 1024));
         huge.extend(br#""]}}"#);
-        let (status, answer) = call_identity_webhook(&url(&server), FLAG, huge).await;
+        let (status, answer) = call_identity_webhook(&webhook_url(&server), FLAG, huge).await;
         assert_eq!((status, answer.json.unwrap()["status"].clone()), (413, json!(413)));
         // Lenient: unknown fields, odd state, single-string header values, legacy field.
         let lenient = format!(r#"{{"headers":{{"authorization":"Bearer {jwt}"}},"state":{{"Balance":"7/4","Future":[1]}},"extra":true}}"#);
-        let (_, answer) = call_identity_webhook(&url(&server), FLAG, lenient.into_bytes()).await;
+        let (_, answer) = call_identity_webhook(&webhook_url(&server), FLAG, lenient.into_bytes()).await;
         assert_eq!(answer.json.unwrap()["status"], 200);
         let legacy = format!(r#"{{"authorization":"Bearer {jwt}"}}"#);
-        let (_, answer) = call_identity_webhook(&url(&server), FLAG, legacy.into_bytes()).await;
+        let (_, answer) = call_identity_webhook(&webhook_url(&server), FLAG, legacy.into_bytes()).await;
         assert_eq!(answer.json.unwrap()["status"], 200);
         server.finish().await;
 
         // Without a configured secret the webhook refuses everyone.
         let closed = start(crate::harness::Db::Sqlite, |c| c.webhook_secret = None).await;
-        let (status, _) = call_identity_webhook(&url(&closed), FLAG, b"{}".to_vec()).await;
+        let (status, _) = call_identity_webhook(&webhook_url(&closed), FLAG, b"{}".to_vec()).await;
         assert_eq!(status, 401);
         closed.finish().await;
     }
