@@ -156,22 +156,18 @@ pub async fn start(
         None => format!("http://{addr}"),
     };
     let outbound = signer::http_client()?;
-    let state = AppState::new(Shared {
-        external_issuers: signer::external::ExternalIssuers::new(
-            &config.external_issuers,
-            &outbound,
-            deps.clock.clone(),
-        ),
-        issuer: format!("{base_url}{}", oidc::ISSUER_PATH),
-        base_url,
-        pepper: master.pepper(),
-        sealing,
-        keyring,
-        store,
-        clock: deps.clock,
-        rng: deps.rng,
-        metrics: metrics::Metrics::default(),
-        m2m_clients: cache::TtlCache::new(M2M_CLIENT_CACHE_MILLIS, 10_000),
+    let issuer = format!("{base_url}{}", oidc::ISSUER_PATH);
+    let config = Arc::new(config);
+    let keyring = Arc::new(keyring);
+    let metrics = Arc::new(metrics::Metrics::default());
+    let pepper = master.pepper();
+    let signer = signer::SignerState::new(signer::SignerShared {
+        store: store.clone(),
+        clock: deps.clock.clone(),
+        pepper: pepper.clone(),
+        keyring: keyring.clone(),
+        issuer: issuer.clone(),
+        verifiers: config.webhook_verifiers.clone(),
         credentials: cache::SwrCache::new(
             signer::identity::CREDENTIAL_FRESH_MILLIS,
             signer::identity::CREDENTIAL_GRACE_MILLIS,
@@ -187,12 +183,40 @@ pub async fn start(
             signer::policy::POLICY_GRACE_MILLIS,
             100_000,
         ),
-        http: outbound,
+        external_issuers: signer::external::ExternalIssuers::new(
+            &config.external_issuers,
+            &outbound,
+            deps.clock.clone(),
+        ),
+    });
+    let metering = metering::MeteringState::new(metering::MeteringShared {
+        config: config.clone(),
+        store: store.clone(),
+        clock: deps.clock.clone(),
+        rng: deps.rng.clone(),
+        metrics: metrics.clone(),
+        http: outbound.clone(),
         kafka: Arc::default(),
         price: Arc::new(price),
+        signer: signer.clone(),
+    });
+    let state = AppState::new(Shared {
+        issuer,
+        base_url,
+        pepper,
+        sealing,
+        keyring,
+        store,
+        clock: deps.clock,
+        rng: deps.rng,
+        metrics,
+        m2m_clients: cache::TtlCache::new(M2M_CLIENT_CACHE_MILLIS, 10_000),
+        http: outbound,
+        signer,
+        metering,
         config,
     });
-    if let Some(observed) = state.price.latest() {
+    if let Some(observed) = state.metering.price.latest() {
         state.metrics.set_price_observed_at(observed.observed_at_ms);
     }
     let demo_app = if create_demo_app {
@@ -236,17 +260,17 @@ pub async fn start(
         }
     });
     let mut tasks = vec![http, refresher];
-    if state.price.is_oracle() {
+    if state.metering.price.is_oracle() {
         tasks.push(tokio::spawn(metering::price::run_oracle(
-            state.clone(),
+            state.metering.clone(),
             shutdown.subscribe(),
         )));
     }
     if let Some(brokers) = state.config.kafka_brokers.clone() {
         tasks.push(tokio::spawn(metering::kafka::run(
-            state.clone(),
+            state.metering.clone(),
             brokers,
-            state.kafka.clone(),
+            state.metering.kafka.clone(),
             shutdown.subscribe(),
         )));
     }

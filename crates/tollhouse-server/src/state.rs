@@ -1,14 +1,14 @@
 //! What every handler shares.
 
-use crate::cache::{SwrCache, TtlCache};
+use crate::cache::TtlCache;
 use crate::config::Config;
 use crate::keyring::Keyring;
+use crate::metering::MeteringState;
 use crate::metrics::Metrics;
-use crate::signer::external::ExternalIssuers;
-use crate::signer::identity::VerifiedIdentity;
-use crate::signer::policy::SignerPolicy;
+use crate::oidc::verify::OwnTokens;
+use crate::signer::SignerState;
+use axum::extract::FromRef;
 use std::sync::Arc;
-use tollhouse_core::allowance::Balance;
 use tollhouse_core::app::App;
 use tollhouse_core::master_key::SealingKey;
 use tollhouse_core::secret::Pepper;
@@ -23,7 +23,7 @@ pub struct AppState(Arc<Shared>);
 #[derive(Debug)]
 pub struct Shared {
     /// Resolved configuration.
-    pub config: Config,
+    pub config: Arc<Config>,
     /// Public base URL, no trailing slash.
     pub base_url: String,
     /// OIDC issuer identifier.
@@ -31,7 +31,7 @@ pub struct Shared {
     /// Storage.
     pub store: Arc<dyn Store>,
     /// Signing keys.
-    pub keyring: Keyring,
+    pub keyring: Arc<Keyring>,
     /// Seals secrets at rest.
     pub sealing: SealingKey,
     /// Keys the hashes of stored secrets.
@@ -41,30 +41,31 @@ pub struct Shared {
     /// Randomness.
     pub rng: Arc<dyn Random>,
     /// Prometheus metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Apps by M2M client id, for the token endpoint's hot path.
     pub m2m_clients: TtlCache<String, App>,
-    /// Verified end-user credentials by keyed hash, for the identity webhook's hot path.
-    pub credentials: SwrCache<[u8; 32], Arc<VerifiedIdentity>>,
-    /// Apps' signer policies (`None`: no such app).
-    pub policies: SwrCache<String, Option<SignerPolicy>>,
-    /// Users' balances as the gate last read them.
-    pub gate_balances: SwrCache<String, Balance>,
-    /// External OIDC issuers and their cached key sets.
-    pub external_issuers: ExternalIssuers,
     /// Outbound HTTP (issuer discovery, the signer proxy).
     pub http: reqwest::Client,
-    /// The Kafka usage consumer's health (meaningful when `kafka_brokers` is set).
-    pub kafka: Arc<crate::metering::kafka::KafkaStatus>,
-    /// The ETH/USD price usage is valued at (static, or refreshed from an oracle).
-    pub price: Arc<crate::metering::price::PriceSource>,
+    /// The signer surfaces' inputs and caches.
+    pub signer: SignerState,
+    /// Usage ingest's inputs, the Kafka consumer's health and the ETH/USD price.
+    pub metering: MeteringState,
 }
 
 impl AppState {
     /// Forgets every cached credential verdict: called after any revocation or deactivation, so
     /// the webhook refuses the credential at once.
     pub fn forget_credentials(&self) {
-        self.credentials.clear();
+        self.signer.forget_credentials();
+    }
+
+    /// What checking Tollhouse's own tokens reads.
+    pub fn own_tokens(&self) -> OwnTokens<'_> {
+        OwnTokens {
+            keyring: &self.keyring,
+            issuer: &self.issuer,
+            clock: self.clock.as_ref(),
+        }
     }
 
     /// Wraps the shared parts.
@@ -88,5 +89,17 @@ impl std::ops::Deref for AppState {
     type Target = Shared;
     fn deref(&self) -> &Shared {
         &self.0
+    }
+}
+
+impl FromRef<AppState> for SignerState {
+    fn from_ref(state: &AppState) -> Self {
+        state.signer.clone()
+    }
+}
+
+impl FromRef<AppState> for MeteringState {
+    fn from_ref(state: &AppState) -> Self {
+        state.metering.clone()
     }
 }

@@ -163,7 +163,7 @@ pub async fn grant(
         ));
     }
     // The gate must see the new grant at once, not after its cache expires.
-    crate::signer::policy::invalidate(&state);
+    crate::signer::policy::invalidate(&state.signer);
     let balance = balance_of(&state, &user).await?;
     Ok((
         StatusCode::CREATED,

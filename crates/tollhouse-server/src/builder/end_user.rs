@@ -36,10 +36,11 @@ pub(super) async fn bearer_user(
             other => other.map(|s| s.user_id),
         }
     } else if token.starts_with("eyJ") {
-        match crate::oidc::verify::verify_user_token(state, token) {
+        match crate::oidc::verify::verify_user_token(state.own_tokens(), token) {
             Ok(claims)
                 if claims.external_user_id.is_some()
-                    && !crate::oidc::verify::family_revoked(state, &claims).await? =>
+                    && !crate::oidc::verify::family_revoked(state.store.as_ref(), &claims)
+                        .await? =>
             {
                 Some(claims.sub)
             }

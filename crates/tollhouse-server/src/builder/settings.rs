@@ -102,6 +102,6 @@ pub async fn patch(
         .store
         .set_signer_policy(app.client_id.as_str(), &current.to_record())
         .await?;
-    invalidate(&state);
+    invalidate(&state.signer);
     Ok(Json(settings(&current)))
 }

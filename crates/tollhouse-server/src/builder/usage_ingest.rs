@@ -177,7 +177,7 @@ pub async fn signed_tickets(
     state.metrics.usage_ingested(&counts, 0);
     // The gate must see the new consumption at once in this process.
     for user_id in rows.iter().filter_map(|r| r.user_id.as_ref()) {
-        state.gate_balances.remove(user_id);
+        state.signer.forget_balance(user_id);
     }
     Ok(Json(IngestOutcome {
         ingested: counts.ingested,
@@ -257,7 +257,7 @@ pub async fn envelopes(
             source: Source::Http,
         });
     }
-    let counts = ingest(&state, batch).await.map_err(|e| match e {
+    let counts = ingest(&state.metering, batch).await.map_err(|e| match e {
         IngestError::Store(e) => BuilderError::from(e),
         IngestError::NoPrice => BuilderError::Conflict(
             "this server cannot value usage now: no ETH/USD price is configured, or the oracle's price is older than its maximum age".into(),

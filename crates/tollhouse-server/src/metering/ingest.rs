@@ -2,8 +2,8 @@
 //! transaction. Unreadable events become dead letters (raw bytes and why); other event types
 //! are skipped; events whose auth id names no user here are kept as unattributed.
 
+use super::MeteringState;
 use super::price::ObservedPrice;
-use crate::state::AppState;
 use std::collections::BTreeSet;
 use tollhouse_core::bounds::{self, BoundError};
 use tollhouse_core::money::{EthUsdPrice, usd_exact};
@@ -50,7 +50,7 @@ pub enum IngestError {
 }
 
 /// The price events are valued at now (static, or the oracle's if fresh enough).
-pub fn current_price(state: &AppState) -> Option<EthUsdPrice> {
+pub fn current_price(state: &MeteringState) -> Option<EthUsdPrice> {
     state
         .price
         .current(state.clock.now_millis())
@@ -59,7 +59,10 @@ pub fn current_price(state: &AppState) -> Option<EthUsdPrice> {
 }
 
 /// Parses, values, attributes and stores `batch`.
-pub async fn ingest(state: &AppState, batch: Vec<RawEvent>) -> Result<IngestCounts, IngestError> {
+pub async fn ingest(
+    state: &MeteringState,
+    batch: Vec<RawEvent>,
+) -> Result<IngestCounts, IngestError> {
     let parsed = parse_batch(batch, state.rng.as_ref());
     ingest_parsed(state, &parsed).await
 }
@@ -67,7 +70,7 @@ pub async fn ingest(state: &AppState, batch: Vec<RawEvent>) -> Result<IngestCoun
 /// Values, attributes and stores an already parsed batch (the Kafka consumer parses the next
 /// batch while this one is written). May be called again with the same batch after an error.
 pub async fn ingest_parsed(
-    state: &AppState,
+    state: &MeteringState,
     parsed: &ParsedBatch,
 ) -> Result<IngestCounts, IngestError> {
     let price = state
@@ -87,7 +90,7 @@ pub async fn ingest_parsed(
     .await?;
     // The gate must see new consumption at once in this process.
     for user in &outcome.users {
-        state.gate_balances.remove(user);
+        state.signer.forget_balance(user);
     }
     state
         .metrics

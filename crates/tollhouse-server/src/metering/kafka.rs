@@ -4,9 +4,9 @@
 //! on the envelope id), and only then are its offsets committed. A crash between the two
 //! re-delivers the batch, and the dedupe makes the second delivery change nothing.
 
+use super::MeteringState;
 use super::ingest::{self, RawEvent, Source};
 use crate::config::Config;
-use crate::state::AppState;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
@@ -106,7 +106,7 @@ struct ReadBatch {
 /// Store failures (and a missing or stale price) are retried with backoff; broker failures are
 /// retried by librdkafka.
 pub async fn run(
-    state: AppState,
+    state: MeteringState,
     brokers: String,
     status: Arc<KafkaStatus>,
     mut stop: watch::Receiver<bool>,
@@ -182,7 +182,7 @@ pub async fn run(
 /// Stores one batch durably, retrying with backoff until it is stored (`true`) or we are told
 /// to stop (`false`: the batch stays uncommitted and is re-delivered on the next start).
 async fn store_until_stored(
-    state: AppState,
+    state: MeteringState,
     parsed: ingest::ParsedBatch,
     mut stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
@@ -231,7 +231,7 @@ async fn commit_in_order(
 /// Reads batches until `stop`, parsing each before handing it over (backpressure: at most
 /// [`READ_AHEAD`] batches wait).
 async fn read_batches(
-    state: AppState,
+    state: MeteringState,
     consumer: Arc<StreamConsumer>,
     status: Arc<KafkaStatus>,
     batches: mpsc::Sender<ReadBatch>,
@@ -320,7 +320,7 @@ async fn commit(consumer: &Arc<StreamConsumer>, offsets: &Offsets) {
 /// member's assignment, which is empty until a rebalance completes (a restarted consumer would
 /// otherwise report lag 0 while its backlog waits).
 async fn watch_lag(
-    state: AppState,
+    state: MeteringState,
     consumer: Arc<StreamConsumer>,
     status: Arc<KafkaStatus>,
     mut stop: watch::Receiver<bool>,

@@ -4,3 +4,6 @@
 pub mod ingest;
 pub mod kafka;
 pub mod price;
+mod state;
+
+pub use state::{MeteringShared, MeteringState};

@@ -15,8 +15,8 @@
 //! rather than being valued at a price that may be wrong by now. Valuing late is harmless (the
 //! event keeps its own timestamp); valuing wrong is permanent.
 
+use super::MeteringState;
 use crate::config::Config;
-use crate::state::AppState;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -337,7 +337,7 @@ pub async fn fetch_price(
 /// Refreshes the server's price source from `--eth-usd-oracle-url` every
 /// `--eth-usd-oracle-interval-secs` until `stop` turns true. A failed refresh keeps the last
 /// price, which is refused once older than `--eth-usd-oracle-max-age-secs`.
-pub async fn run_oracle(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run_oracle(state: MeteringState, mut stop: watch::Receiver<bool>) {
     let Some(url) = state.config.eth_usd_oracle_url.clone() else {
         return;
     };

@@ -131,7 +131,7 @@ pub async fn api_key_owner(
 pub async fn require_allowance(state: &AppState, user: &AppUser) -> Result<Balance, OidcError> {
     // One read of the balance serves both the gate and the response's balance fields.
     let balance = balance_of(state, user).await?;
-    let policy = crate::signer::policy::policy_of(state, &user.client_id).await?;
+    let policy = crate::signer::policy::policy_of(&state.signer, &user.client_id).await?;
     let prepaid =
         policy.is_some_and(|p| p.billing_mode == crate::signer::policy::BillingMode::Prepaid);
     if prepaid && !balance.has_access {
@@ -170,7 +170,7 @@ pub async fn subject_user(
 ) -> Result<Subject, OidcError> {
     let invalid =
         || OidcError::InvalidGrant("subject_token is not a valid user token of this app".into());
-    let claims = verify_user_token(state, subject).map_err(|_| invalid())?;
+    let claims = verify_user_token(state.own_tokens(), subject).map_err(|_| invalid())?;
     if claims.user_type != Some(UserType::AppUser)
         || app.is_some_and(|a| claims.client_id != a.client_id.as_str())
     {
@@ -183,7 +183,7 @@ pub async fn subject_user(
             "a signer token cannot be exchanged; exchange the user token it came from".into(),
         ));
     }
-    if family_revoked(state, &claims).await? {
+    if family_revoked(state.store.as_ref(), &claims).await? {
         return Err(invalid());
     }
     let user = state

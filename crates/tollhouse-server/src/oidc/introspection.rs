@@ -136,11 +136,11 @@ async fn introspect_jwt(
     app: &App,
     token: &str,
 ) -> Result<Option<Introspection>, OidcError> {
-    let Ok(claims) = verify_access_token(state, token) else {
+    let Ok(claims) = verify_access_token(state.own_tokens(), token) else {
         return Ok(None);
     };
     if claims.client_id != app.client_id.as_str()
-        || crate::oidc::verify::family_revoked(state, &claims).await?
+        || crate::oidc::verify::family_revoked(state.store.as_ref(), &claims).await?
     {
         return Ok(None);
     }

@@ -75,7 +75,7 @@ pub async fn revoke(
                 .revoke_api_key(&key.user_id, &key.id, now)
                 .await?;
         }
-    } else if let Ok(claims) = verify_access_token(&state, token)
+    } else if let Ok(claims) = verify_access_token(state.own_tokens(), token)
         && claims.client_id == app.client_id.as_str()
     {
         // Remembered exactly until the token would have expired anyway.

@@ -121,7 +121,7 @@ fn header_token(headers: &HeaderMap) -> Result<Option<&str>, UserinfoError> {
 /// The claims `token` may read about its user.
 async fn userinfo(state: &AppState, token: Option<&str>) -> Result<Response, UserinfoError> {
     let token = token.ok_or(UserinfoError::InvalidToken("a Bearer token is required"))?;
-    let claims = verify_user_token(state, token)
+    let claims = verify_user_token(state.own_tokens(), token)
         .map_err(|_| UserinfoError::InvalidToken("the token is invalid or expired"))?;
     if claims.external_user_id.is_none() {
         return Err(UserinfoError::InvalidToken("not a user's token"));
@@ -131,7 +131,7 @@ async fn userinfo(state: &AppState, token: Option<&str>) -> Result<Response, Use
             "a signer token is not accepted here",
         ));
     }
-    if family_revoked(state, &claims).await? {
+    if family_revoked(state.store.as_ref(), &claims).await? {
         return Err(UserinfoError::InvalidToken("the token is revoked"));
     }
     let user = state

@@ -1,9 +1,21 @@
 //! Local verification of Tollhouse's own JWT access tokens against the published key set.
 
 use crate::config::CLOCK_SKEW_SECS;
-use crate::state::AppState;
+use crate::keyring::Keyring;
+use tollhouse_core::Clock;
 use tollhouse_core::claims::AccessTokenClaims;
 use tollhouse_core::keys::{ACCESS_TOKEN_TYP, VerifyError, peek_header};
+
+/// What checking Tollhouse's own tokens reads: the published keys, the issuer, the time.
+#[derive(Clone, Copy, Debug)]
+pub struct OwnTokens<'a> {
+    /// The signing keys (published ones verify).
+    pub keyring: &'a Keyring,
+    /// The `iss` every token carries.
+    pub issuer: &'a str,
+    /// Time.
+    pub clock: &'a dyn Clock,
+}
 
 /// Why a token is not (or no longer) acceptable.
 #[derive(Debug, thiserror::Error)]
@@ -23,11 +35,11 @@ pub enum TokenRejection {
 /// exchange, the end-user routes): its `aud` must name this issuer (RFC 9068 §4), whether it
 /// is sent as a string or as an array.
 pub fn verify_user_token(
-    state: &AppState,
+    tokens: OwnTokens<'_>,
     token: &str,
 ) -> Result<AccessTokenClaims, TokenRejection> {
-    let claims = verify_access_token(state, token)?;
-    if !claims.aud.contains(&state.issuer) {
+    let claims = verify_access_token(tokens, token)?;
+    if !claims.aud.contains(tokens.issuer) {
         return Err(VerifyError::Invalid("audience mismatch".into()).into());
     }
     Ok(claims)
@@ -35,21 +47,21 @@ pub fn verify_user_token(
 
 /// Whether the token, or the credential it was exchanged from, is revoked.
 pub async fn family_revoked(
-    state: &AppState,
+    store: &dyn tollhouse_store::Store,
     claims: &AccessTokenClaims,
 ) -> Result<bool, tollhouse_store::StoreError> {
-    if state.store.is_token_revoked(&claims.jti).await? {
+    if store.is_token_revoked(&claims.jti).await? {
         return Ok(true);
     }
     match &claims.parent {
-        Some(parent) => state.store.is_token_revoked(parent).await,
+        Some(parent) => store.is_token_revoked(parent).await,
         None => Ok(false),
     }
 }
 
 /// Verifies signature, `typ`, issuer and time window. Revocation is the caller's concern.
 pub fn verify_access_token(
-    state: &AppState,
+    tokens: OwnTokens<'_>,
     token: &str,
 ) -> Result<AccessTokenClaims, TokenRejection> {
     let header = peek_header(token)?;
@@ -61,13 +73,13 @@ pub fn verify_access_token(
         return Err(VerifyError::WrongType.into());
     }
     let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
-    let keys = state.keyring.snapshot();
+    let keys = tokens.keyring.snapshot();
     let key = keys.published.get(&kid).ok_or(VerifyError::UnknownKey)?;
     let claims: AccessTokenClaims = key.verify_access_token(token)?;
-    if claims.iss != state.issuer {
+    if claims.iss != tokens.issuer {
         return Err(VerifyError::Invalid("issuer mismatch".into()).into());
     }
-    let now = state.clock.now();
+    let now = tokens.clock.now();
     if now >= claims.exp {
         return Err(TokenRejection::Expired);
     }

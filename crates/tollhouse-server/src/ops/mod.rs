@@ -57,8 +57,12 @@ fn kafka_readiness(state: &AppState) -> Option<KafkaReadiness> {
     use std::sync::atomic::Ordering;
     state.config.kafka_brokers.as_ref()?;
     Some(KafkaReadiness {
-        broker_reachable: state.kafka.broker_reachable.load(Ordering::Relaxed),
-        lag: state.kafka.lag.load(Ordering::Relaxed),
+        broker_reachable: state
+            .metering
+            .kafka
+            .broker_reachable
+            .load(Ordering::Relaxed),
+        lag: state.metering.kafka.lag.load(Ordering::Relaxed),
     })
 }
 

@@ -4,10 +4,10 @@
 //! most once a minute, and once it is older than the issuer's `jwks_max_age_secs` (default one
 //! hour), so a key the issuer withdrew stops verifying within that time.
 
+use super::SignerState;
 use super::identity::{Rejection, VerifiedIdentity};
 use crate::config::CLOCK_SKEW_SECS;
 use crate::signer_config::{ExternalIssuer, VerifierKind};
-use crate::state::AppState;
 use std::sync::Arc;
 use std::time::Duration;
 use tollhouse_core::Clock;
@@ -95,8 +95,11 @@ fn first_string(claims: &AccessTokenClaims, names: &[String]) -> Option<String> 
 }
 
 /// Verifies `token` if one of the configured issuers issued it.
-pub async fn verify(state: &AppState, token: &str) -> Result<Option<VerifiedIdentity>, Rejection> {
-    let Some(issuer) = peek_issuer(token).and_then(|iss| state.external_issuers.find(&iss)) else {
+pub async fn verify(
+    signer: &SignerState,
+    token: &str,
+) -> Result<Option<VerifiedIdentity>, Rejection> {
+    let Some(issuer) = peek_issuer(token).and_then(|iss| signer.external_issuers.find(&iss)) else {
         return Ok(None);
     };
     let config = &issuer.config;
@@ -107,7 +110,7 @@ pub async fn verify(state: &AppState, token: &str) -> Result<Option<VerifiedIden
         .or_else(|| first_string(&claims, &config.client_id_claims))
         .ok_or(Rejection::Invalid)?;
     let subject = first_string(&claims, &config.subject_claims).ok_or(Rejection::Invalid)?;
-    let user = state
+    let user = signer
         .store
         .user_by_external_id(&client_id, &subject)
         .await?;

@@ -7,9 +7,9 @@
 //! credential's own expiry, and every in-process revocation or deactivation clears the cache, so
 //! a revoked credential stops working at once here and within a second on other instances.
 
+use super::SignerState;
 use super::external;
 use crate::signer_config::VerifierKind;
-use crate::state::AppState;
 use std::sync::Arc;
 use tollhouse_core::UnixTime;
 use tollhouse_core::ids::split_api_key;
@@ -44,26 +44,26 @@ type Verdict = Result<Option<VerifiedIdentity>, Rejection>;
 
 /// Proves the identity behind `credential` (or the trusted headers).
 pub async fn verify(
-    state: &AppState,
+    signer: &SignerState,
     credential: Option<&str>,
     trusted: &TrustedHeaders,
 ) -> Result<Arc<VerifiedIdentity>, Rejection> {
     let cache_key = match credential {
-        Some(c) => *state.pepper.hash(c).as_bytes(),
-        None => trusted_cache_key(state, trusted),
+        Some(c) => *signer.pepper.hash(c).as_bytes(),
+        None => trusted_cache_key(signer, trusted),
     };
     let load = async {
-        let identity = Arc::new(verify_uncached(state, credential, trusted).await?);
+        let identity = Arc::new(verify_uncached(signer, credential, trusted).await?);
         let until = identity.usage.expires_at.map_or(i64::MAX, |exp| exp * 1000);
         Ok((identity, until))
     };
-    state
+    signer
         .credentials
-        .get_or_load(cache_key, state.clock.as_ref(), load)
+        .get_or_load(cache_key, signer.clock.as_ref(), load)
         .await
 }
 
-fn trusted_cache_key(state: &AppState, trusted: &TrustedHeaders) -> [u8; 32] {
+fn trusted_cache_key(signer: &SignerState, trusted: &TrustedHeaders) -> [u8; 32] {
     let text = format!(
         "trusted\n{}\n{}\n{}\n{}",
         trusted.issuer.as_deref().unwrap_or(""),
@@ -71,34 +71,34 @@ fn trusted_cache_key(state: &AppState, trusted: &TrustedHeaders) -> [u8; 32] {
         trusted.subject.as_deref().unwrap_or(""),
         trusted.subject_type.as_deref().unwrap_or("")
     );
-    *state.pepper.hash(&text).as_bytes()
+    *signer.pepper.hash(&text).as_bytes()
 }
 
 async fn verify_uncached(
-    state: &AppState,
+    signer: &SignerState,
     credential: Option<&str>,
     trusted: &TrustedHeaders,
 ) -> Result<VerifiedIdentity, Rejection> {
     let kind = credential.map(classify_credential);
-    for verifier in &state.config.webhook_verifiers {
+    for verifier in &signer.verifiers {
         let verdict = match (verifier, credential, kind) {
             (VerifierKind::TollhouseJwt, Some(c), Some(CredentialKind::Jwt)) => {
-                tollhouse_jwt(state, c).await
+                tollhouse_jwt(signer, c).await
             }
             (VerifierKind::SignerSession, Some(c), Some(CredentialKind::SignerSession)) => {
-                signer_session(state, c).await
+                signer_session(signer, c).await
             }
             (VerifierKind::ApiKey, Some(c), Some(CredentialKind::ApiKey)) => {
-                api_key(state, c).await
+                api_key(signer, c).await
             }
             (VerifierKind::Oidc, Some(c), Some(CredentialKind::Jwt)) => {
-                external::verify(state, c).await
+                external::verify(signer, c).await
             }
-            (VerifierKind::TrustedHeaders, _, _) => trusted_headers(state, trusted).await,
+            (VerifierKind::TrustedHeaders, _, _) => trusted_headers(signer, trusted).await,
             _ => Ok(None),
         };
         if let Some(identity) = verdict? {
-            allowed_for_app(state, &identity).await?;
+            allowed_for_app(signer, &identity).await?;
             return Ok(identity);
         }
     }
@@ -110,8 +110,11 @@ async fn verify_uncached(
 }
 
 /// An app may narrow the deployment's verifiers (e.g. API keys only).
-async fn allowed_for_app(state: &AppState, identity: &VerifiedIdentity) -> Result<(), Rejection> {
-    let policy = super::policy::policy_of(state, &identity.usage.client_id).await?;
+async fn allowed_for_app(
+    signer: &SignerState,
+    identity: &VerifiedIdentity,
+) -> Result<(), Rejection> {
+    let policy = super::policy::policy_of(signer, &identity.usage.client_id).await?;
     match policy.and_then(|p| p.verifiers) {
         Some(allowed) if !allowed.contains(&identity.verifier) => {
             Err(Rejection::VerifierNotAllowed)
@@ -126,10 +129,10 @@ fn has_sign_scope(scope: &str) -> bool {
 
 /// The user `user_id`, which must be active.
 async fn active_user(
-    state: &AppState,
+    signer: &SignerState,
     user_id: &str,
 ) -> Result<tollhouse_core::user::AppUser, Rejection> {
-    let user = state
+    let user = signer
         .store
         .user_by_id(user_id)
         .await?
@@ -141,13 +144,13 @@ async fn active_user(
 }
 
 fn tollhouse_identity(
-    state: &AppState,
+    signer: &SignerState,
     user: &tollhouse_core::user::AppUser,
     expires_at: Option<UnixTime>,
     verifier: VerifierKind,
 ) -> VerifiedIdentity {
     let mut usage = UsageIdentity::new(
-        state.issuer.clone(),
+        signer.issuer.clone(),
         user.client_id.clone(),
         user.external_user_id.to_string(),
     );
@@ -160,10 +163,10 @@ fn tollhouse_identity(
 }
 
 /// Tollhouse's own user and signer JWTs, checked against the key set held in memory.
-async fn tollhouse_jwt(state: &AppState, token: &str) -> Verdict {
+async fn tollhouse_jwt(signer: &SignerState, token: &str) -> Verdict {
     use crate::oidc::verify::{TokenRejection, family_revoked, verify_user_token};
     use tollhouse_core::keys::VerifyError;
-    let claims = match verify_user_token(state, token) {
+    let claims = match verify_user_token(signer.own_tokens(), token) {
         Ok(claims) => claims,
         // Not signed by one of our keys: perhaps an external issuer's token.
         Err(TokenRejection::Invalid(VerifyError::UnknownKey)) => return Ok(None),
@@ -177,15 +180,15 @@ async fn tollhouse_jwt(state: &AppState, token: &str) -> Verdict {
     if !has_sign_scope(&claims.scope) {
         return Err(Rejection::InsufficientScope);
     }
-    if family_revoked(state, &claims).await? {
+    if family_revoked(signer.store.as_ref(), &claims).await? {
         return Err(Rejection::Revoked);
     }
-    let user = active_user(state, &claims.sub).await?;
+    let user = active_user(signer, &claims.sub).await?;
     if user.client_id != claims.client_id {
         return Err(Rejection::Invalid);
     }
     Ok(Some(tollhouse_identity(
-        state,
+        signer,
         &user,
         Some(claims.exp),
         VerifierKind::TollhouseJwt,
@@ -193,10 +196,10 @@ async fn tollhouse_jwt(state: &AppState, token: &str) -> Verdict {
 }
 
 /// Opaque `pmth_…` signer sessions.
-async fn signer_session(state: &AppState, token: &str) -> Verdict {
-    let session = state
+async fn signer_session(signer: &SignerState, token: &str) -> Verdict {
+    let session = signer
         .store
-        .signer_session(state.pepper.hash(token).as_bytes())
+        .signer_session(signer.pepper.hash(token).as_bytes())
         .await?
         .ok_or(Rejection::Invalid)?;
     if session.revoked_at.is_some() {
@@ -204,19 +207,19 @@ async fn signer_session(state: &AppState, token: &str) -> Verdict {
     }
     // The user token or API key it was exchanged from, revoked since: the session ends too.
     if let Some(parent) = &session.parent
-        && state.store.is_token_revoked(parent).await?
+        && signer.store.is_token_revoked(parent).await?
     {
         return Err(Rejection::Revoked);
     }
-    if state.clock.now() >= session.expires_at {
+    if signer.clock.now() >= session.expires_at {
         return Err(Rejection::Expired);
     }
     if !has_sign_scope(&session.scope) {
         return Err(Rejection::InsufficientScope);
     }
-    let user = active_user(state, &session.user_id).await?;
+    let user = active_user(signer, &session.user_id).await?;
     Ok(Some(tollhouse_identity(
-        state,
+        signer,
         &user,
         Some(session.expires_at),
         VerifierKind::SignerSession,
@@ -224,11 +227,11 @@ async fn signer_session(state: &AppState, token: &str) -> Verdict {
 }
 
 /// API keys, bare or composite (`app_…_pmth_ak_…`, whose app part must be the key's app).
-async fn api_key(state: &AppState, presented: &str) -> Verdict {
+async fn api_key(signer: &SignerState, presented: &str) -> Verdict {
     let (named_app, secret) = split_api_key(presented);
-    let key = state
+    let key = signer
         .store
-        .api_key_by_hash(state.pepper.hash(secret).as_bytes())
+        .api_key_by_hash(signer.pepper.hash(secret).as_bytes())
         .await?
         .ok_or(Rejection::Invalid)?;
     if named_app.is_some_and(|app| app != key.client_id) {
@@ -237,10 +240,10 @@ async fn api_key(state: &AppState, presented: &str) -> Verdict {
     if key.revoked_at.is_some() {
         return Err(Rejection::Revoked);
     }
-    let user = active_user(state, &key.user_id).await?;
+    let user = active_user(signer, &key.user_id).await?;
     // API keys do not expire; revocation is what ends them.
     Ok(Some(tollhouse_identity(
-        state,
+        signer,
         &user,
         None,
         VerifierKind::ApiKey,
@@ -248,11 +251,11 @@ async fn api_key(state: &AppState, presented: &str) -> Verdict {
 }
 
 /// `X-Livepeer-Usage-*` headers asserted by a trusted upstream (enabled explicitly only).
-async fn trusted_headers(state: &AppState, trusted: &TrustedHeaders) -> Verdict {
+async fn trusted_headers(signer: &SignerState, trusted: &TrustedHeaders) -> Verdict {
     let Some(usage) = trusted.identity() else {
         return Ok(None);
     };
-    let user = state
+    let user = signer
         .store
         .user_by_external_id(&usage.client_id, &usage.usage_subject)
         .await?;

@@ -253,7 +253,7 @@ async fn decide(state: &AppState, key: &str) -> Result<LiveAiAllow, LiveAiError>
             Rejection::Invalid
         }));
     };
-    match gate(state, &identity).await {
+    match gate(&state.signer, &identity).await {
         GateVerdict::Allow { .. } => {
             tracing::info!(
                 client_id = %identity.usage.client_id,
@@ -379,7 +379,7 @@ async fn by_api_key(
     state: &AppState,
     key: &str,
 ) -> Result<(VerifiedIdentity, LiveAiAllow), LiveAiError> {
-    let identity = identity::verify(state, Some(key), &TrustedHeaders::default())
+    let identity = identity::verify(&state.signer, Some(key), &TrustedHeaders::default())
         .await
         .map_err(LiveAiError::Rejected)?;
     if identity.verifier != VerifierKind::ApiKey {

@@ -6,7 +6,10 @@ pub mod identity;
 pub mod live_ai;
 pub mod policy;
 pub mod proxy;
+mod state;
 pub mod webhook;
+
+pub use state::{SignerShared, SignerState};
 
 use crate::StartError;
 use crate::state::AppState;

@@ -1,9 +1,9 @@
 //! Each app's signer policy (billing mode, gate settings, accepted verifiers) and the balance
 //! gate the identity webhook applies once a user's identity is proven.
 
+use super::SignerState;
 use super::identity::{Rejection, VerifiedIdentity};
 use crate::signer_config::VerifierKind;
-use crate::state::AppState;
 use tollhouse_core::allowance::Balance;
 use tollhouse_store::{SignerPolicyRecord, StoreError};
 
@@ -98,11 +98,11 @@ impl SignerPolicy {
 
 /// The policy of app `client_id` (`None`: no such app here, e.g. an external issuer's client).
 pub async fn policy_of(
-    state: &AppState,
+    signer: &SignerState,
     client_id: &str,
 ) -> Result<Option<SignerPolicy>, StoreError> {
     let read = async {
-        let policy = state
+        let policy = signer
             .store
             .signer_policy(client_id)
             .await?
@@ -111,16 +111,15 @@ pub async fn policy_of(
             .transpose()?;
         Ok((policy, i64::MAX))
     };
-    state
+    signer
         .policies
-        .get_or_load(client_id.to_owned(), state.clock.as_ref(), read)
+        .get_or_load(client_id.to_owned(), signer.clock.as_ref(), read)
         .await
 }
 
 /// Forgets cached policies and balances (after a policy change or a new grant in-process).
-pub fn invalidate(state: &AppState) {
-    state.policies.clear();
-    state.gate_balances.clear();
+pub fn invalidate(signer: &SignerState) {
+    signer.forget_policies();
 }
 
 /// The gate's verdict.
@@ -141,8 +140,8 @@ pub enum GateVerdict {
 pub const DEFAULT_RECHECK_SECS: i64 = 60;
 
 /// Applies the app's balance gate to a proven identity.
-pub async fn gate(state: &AppState, identity: &VerifiedIdentity) -> GateVerdict {
-    let policy = match policy_of(state, &identity.usage.client_id).await {
+pub async fn gate(signer: &SignerState, identity: &VerifiedIdentity) -> GateVerdict {
+    let policy = match policy_of(signer, &identity.usage.client_id).await {
         Ok(policy) => policy,
         Err(err) => {
             tracing::warn!(error = %err, "signer policy unreadable: failing closed");
@@ -163,7 +162,7 @@ pub async fn gate(state: &AppState, identity: &VerifiedIdentity) -> GateVerdict 
         return GateVerdict::InsufficientBalance;
     };
     match balance(
-        state,
+        signer,
         &identity.usage.client_id,
         user_id,
         policy.soft_limit_usd_micros,
@@ -184,7 +183,7 @@ pub async fn gate(state: &AppState, identity: &VerifiedIdentity) -> GateVerdict 
 }
 
 async fn balance(
-    state: &AppState,
+    signer: &SignerState,
     client_id: &str,
     user_id: &str,
     soft_limit: i64,
@@ -192,15 +191,21 @@ async fn balance(
     // An ingest that commits during the read forgets the user after it; get_or_load then
     // does not keep the value read (without that usage).
     let read = async {
-        let grants = state.store.grants_for_user(user_id).await?;
-        let now = state.clock.now();
-        let consumed =
-            crate::balances::consumption_of(state, client_id, user_id, &grants, now).await?;
+        let grants = signer.store.grants_for_user(user_id).await?;
+        let now = signer.clock.now();
+        let consumed = crate::balances::consumption_of(
+            signer.store.as_ref(),
+            client_id,
+            user_id,
+            &grants,
+            now,
+        )
+        .await?;
         let balance = Balance::compute(&grants, &consumed, now, soft_limit);
         Ok::<_, Rejection>((balance, i64::MAX))
     };
-    state
+    signer
         .gate_balances
-        .get_or_load(user_id.to_owned(), state.clock.as_ref(), read)
+        .get_or_load(user_id.to_owned(), signer.clock.as_ref(), read)
         .await
 }

@@ -95,7 +95,9 @@ async fn forward(State(state): State<AppState>, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(credential_from_authorization);
     // Headers a client sent are never trusted here: only the credential proves who it is.
-    if let Err(rejection) = identity::verify(&state, credential, &TrustedHeaders::default()).await {
+    if let Err(rejection) =
+        identity::verify(&state.signer, credential, &TrustedHeaders::default()).await
+    {
         let status = match rejection {
             Rejection::StoreUnavailable(_) | Rejection::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -117,16 +117,21 @@ async fn handle(
 
 /// The verdict for a parsed request.
 pub async fn decide(state: &AppState, request: &WebhookRequest) -> WebhookVerdict {
-    let identity =
-        match identity::verify(state, request.credential.as_deref(), &request.trusted).await {
-            Ok(identity) => identity,
-            Err(rejection) => {
-                if let Some(cause) = rejection.outage_cause() {
-                    tracing::warn!(%cause, "identity could not be checked");
-                }
-                return WebhookVerdict::rejected(&rejection);
+    let identity = match identity::verify(
+        &state.signer,
+        request.credential.as_deref(),
+        &request.trusted,
+    )
+    .await
+    {
+        Ok(identity) => identity,
+        Err(rejection) => {
+            if let Some(cause) = rejection.outage_cause() {
+                tracing::warn!(%cause, "identity could not be checked");
             }
-        };
+            return WebhookVerdict::rejected(&rejection);
+        }
+    };
     if request
         .previous_auth_id
         .as_deref()
@@ -134,7 +139,7 @@ pub async fn decide(state: &AppState, request: &WebhookRequest) -> WebhookVerdic
     {
         return WebhookVerdict::auth_id_mismatch();
     }
-    match gate(state, &identity).await {
+    match gate(&state.signer, &identity).await {
         GateVerdict::Allow { recheck_secs } => {
             WebhookVerdict::allow(&identity.usage, state.clock.now(), recheck_secs)
         }

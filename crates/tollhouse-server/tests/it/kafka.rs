@@ -53,7 +53,7 @@ backend_tests! {
         let bob_id = store.user_by_external_id(&app.client_id, "carol:bob").await.unwrap().unwrap().id;
         // Prepaid: alice has $1, bob $100.
         server.state().store.set_signer_policy(&app.client_id, &tollhouse_store::SignerPolicyRecord { billing_mode: "prepaid".into(), soft_limit_usd_micros: 0, balance_recheck_secs: 60, billing_fail_open: false, webhook_verifiers: None }).await.unwrap();
-        tollhouse_server::signer::policy::invalidate(server.state());
+        tollhouse_server::signer::policy::invalidate(&server.state().signer);
         for (ext, amount) in [("alice", "1000000"), ("carol:bob", "100000000")] {
             let r = server.builder(Method::POST, &app, &format!("/users/{ext}/allowances")).json(&json!({"amountUsdMicros": amount, "source": "manual"})).send().await.unwrap();
             assert!(r.status().is_success());
@@ -110,7 +110,7 @@ backend_tests! {
 
         // Everything again (a replay): nothing changes.
         let raw: Vec<_> = ids.iter().map(|id| tollhouse_server::metering::ingest::RawEvent { payload: envelope(id, &a, "1", "live", now_ms), source: tollhouse_server::metering::ingest::Source::Http }).collect();
-        let counts = tollhouse_server::metering::ingest::ingest(server.state(), raw.clone()).await.unwrap();
+        let counts = tollhouse_server::metering::ingest::ingest(&server.state().metering, raw.clone()).await.unwrap();
         assert_eq!((counts.ingested, counts.duplicate), (0, 40));
         assert_eq!(store.dead_letter_count().await.unwrap(), 2);
         assert_eq!(store.consumed_usd_micros(&alice_id).await.unwrap(), want_alice);

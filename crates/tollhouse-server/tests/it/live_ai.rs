@@ -155,7 +155,7 @@ async fn set_prepaid(server: &TestServer, app: &TestApp) {
             .await
             .unwrap()
     );
-    tollhouse_server::signer::policy::invalidate(server.state());
+    tollhouse_server::signer::policy::invalidate(&server.state().signer);
 }
 
 /// A raw POST to the webhook with the gateway's key and `body`.

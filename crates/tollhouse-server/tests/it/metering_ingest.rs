@@ -104,8 +104,8 @@ backend_tests! {
         let app = server.app.clone();
         server.user_tokens(&app, "alice").await;
         let state = server.state().clone();
-        until("first oracle price", 20, async || state.price.latest().is_some()).await;
-        let first = state.price.latest().unwrap();
+        until("first oracle price", 20, async || state.metering.price.latest().is_some()).await;
+        let first = state.metering.price.latest().unwrap();
         assert_eq!(first.price.to_string(), "3000.123456789012345678", "read from the JSON text, not a float");
         assert_eq!(first.observed_at_ms, server.clock.now_millis());
 
@@ -123,8 +123,8 @@ backend_tests! {
         // their price.
         server.clock.advance(5);
         oracle.set(Some("2000.5"));
-        until("second oracle price", 20, async || state.price.latest().unwrap().price.to_string() == "2000.5").await;
-        let second = state.price.latest().unwrap();
+        until("second oracle price", 20, async || state.metering.price.latest().unwrap().price.to_string() == "2000.5").await;
+        let second = state.metering.price.latest().unwrap();
         assert!(second.observed_at_ms >= first.observed_at_ms + 5000);
         let b = uuid::Uuid::new_v4().to_string();
         let r: Value = post(vec![(b.clone(), "3000000000000000"), (a.clone(), "1000000000000000")]).await.unwrap().json().await.unwrap();
@@ -154,7 +154,7 @@ backend_tests! {
         assert_eq!(refused.status(), 409);
         assert_eq!(stored_events(&server).await.len(), 2);
         oracle.set(Some("2500"));
-        until("a fresh price", 20, async || state.price.current(server.clock.now_millis()).is_ok()).await;
+        until("a fresh price", 20, async || state.metering.price.current(server.clock.now_millis()).is_ok()).await;
         let r: Value = post(vec![(c.clone(), "1000")]).await.unwrap().json().await.unwrap();
         assert_eq!(r["ingested"], 1, "{r}");
         let rows = stored_events(&server).await;

@@ -37,7 +37,7 @@ async fn set_policy(server: &TestServer, app: &TestApp, policy: SignerPolicyReco
             .await
             .unwrap()
     );
-    tollhouse_server::signer::policy::invalidate(server.state());
+    tollhouse_server::signer::policy::invalidate(&server.state().signer);
 }
 
 fn policy(mode: &str) -> SignerPolicyRecord {
