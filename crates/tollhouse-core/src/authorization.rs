@@ -1,6 +1,7 @@
-//! The one reader of `Authorization` header values (RFC 9110 §11.6.2): `scheme SP credentials`,
+//! The one reader of `Authorization` header values (RFC 9110 §11.6.2): `scheme 1*SP credentials`,
 //! the scheme compared case-insensitively (RFC 9110 §11.1, so `BEARER x`, `bearer x` and
-//! `Bearer x` are one credential), any run of spaces or tabs between the two.
+//! `Bearer x` are one credential). Only a space separates the two (a tab does not, as the
+//! grammar says); surrounding whitespace is dropped, as HTTP drops it around a field value.
 //!
 //! Every surface that reads the header (the token endpoint, the Builder API, the end-user
 //! routes, userinfo, the identity webhook's caller check, the signer proxy, the SDK's
@@ -34,10 +35,8 @@ pub enum Authorization<'a> {
 /// assert_eq!(parse("Bearer"), None);
 /// ```
 pub fn parse(value: &str) -> Option<Authorization<'_>> {
-    let value = value.trim_matches(is_space);
-    let split = value.find(is_space)?;
-    let (scheme, params) = value.split_at(split);
-    let params = params.trim_matches(is_space);
+    let (scheme, params) = value.trim().split_once(' ')?;
+    let params = params.trim();
     if params.is_empty() || !scheme.bytes().all(is_token_char) {
         return None;
     }
@@ -66,10 +65,6 @@ pub fn basic(value: &str) -> Option<&str> {
     }
 }
 
-fn is_space(c: char) -> bool {
-    c == ' ' || c == '\t'
-}
-
 /// `tchar` of RFC 9110 §5.6.2.
 fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -85,7 +80,7 @@ mod tests {
             "Bearer t.k.n",
             "bearer t.k.n",
             "BEARER t.k.n",
-            "bEaReR\tt.k.n",
+            "bEaReR t.k.n",
             "  Bearer   t.k.n  ",
         ] {
             assert_eq!(

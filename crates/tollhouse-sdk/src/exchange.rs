@@ -354,6 +354,12 @@ impl<E: SignerExchange> Handler<E> {
                     .await
             }
         };
+        self.answer(result)
+    }
+
+    /// The response for the exchange's outcome: the grant, or the issuer's refusal as a 4xx,
+    /// or 502 when the issuer could not be asked.
+    fn answer(&self, result: Result<SignerGrant, ExchangeError>) -> Response<Full<Bytes>> {
         match result {
             Ok(grant) => json_response(
                 StatusCode::OK,

@@ -1,6 +1,7 @@
 //! Creating apps and rotating their M2M secrets: shared by the CLI, first-start bootstrap and
 //! (later) the admin API.
 
+use crate::signer::policy::SignerPolicy;
 use tollhouse_core::app::{App, AppStatus};
 use tollhouse_core::ids::{AppClientId, M2mClientId, generate_client_secret};
 use tollhouse_core::scope::ScopeSet;
@@ -66,4 +67,22 @@ pub async fn rotate_secret(
         app,
         m2m_client_secret: secret,
     }))
+}
+
+/// Reads app `client_id`'s signer policy, lets `edit` change it and stores the result: the one
+/// read-modify-write of a policy, for `tollhouse app create|set`. `None`: no such app.
+pub async fn edit_policy<E: From<StoreError>>(
+    store: &dyn Store,
+    client_id: &str,
+    edit: impl FnOnce(&mut SignerPolicy) -> Result<(), E>,
+) -> Result<Option<SignerPolicy>, E> {
+    let Some(record) = store.signer_policy(client_id).await? else {
+        return Ok(None);
+    };
+    let mut policy = SignerPolicy::from_record(&record)?;
+    edit(&mut policy)?;
+    store
+        .set_signer_policy(client_id, &policy.to_record())
+        .await?;
+    Ok(Some(policy))
 }

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod builder;
 pub mod cache;
 pub mod config;
+pub mod error_doc;
 pub mod http;
 pub mod keyring;
 pub mod listener;
@@ -132,15 +133,6 @@ pub async fn start(
         .map_err(StartError::Config)?;
     let (store, master) = bootstrap::open(&config, deps.rng.as_ref()).await?;
     let store: Arc<dyn Store> = Arc::new(store);
-    let sealing = master.sealing_key();
-    let keyring = Keyring::load(
-        store.as_ref(),
-        &sealing,
-        &config,
-        deps.clock.as_ref(),
-        deps.rng.as_ref(),
-    )
-    .await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -155,40 +147,78 @@ pub async fn start(
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://{addr}"),
     };
+    let state = build_state(config, deps, store, &master, base_url, price).await?;
+    if let Some(observed) = state.metering.price.latest() {
+        state.metrics.set_price_observed_at(observed.observed_at_ms);
+    }
+    let demo_app = if create_demo_app {
+        create_demo_app_once(&state).await?
+    } else {
+        None
+    };
+
+    let (shutdown, stop) = watch::channel(false);
+    let mut tasks = vec![
+        spawn_http(&state, listener, shutdown.subscribe()),
+        spawn_key_refresh(&state, stop),
+    ];
+    if state.metering.price.is_oracle() {
+        tasks.push(tokio::spawn(metering::price::run_oracle(
+            state.metering.clone(),
+            shutdown.subscribe(),
+        )));
+    }
+    if let Some(brokers) = state.config.kafka_brokers.clone() {
+        tasks.push(tokio::spawn(metering::kafka::run(
+            state.metering.clone(),
+            brokers,
+            state.metering.kafka.clone(),
+            shutdown.subscribe(),
+        )));
+    }
+    Ok(RunningServer {
+        addr,
+        state,
+        demo_app,
+        tasks,
+        shutdown,
+    })
+}
+
+/// The application state over an opened store: signing keys loaded, the signer's and
+/// metering's shares built from the same parts.
+async fn build_state(
+    config: Config,
+    deps: Deps,
+    store: Arc<dyn Store>,
+    master: &tollhouse_core::master_key::MasterKey,
+    base_url: String,
+    price: metering::price::PriceSource,
+) -> Result<AppState, StartError> {
+    let sealing = master.sealing_key();
+    let keyring = Keyring::load(
+        store.as_ref(),
+        &sealing,
+        &config,
+        deps.clock.as_ref(),
+        deps.rng.as_ref(),
+    )
+    .await?;
     let outbound = signer::http_client()?;
     let issuer = format!("{base_url}{}", oidc::ISSUER_PATH);
     let config = Arc::new(config);
     let keyring = Arc::new(keyring);
     let metrics = Arc::new(metrics::Metrics::default());
     let pepper = master.pepper();
-    let signer = signer::SignerState::new(signer::SignerShared {
-        store: store.clone(),
-        clock: deps.clock.clone(),
-        pepper: pepper.clone(),
-        keyring: keyring.clone(),
-        issuer: issuer.clone(),
-        verifiers: config.webhook_verifiers.clone(),
-        credentials: cache::SwrCache::new(
-            signer::identity::CREDENTIAL_FRESH_MILLIS,
-            signer::identity::CREDENTIAL_GRACE_MILLIS,
-            signer::identity::CREDENTIAL_CACHE_CAPACITY,
-        ),
-        policies: cache::SwrCache::new(
-            signer::policy::POLICY_FRESH_MILLIS,
-            signer::policy::POLICY_GRACE_MILLIS,
-            10_000,
-        ),
-        gate_balances: cache::SwrCache::new(
-            signer::policy::POLICY_FRESH_MILLIS,
-            signer::policy::POLICY_GRACE_MILLIS,
-            100_000,
-        ),
-        external_issuers: signer::external::ExternalIssuers::new(
-            &config.external_issuers,
-            &outbound,
-            deps.clock.clone(),
-        ),
-    });
+    let signer = signer::SignerState::for_deployment(
+        &config,
+        store.clone(),
+        deps.clock.clone(),
+        pepper.clone(),
+        keyring.clone(),
+        issuer.clone(),
+        &outbound,
+    );
     let metering = metering::MeteringState::new(metering::MeteringShared {
         config: config.clone(),
         store: store.clone(),
@@ -216,70 +246,50 @@ pub async fn start(
         metering,
         config,
     });
-    if let Some(observed) = state.metering.price.latest() {
-        state.metrics.set_price_observed_at(observed.observed_at_ms);
-    }
-    let demo_app = if create_demo_app {
-        create_demo_app_once(&state).await?
-    } else {
-        None
-    };
+    Ok(state)
+}
 
-    let (shutdown, mut stop) = watch::channel(false);
+/// Serves the router on `listener` with the configured connection limits until `stop`.
+fn spawn_http(
+    state: &AppState,
+    listener: TcpListener,
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     let router = http::router(state.clone());
-    let http_stop = shutdown.subscribe();
-    let http_state = state.clone();
-    let http = tokio::spawn(async move {
-        let limits = listener::ConnectionLimits {
-            header_read_timeout: Duration::from_secs(
-                http_state.config.header_read_timeout_secs.max(1),
-            ),
-            max_connections: http_state.config.max_connections.max(1),
-            max_per_ip: http_state.config.max_connections_per_ip.max(1),
-        };
-        let metrics_state = http_state.clone();
-        listener::serve(listener, router, limits, http_stop, move || {
-            metrics_state.metrics.connection_refused();
+    let limits = listener::ConnectionLimits {
+        header_read_timeout: Duration::from_secs(state.config.header_read_timeout_secs.max(1)),
+        max_connections: state.config.max_connections.max(1),
+        max_per_ip: state.config.max_connections_per_ip.max(1),
+    };
+    let metrics = state.metrics.clone();
+    tokio::spawn(async move {
+        listener::serve(listener, router, limits, stop, move || {
+            metrics.connection_refused();
         })
         .await;
-    });
-    let refresher_state = state.clone();
-    let refresher = tokio::spawn(async move {
-        let period = std::time::Duration::from_secs(refresher_state.config.key_refresh_secs.max(1));
+    })
+}
+
+/// Reloads signing keys every `key_refresh_secs` until `stop`.
+fn spawn_key_refresh(
+    state: &AppState,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let period = std::time::Duration::from_secs(state.config.key_refresh_secs.max(1));
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
-                    if let Err(err) = refresher_state.refresh().await {
+                    if let Err(err) = state.refresh().await {
                         tracing::warn!(error = %err, "periodic key refresh failed");
                     }
                 }
                 changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
             }
         }
-    });
-    let mut tasks = vec![http, refresher];
-    if state.metering.price.is_oracle() {
-        tasks.push(tokio::spawn(metering::price::run_oracle(
-            state.metering.clone(),
-            shutdown.subscribe(),
-        )));
-    }
-    if let Some(brokers) = state.config.kafka_brokers.clone() {
-        tasks.push(tokio::spawn(metering::kafka::run(
-            state.metering.clone(),
-            brokers,
-            state.metering.kafka.clone(),
-            shutdown.subscribe(),
-        )));
-    }
-    Ok(RunningServer {
-        addr,
-        state,
-        demo_app,
-        tasks,
-        shutdown,
     })
 }
 

@@ -9,9 +9,7 @@ use tollhouse_core::scope::{DEFAULT_APP_SCOPES, ScopeSet};
 use tollhouse_server::config::{Config, ConfigOverrides, VerifierKind};
 use tollhouse_server::signer::policy::{BillingMode, SignerPolicy};
 use tollhouse_server::{Deps, apps, bootstrap, keyring, start};
-use tollhouse_store::{
-    AppRepository as _, KeyRepository as _, SignerRepository as _, Store as _, UsageRepository as _,
-};
+use tollhouse_store::{AppRepository as _, KeyRepository as _, Store as _, UsageRepository as _};
 
 /// Identity, token and metering service for apps that pay for Livepeer video and AI.
 #[derive(Debug, Parser)]
@@ -332,29 +330,27 @@ async fn app_command(cmd: AppCommand, config: Config) -> Result<(), AnyError> {
             fail_open,
             verifiers,
         } => {
-            let record = store
-                .signer_policy(&client_id)
+            let edit = |policy: &mut SignerPolicy| -> Result<(), AnyError> {
+                if let Some(mode) = billing {
+                    policy.billing_mode = BillingMode::parse(&mode).ok_or("bad --billing")?;
+                }
+                if let Some(limit) = soft_limit_usd_micros {
+                    policy.soft_limit_usd_micros = limit;
+                }
+                if let Some(secs) = recheck_secs {
+                    policy.balance_recheck_secs = secs;
+                }
+                if let Some(open) = fail_open {
+                    policy.billing_fail_open = open;
+                }
+                if let Some(list) = verifiers {
+                    policy.verifiers = parse_verifiers(&list)?;
+                }
+                Ok(())
+            };
+            let policy = apps::edit_policy(&store, &client_id, edit)
                 .await?
                 .ok_or_else(|| format!("no app with client id {client_id}"))?;
-            let mut policy = SignerPolicy::from_record(&record)?;
-            if let Some(mode) = billing {
-                policy.billing_mode = BillingMode::parse(&mode).ok_or("bad --billing")?;
-            }
-            if let Some(limit) = soft_limit_usd_micros {
-                policy.soft_limit_usd_micros = limit;
-            }
-            if let Some(secs) = recheck_secs {
-                policy.balance_recheck_secs = secs;
-            }
-            if let Some(open) = fail_open {
-                policy.billing_fail_open = open;
-            }
-            if let Some(list) = verifiers {
-                policy.verifiers = parse_verifiers(&list)?;
-            }
-            store
-                .set_signer_policy(&client_id, &policy.to_record())
-                .await?;
             println!("{}", policy_json(&client_id, &policy));
         }
         AppCommand::Create {
@@ -378,39 +374,18 @@ async fn app_command(cmd: AppCommand, config: Config) -> Result<(), AnyError> {
             )
             .await?;
             if billing != "none" {
-                let record = store
-                    .signer_policy(created.app.client_id.as_str())
-                    .await?
-                    .ok_or("app vanished")?;
-                let mut policy = SignerPolicy::from_record(&record)?;
-                policy.billing_mode = BillingMode::parse(&billing).ok_or("bad --billing")?;
-                store
-                    .set_signer_policy(created.app.client_id.as_str(), &policy.to_record())
-                    .await?;
+                let mode = BillingMode::parse(&billing).ok_or("bad --billing")?;
+                let client_id = created.app.client_id.as_str();
+                apps::edit_policy(&store, client_id, |policy| -> Result<(), AnyError> {
+                    policy.billing_mode = mode;
+                    Ok(())
+                })
+                .await?
+                .ok_or("app vanished")?;
             }
             print_credentials(&created, &issuer, json);
         }
-        AppCommand::List { json } => {
-            let apps = store.list_apps().await?;
-            if json {
-                let list: Vec<_> = apps
-                    .iter()
-                    .map(|a| json!({"clientId": a.client_id, "m2mClientId": a.m2m_client_id, "name": a.name,
-                        "status": a.status.as_str(), "allowedScopes": a.allowed_scopes.to_string(), "createdAt": a.created_at}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                for a in &apps {
-                    println!(
-                        "{}  {}  {:<8}  {}",
-                        a.client_id,
-                        a.m2m_client_id,
-                        a.status.as_str(),
-                        a.name
-                    );
-                }
-            }
-        }
+        AppCommand::List { json } => print_apps(&store.list_apps().await?, json)?,
         AppCommand::RotateSecret { client_id, json } => {
             let created = apps::rotate_secret(
                 &store,
@@ -422,6 +397,29 @@ async fn app_command(cmd: AppCommand, config: Config) -> Result<(), AnyError> {
             .await?
             .ok_or_else(|| format!("no app with client id {client_id}"))?;
             print_credentials(&created, &issuer, json);
+        }
+    }
+    Ok(())
+}
+
+/// `tollhouse app list`: a JSON array, or one line per app.
+fn print_apps(apps: &[tollhouse_core::app::App], json: bool) -> Result<(), AnyError> {
+    if json {
+        let list: Vec<_> = apps
+            .iter()
+            .map(|a| json!({"clientId": a.client_id, "m2mClientId": a.m2m_client_id, "name": a.name,
+                "status": a.status.as_str(), "allowedScopes": a.allowed_scopes.to_string(), "createdAt": a.created_at}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for a in apps {
+            println!(
+                "{}  {}  {:<8}  {}",
+                a.client_id,
+                a.m2m_client_id,
+                a.status.as_str(),
+                a.name
+            );
         }
     }
     Ok(())

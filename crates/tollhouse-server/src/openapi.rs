@@ -19,10 +19,10 @@ use crate::state::AppState;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::LazyLock;
+use utoipa::openapi::RefOr;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -231,26 +231,4 @@ pub async fn document() -> Response {
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
-}
-
-/// JSON error responses with body schema `T`, for `IntoResponses` impls: one per
-/// `(status, description)`.
-pub fn error_responses<T: ToSchema>(
-    entries: &[(u16, &str)],
-) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
-    entries
-        .iter()
-        .map(|(status, description)| {
-            let response = ResponseBuilder::new()
-                .description(*description)
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name(T::name())))
-                        .build(),
-                )
-                .build();
-            (status.to_string(), RefOr::T(response))
-        })
-        .collect()
 }

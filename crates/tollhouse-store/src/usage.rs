@@ -368,21 +368,13 @@ const EVENT_WIDTH: usize = 25;
 
 pub(crate) type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
-/// Inserts the events on PostgreSQL; the ids actually inserted.
-async fn insert_events_pg(
-    tx: &mut Tx<'_>,
-    events: &[&UsageEventRow],
-    now: UnixTime,
-) -> Result<HashSet<String>, StoreError> {
-    use sqlx::Row as _;
-    // In id order: two batches stored at once that share ids (a re-delivery) then wait for
-    // each other's rows in the same order instead of deadlocking.
-    let mut events = events.to_vec();
-    events.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+/// The events' columns as PostgreSQL array literals, in the order [`insert_events_pg`] binds
+/// them: eleven text columns, twelve integer columns, and `billable_secs`.
+fn event_arrays(events: &[&UsageEventRow]) -> ([TextArray; 11], [IntArray; 12], TextArray) {
     let mut text: [TextArray; 11] = Default::default();
     let mut ints: [IntArray; 12] = Default::default();
     let mut secs = TextArray::default();
-    for e in &events {
+    for e in events {
         let [u6, u9, u18, u27, u36] = e.usd.to_array();
         for (column, value) in text.iter_mut().zip([
             Some(e.id.as_str()),
@@ -417,6 +409,21 @@ async fn insert_events_pg(
         }
         secs.push(Some(&e.billable_secs));
     }
+    (text, ints, secs)
+}
+
+/// Inserts the events on PostgreSQL; the ids actually inserted.
+async fn insert_events_pg(
+    tx: &mut Tx<'_>,
+    events: &[&UsageEventRow],
+    now: UnixTime,
+) -> Result<HashSet<String>, StoreError> {
+    use sqlx::Row as _;
+    // In id order: two batches stored at once that share ids (a re-delivery) then wait for
+    // each other's rows in the same order instead of deadlocking.
+    let mut events = events.to_vec();
+    events.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let (text, ints, secs) = event_arrays(&events);
     let [
         id,
         source,
@@ -617,114 +624,134 @@ impl<'a> BatchSums<'a> {
 
     async fn write_pg(&self, tx: &mut Tx<'_>, now: UnixTime) -> Result<(), StoreError> {
         self.blocks()?.write_pg(tx).await?;
-        if !self.rollups.is_empty() {
-            let mut text: [TextArray; 4] = Default::default();
-            let mut ints: [IntArray; 9] = Default::default();
-            for ((client, user, pipeline, model, day), sums) in sorted(&self.rollups) {
-                for (column, value) in text.iter_mut().zip([client, user, pipeline, model]) {
-                    column.push(Some(value));
-                }
-                push_sums(&mut ints, *day, sums);
-            }
-            let [client, user, pipeline, model] = text.map(TextArray::finish);
-            let [day, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
-            sqlx::query(&format!(
-                "INSERT INTO usage_rollups ({ROLLUP_COLUMNS}) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], \
-                 $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[]) \
-                 ON CONFLICT (client_id, user_id, pipeline, model_id, day) DO UPDATE SET {}",
-                add_sums("usage_rollups", false)
-            ))
-            .bind(client)
-            .bind(user)
-            .bind(pipeline)
-            .bind(model)
-            .bind(day)
-            .bind(count)
-            .bind(gwei)
-            .bind(wei)
-            .bind(u6)
-            .bind(u9)
-            .bind(u18)
-            .bind(u27)
-            .bind(u36)
-            .execute(&mut **tx)
-            .await?;
+        self.write_rollups_pg(tx).await?;
+        self.write_manifests_pg(tx).await?;
+        self.write_consumption_pg(tx, now).await
+    }
+
+    /// The per-day rollups, added to what is stored, in one `UNNEST` upsert.
+    async fn write_rollups_pg(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        if self.rollups.is_empty() {
+            return Ok(());
         }
-        if !self.manifests.is_empty() {
-            let mut text: [TextArray; 5] = Default::default();
-            let mut ints: [IntArray; 9] = Default::default();
-            let mut billable = IntArray::default();
-            for ((client, day, manifest, user, pipeline, model), (sums, micros)) in
-                sorted(&self.manifests)
+        let mut text: [TextArray; 4] = Default::default();
+        let mut ints: [IntArray; 9] = Default::default();
+        for ((client, user, pipeline, model, day), sums) in sorted(&self.rollups) {
+            for (column, value) in text.iter_mut().zip([client, user, pipeline, model]) {
+                column.push(Some(value));
+            }
+            push_sums(&mut ints, *day, sums);
+        }
+        let [client, user, pipeline, model] = text.map(TextArray::finish);
+        let [day, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
+        sqlx::query(&format!(
+            "INSERT INTO usage_rollups ({ROLLUP_COLUMNS}) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], \
+             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[]) \
+             ON CONFLICT (client_id, user_id, pipeline, model_id, day) DO UPDATE SET {}",
+            add_sums("usage_rollups", false)
+        ))
+        .bind(client)
+        .bind(user)
+        .bind(pipeline)
+        .bind(model)
+        .bind(day)
+        .bind(count)
+        .bind(gwei)
+        .bind(wei)
+        .bind(u6)
+        .bind(u9)
+        .bind(u18)
+        .bind(u27)
+        .bind(u36)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The per-manifest rollups, likewise.
+    async fn write_manifests_pg(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        if self.manifests.is_empty() {
+            return Ok(());
+        }
+        let mut text: [TextArray; 5] = Default::default();
+        let mut ints: [IntArray; 9] = Default::default();
+        let mut billable = IntArray::default();
+        for ((client, day, manifest, user, pipeline, model), (sums, micros)) in
+            sorted(&self.manifests)
+        {
+            for (column, value) in text
+                .iter_mut()
+                .zip([client, manifest, user, pipeline, model])
             {
-                for (column, value) in text
-                    .iter_mut()
-                    .zip([client, manifest, user, pipeline, model])
-                {
-                    column.push(Some(value));
-                }
-                push_sums(&mut ints, *day, sums);
-                billable.push(Some(*micros));
+                column.push(Some(value));
             }
-            let [client, manifest, user, pipeline, model] = text.map(TextArray::finish);
-            let [day, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
-            sqlx::query(&format!(
-                "INSERT INTO usage_manifest_rollups ({MANIFEST_COLUMNS}) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], \
-                 $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], \
-                 $14::bigint[], $15::bigint[]) \
-                 ON CONFLICT (client_id, day, manifest_id, user_id, pipeline, model_id) DO UPDATE SET {}",
-                add_sums("usage_manifest_rollups", true)
-            ))
-            .bind(client)
-            .bind(manifest)
-            .bind(user)
-            .bind(pipeline)
-            .bind(model)
-            .bind(day)
-            .bind(count)
-            .bind(gwei)
-            .bind(wei)
-            .bind(u6)
-            .bind(u9)
-            .bind(u18)
-            .bind(u27)
-            .bind(u36)
-            .bind(billable.finish())
-            .execute(&mut **tx)
-            .await?;
+            push_sums(&mut ints, *day, sums);
+            billable.push(Some(*micros));
         }
-        if !self.users.is_empty() {
-            let mut text: [TextArray; 2] = Default::default();
-            let mut ints: [IntArray; 5] = Default::default();
-            for ((user, client), sums) in sorted(&self.users) {
-                text[0].push(Some(user));
-                text[1].push(Some(client));
-                for (column, value) in ints.iter_mut().zip(sums.carried().usd.to_array()) {
-                    column.push(Some(value));
-                }
+        let [client, manifest, user, pipeline, model] = text.map(TextArray::finish);
+        let [day, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
+        sqlx::query(&format!(
+            "INSERT INTO usage_manifest_rollups ({MANIFEST_COLUMNS}) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], \
+             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], \
+             $14::bigint[], $15::bigint[]) \
+             ON CONFLICT (client_id, day, manifest_id, user_id, pipeline, model_id) DO UPDATE SET {}",
+            add_sums("usage_manifest_rollups", true)
+        ))
+        .bind(client)
+        .bind(manifest)
+        .bind(user)
+        .bind(pipeline)
+        .bind(model)
+        .bind(day)
+        .bind(count)
+        .bind(gwei)
+        .bind(wei)
+        .bind(u6)
+        .bind(u9)
+        .bind(u18)
+        .bind(u27)
+        .bind(u36)
+        .bind(billable.finish())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Each user's lifetime consumption, likewise.
+    async fn write_consumption_pg(&self, tx: &mut Tx<'_>, now: UnixTime) -> Result<(), StoreError> {
+        if self.users.is_empty() {
+            return Ok(());
+        }
+        let mut text: [TextArray; 2] = Default::default();
+        let mut ints: [IntArray; 5] = Default::default();
+        for ((user, client), sums) in sorted(&self.users) {
+            text[0].push(Some(user));
+            text[1].push(Some(client));
+            for (column, value) in ints.iter_mut().zip(sums.carried().usd.to_array()) {
+                column.push(Some(value));
             }
-            let [user, client] = text.map(TextArray::finish);
-            let [u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
-            sqlx::query(&format!(
-                "INSERT INTO user_consumption ({CONSUMPTION_COLUMNS}) \
-                 SELECT u.*, $8 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
-                 $6::bigint[], $7::bigint[]) AS u \
-                 ON CONFLICT (user_id) DO UPDATE SET {}",
-                consumption_update()
-            ))
-            .bind(user)
-            .bind(client)
-            .bind(u6)
-            .bind(u9)
-            .bind(u18)
-            .bind(u27)
-            .bind(u36)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
         }
+        let [user, client] = text.map(TextArray::finish);
+        let [u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
+        sqlx::query(&format!(
+            "INSERT INTO user_consumption ({CONSUMPTION_COLUMNS}) \
+             SELECT u.*, $8 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
+             $6::bigint[], $7::bigint[]) AS u \
+             ON CONFLICT (user_id) DO UPDATE SET {}",
+            consumption_update()
+        ))
+        .bind(user)
+        .bind(client)
+        .bind(u6)
+        .bind(u9)
+        .bind(u18)
+        .bind(u27)
+        .bind(u36)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 

@@ -559,25 +559,39 @@ impl UsageQueryRepository for SqlStore {
             .iter()
             .map(|row| Ok((row.try_get::<i64, _>(0)?, usd_of(row, &["day"])?)))
             .collect::<Result<_, StoreError>>()?;
-        // The rest of each checkpoint's day, as a running sum over disjoint spans: from
-        // midnight, or from the previous checkpoint of the same day, to the checkpoint. Each
-        // event is read once, through the events' (user, time) index, however many
-        // checkpoints share its day. The spans are integers computed here, written into the SQL
-        // as literals: binding 4,000 parameters cost more than the query.
-        let mut spans_sql: Vec<String> = Vec::new();
-        let mut previous: Option<UnixTime> = None;
-        for &at in ats {
-            let midnight_ms = day_of(at) * DAY_MS;
-            let from_ms = previous
-                .map(|p| p.saturating_mul(1000))
-                .filter(|&p| p >= midnight_ms)
-                .unwrap_or(midnight_ms);
-            let at_ms = at.saturating_mul(1000);
-            if from_ms < at_ms {
-                spans_sql.push(format!("({at_ms}, {from_ms})"));
-            }
-            previous = Some(at);
-        }
+        // The rest of each checkpoint's day, as a running sum over disjoint spans.
+        let spans = self.span_sums(user_id, &day_spans(ats)).await?;
+        let mut whole_days = days.iter().peekable();
+        let mut before_day = ExactUsd::ZERO;
+        let mut today = (i64::MIN, ExactUsd::ZERO);
+        ats.iter()
+            .map(|&at| {
+                let day = day_of(at);
+                while let Some((_, usd)) = whole_days.next_if(|(d, _)| *d < day) {
+                    before_day = before_day.checked_add(*usd).map_err(corrupt)?;
+                }
+                if today.0 != day {
+                    today = (day, ExactUsd::ZERO);
+                }
+                if let Some(span) = spans.get(&at.saturating_mul(1000)) {
+                    today.1 = today.1.checked_add(*span).map_err(corrupt)?;
+                }
+                let exact = before_day.checked_add(today.1).map_err(corrupt)?;
+                i64::try_from(exact.ceil_micros())
+                    .map_err(|_| StoreError::Corrupt("consumption out of range".into()))
+            })
+            .collect()
+    }
+}
+
+impl SqlStore {
+    /// The sums of each span `(at_ms, from_ms)` of `user_id`'s events, by `at_ms`.
+    async fn span_sums(
+        &self,
+        user_id: &str,
+        spans_sql: &[String],
+    ) -> Result<std::collections::HashMap<i64, ExactUsd>, StoreError> {
+        let corrupt = |e: MoneyError| StoreError::Corrupt(format!("usage sums: {e}"));
         let mut spans = std::collections::HashMap::new();
         if !spans_sql.is_empty() {
             let values = spans_sql.join(", ");
@@ -608,30 +622,35 @@ impl UsageQueryRepository for SqlStore {
                 let at_ms: i64 = row.try_get(0)?;
                 // `group_from_row` reads key columns by position: `at_ms` stands where `day`
                 // would.
-                spans.insert(at_ms, usd_of(&row, &["day"])?);
+                let usd = group_from_row(&row, &["day"], false, false)?.sums.usd;
+                spans.insert(at_ms, ExactUsd::from_parts(usd).map_err(corrupt)?);
             }
         }
-        let mut whole_days = days.iter().peekable();
-        let mut before_day = ExactUsd::ZERO;
-        let mut today = (i64::MIN, ExactUsd::ZERO);
-        ats.iter()
-            .map(|&at| {
-                let day = day_of(at);
-                while let Some((_, usd)) = whole_days.next_if(|(d, _)| *d < day) {
-                    before_day = before_day.checked_add(*usd).map_err(corrupt)?;
-                }
-                if today.0 != day {
-                    today = (day, ExactUsd::ZERO);
-                }
-                if let Some(span) = spans.get(&at.saturating_mul(1000)) {
-                    today.1 = today.1.checked_add(*span).map_err(corrupt)?;
-                }
-                let exact = before_day.checked_add(today.1).map_err(corrupt)?;
-                i64::try_from(exact.ceil_micros())
-                    .map_err(|_| StoreError::Corrupt("consumption out of range".into()))
-            })
-            .collect()
+        Ok(spans)
     }
+}
+
+/// The rest of each checkpoint's day, as disjoint spans `(at_ms, from_ms)` written as SQL
+/// literals: from midnight, or from the previous checkpoint of the same day, to the checkpoint.
+/// Each event is then read once, through the events' (user, time) index, however many
+/// checkpoints share its day. The spans are integers computed here: binding 4,000 parameters
+/// cost more than the query.
+fn day_spans(ats: &[UnixTime]) -> Vec<String> {
+    let mut spans_sql = Vec::new();
+    let mut previous: Option<UnixTime> = None;
+    for &at in ats {
+        let midnight_ms = day_of(at) * DAY_MS;
+        let from_ms = previous
+            .map(|p| p.saturating_mul(1000))
+            .filter(|&p| p >= midnight_ms)
+            .unwrap_or(midnight_ms);
+        let at_ms = at.saturating_mul(1000);
+        if from_ms < at_ms {
+            spans_sql.push(format!("({at_ms}, {from_ms})"));
+        }
+        previous = Some(at);
+    }
+    spans_sql
 }
 
 /// The UTC day (days since the epoch) of unix second `at`.

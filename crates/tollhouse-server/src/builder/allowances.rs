@@ -1,7 +1,7 @@
 //! Allowance grants and balances: `GET/POST A/users/{ext}/allowances`, `GET A/usage/balance`.
 
 use super::error::{BodyTooLarge, BuilderError, BuilderErrorBody, BuilderErrors};
-use super::extract::{AppCaller, BuilderJson, BuilderPath};
+use super::extract::{AppCaller, AppPath, BuilderJson, BuilderPath, UserPath};
 use crate::balances::balance_of;
 use crate::state::AppState;
 use axum::Json;
@@ -48,8 +48,8 @@ fn allowances(balance: &Balance) -> Allowances {
     operation_id = "getAllowances",
     tag = "builder",
     params(
-        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
-        ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+        AppPath,
+        UserPath
     ),
     security(("m2m_basic" = [])),
     responses((status = 200, description = "The user's allowances", body = UserAllowances), BuilderErrors)
@@ -57,7 +57,10 @@ fn allowances(balance: &Balance) -> Allowances {
 pub async fn get_allowances(
     State(state): State<AppState>,
     AppCaller(app): AppCaller,
-    BuilderPath((_, ext)): BuilderPath<(String, String)>,
+    BuilderPath(UserPath {
+        external_user_id: ext,
+        ..
+    }): BuilderPath<UserPath>,
 ) -> Result<Json<UserAllowances>, BuilderError> {
     let user = find_user(&state, app.client_id.as_str(), &ext).await?;
     let balance = balance_of(&state, &user).await?;
@@ -81,8 +84,8 @@ fn grant_time(text: &str, field: &str) -> Result<i64, BuilderError> {
     operation_id = "grantAllowance",
     tag = "builder",
     params(
-        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
-        ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+        AppPath,
+        UserPath
     ),
     request_body(content = GrantAllowance, content_type = "application/json"),
     security(("m2m_basic" = [])),
@@ -96,7 +99,10 @@ fn grant_time(text: &str, field: &str) -> Result<i64, BuilderError> {
 pub async fn grant(
     State(state): State<AppState>,
     AppCaller(app): AppCaller,
-    BuilderPath((_, ext)): BuilderPath<(String, String)>,
+    BuilderPath(UserPath {
+        external_user_id: ext,
+        ..
+    }): BuilderPath<UserPath>,
     BuilderJson(body): BuilderJson<GrantAllowance>,
 ) -> Result<(StatusCode, Json<GrantResult>), BuilderError> {
     let amount = body.amount_usd_micros.get();
@@ -197,7 +203,7 @@ pub struct BalanceQuery {
     path = "/api/v1/apps/{client_id}/usage/balance",
     operation_id = "getUsageBalance",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)"), BalanceQuery),
+    params(AppPath, BalanceQuery),
     security(("m2m_basic" = [])),
     responses((status = 200, description = "The user's balance", body = BalanceView), BuilderErrors)
 )]

@@ -3,7 +3,7 @@
 //! performs.)
 
 use super::error::{BodyTooLarge, BuilderError, BuilderErrors};
-use super::extract::{AppCaller, BuilderJson};
+use super::extract::{AppCaller, AppPath, BuilderJson};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -16,7 +16,7 @@ use tollhouse_api::users::Done;
     path = "/api/v1/apps/{client_id}/device/deny",
     operation_id = "denyDeviceLogin",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     request_body(content = DenyDevice, content_type = "application/json"),
     security(("m2m_basic" = [])),
     responses(

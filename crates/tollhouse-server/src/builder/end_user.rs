@@ -3,6 +3,7 @@
 
 use super::allowances::balance_view;
 use super::error::{BuilderError, EndUserErrors};
+use super::extract::EndUser;
 use crate::balances::balance_of;
 use crate::state::AppState;
 use axum::Json;
@@ -84,11 +85,10 @@ fn reject_user_id(query: Option<&str>) -> Result<(), BuilderError> {
 )]
 pub async fn balance(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    EndUser(user): EndUser,
     RawQuery(query): RawQuery,
 ) -> Result<Json<BalanceView>, BuilderError> {
     reject_user_id(query.as_deref())?;
-    let user = bearer_user(&state, &headers).await?;
     let balance = balance_of(&state, &user).await?;
     Ok(Json(balance_view(&user, &balance)))
 }
@@ -104,11 +104,10 @@ pub async fn balance(
 )]
 pub async fn usage(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    EndUser(user): EndUser,
     RawQuery(query): RawQuery,
 ) -> Result<Json<UserUsage>, BuilderError> {
     reject_user_id(query.as_deref())?;
-    let user = bearer_user(&state, &headers).await?;
     let query = super::usage::all_time_for(user.external_user_id.as_str());
     let report = super::usage::report(&state, &user.client_id, &query).await?;
     let totals = &report.totals;

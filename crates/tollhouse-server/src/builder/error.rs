@@ -182,7 +182,7 @@ pub struct BuilderErrors;
 
 impl utoipa::IntoResponses for BuilderErrors {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        crate::openapi::error_responses::<BuilderErrorBody>(&[
+        crate::error_doc::error_responses::<BuilderErrorBody>(&[
             (
                 400,
                 "Malformed request or invalid value (`invalid_request`, `invalid_scope`)",
@@ -204,7 +204,7 @@ pub struct BodyTooLarge;
 
 impl utoipa::IntoResponses for BodyTooLarge {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        crate::openapi::error_responses::<BuilderErrorBody>(&[(
+        crate::error_doc::error_responses::<BuilderErrorBody>(&[(
             413,
             "Request body too large (`payload_too_large`)",
         )])
@@ -217,7 +217,7 @@ pub struct UsageCeiling;
 
 impl utoipa::IntoResponses for UsageCeiling {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        crate::openapi::error_responses::<BuilderErrorBody>(&[(
+        crate::error_doc::error_responses::<BuilderErrorBody>(&[(
             422,
             "The usage would take the app past a lifetime ceiling; nothing was stored (`invalid_request`)",
         )])
@@ -230,7 +230,7 @@ pub struct UserInactive;
 
 impl utoipa::IntoResponses for UserInactive {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        crate::openapi::error_responses::<BuilderErrorBody>(&[(
+        crate::error_doc::error_responses::<BuilderErrorBody>(&[(
             403,
             "The user is deactivated (`user_inactive`)",
         )])
@@ -243,7 +243,7 @@ pub struct StateConflict;
 
 impl utoipa::IntoResponses for StateConflict {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        crate::openapi::error_responses::<BuilderErrorBody>(&[(
+        crate::error_doc::error_responses::<BuilderErrorBody>(&[(
             409,
             "The room has ended, or the app has no room secret yet (`conflict`)",
         )])
@@ -256,7 +256,7 @@ pub struct EndUserErrors;
 
 impl utoipa::IntoResponses for EndUserErrors {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        crate::openapi::error_responses::<BuilderErrorBody>(&[
+        crate::error_doc::error_responses::<BuilderErrorBody>(&[
             (
                 400,
                 "`userId` given: the bearer names the user (`invalid_request`)",

@@ -3,7 +3,7 @@
 
 use super::allowances::find_user;
 use super::error::{BodyTooLarge, BuilderError, BuilderErrors, UserInactive};
-use super::extract::{AppCaller, BuilderPath, OptionalBuilderJson};
+use super::extract::{AppCaller, AppPath, BuilderPath, OptionalBuilderJson, UserPath};
 use super::rfc3339;
 use crate::state::AppState;
 use axum::Json;
@@ -42,8 +42,8 @@ fn key_view(key: &ApiKeyRecord) -> ApiKeyView {
     operation_id = "listApiKeys",
     tag = "builder",
     params(
-        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
-        ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+        AppPath,
+        UserPath
     ),
     security(("m2m_basic" = [])),
     responses((status = 200, description = "The user's API keys", body = KeyList), BuilderErrors)
@@ -51,7 +51,10 @@ fn key_view(key: &ApiKeyRecord) -> ApiKeyView {
 pub async fn list(
     State(state): State<AppState>,
     AppCaller(app): AppCaller,
-    BuilderPath((_, ext)): BuilderPath<(String, String)>,
+    BuilderPath(UserPath {
+        external_user_id: ext,
+        ..
+    }): BuilderPath<UserPath>,
 ) -> Result<Json<KeyList>, BuilderError> {
     let user = find_user(&state, app.client_id.as_str(), &ext).await?;
     let keys = state.store.api_keys_for_user(&user.id).await?;
@@ -67,8 +70,8 @@ pub async fn list(
     operation_id = "createApiKey",
     tag = "builder",
     params(
-        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
-        ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+        AppPath,
+        UserPath
     ),
     request_body(content = Option<CreateKey>, content_type = "application/json"),
     security(("m2m_basic" = [])),
@@ -82,7 +85,10 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     AppCaller(app): AppCaller,
-    BuilderPath((_, ext)): BuilderPath<(String, String)>,
+    BuilderPath(UserPath {
+        external_user_id: ext,
+        ..
+    }): BuilderPath<UserPath>,
     OptionalBuilderJson(body): OptionalBuilderJson<CreateKey>,
 ) -> Result<Response, BuilderError> {
     if body.label.as_ref().is_some_and(|l| l.len() > 200) {
@@ -153,8 +159,8 @@ pub struct KeyQuery {
     operation_id = "revokeApiKey",
     tag = "builder",
     params(
-        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
-        ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"),
+        AppPath,
+        UserPath,
         KeyQuery
     ),
     security(("m2m_basic" = [])),
@@ -163,7 +169,10 @@ pub struct KeyQuery {
 pub async fn revoke(
     State(state): State<AppState>,
     AppCaller(app): AppCaller,
-    BuilderPath((_, ext)): BuilderPath<(String, String)>,
+    BuilderPath(UserPath {
+        external_user_id: ext,
+        ..
+    }): BuilderPath<UserPath>,
     query: Result<Query<KeyQuery>, QueryRejection>,
 ) -> Result<Json<RevokedKey>, BuilderError> {
     let Query(query) = query.map_err(|_| BuilderError::invalid("malformed query string"))?;

@@ -2,7 +2,7 @@
 //! routing (`GET A/signer/routing`).
 
 use super::error::{BodyTooLarge, BuilderError, BuilderErrors};
-use super::extract::{AppCaller, BuilderJson};
+use super::extract::{AppCaller, AppPath, BuilderJson};
 use crate::config::Capability;
 use crate::state::AppState;
 use axum::Json;
@@ -79,7 +79,7 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     operation_id = "getManifest",
     tag = "builder",
     params(
-        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
+        AppPath,
         ("If-None-Match" = Option<String>, Header, description = "An entity tag from an earlier answer")
     ),
     security(("m2m_basic" = [])),
@@ -114,7 +114,7 @@ pub async fn get(
     path = "/api/v1/apps/{client_id}/manifest",
     operation_id = "putManifest",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     request_body(content = PutManifest, content_type = "application/json"),
     security(("m2m_basic" = [])),
     responses(
@@ -162,7 +162,7 @@ pub async fn put(
     path = "/api/v1/apps/{client_id}/signer/routing",
     operation_id = "getSignerRouting",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     security(("m2m_basic" = [])),
     responses((status = 200, description = "The app's signer routing", body = SignerRouting), BuilderErrors)
 )]

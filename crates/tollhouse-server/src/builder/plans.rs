@@ -4,7 +4,7 @@
 //! "sync" means: make this plan's rates the ones in effect (the app's active plan).
 
 use super::error::{BodyTooLarge, BuilderError, BuilderErrors};
-use super::extract::{AppCaller, BuilderJson, BuilderPath};
+use super::extract::{AppCaller, AppPath, BuilderJson, BuilderPath};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -233,7 +233,7 @@ fn record(
     path = "/api/v1/apps/{client_id}/plans",
     operation_id = "listPlans",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     security(("m2m_basic" = [])),
     responses((status = 200, description = "The app's plans, newest first", body = PlanList), BuilderErrors)
 )]
@@ -254,7 +254,7 @@ pub async fn list(
     path = "/api/v1/apps/{client_id}/plans",
     operation_id = "createPlan",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     request_body(content = CreatePlan, content_type = "application/json"),
     security(("m2m_basic" = [])),
     responses(
@@ -291,7 +291,7 @@ pub async fn create(
     operation_id = "syncPlan",
     tag = "builder",
     params(
-        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
+        AppPath,
         ("plan_id" = String, Path, description = "The plan's id")
     ),
     security(("m2m_basic" = [])),

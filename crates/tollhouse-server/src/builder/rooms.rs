@@ -6,7 +6,7 @@ use super::auth::authenticate;
 use super::end_user::bearer_user;
 use super::error::optional_json_object;
 use super::error::{BodyTooLarge, BuilderError, BuilderErrors, StateConflict, UserInactive};
-use super::extract::{AppCaller, BuilderJson, BuilderPath};
+use super::extract::{AppCaller, AppPath, BuilderJson, BuilderPath};
 use super::path_params;
 use crate::state::AppState;
 use axum::Json;
@@ -141,7 +141,7 @@ fn no_store(body: impl serde::Serialize, status: StatusCode) -> Response {
     path = "/api/v1/apps/{client_id}/rooms/secret",
     operation_id = "rotateRoomSecret",
     tag = "rooms",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     security(("m2m_basic" = [])),
     responses((status = 200, description = "The new secret (shown once)", body = RoomSecretView), BuilderErrors)
 )]
@@ -225,7 +225,7 @@ async fn room_creator(
     path = "/api/v1/apps/{client_id}/rooms",
     operation_id = "createRoom",
     tag = "rooms",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     request_body(content = Option<CreateRoom>, content_type = "application/json"),
     security(("m2m_basic" = []), ("user_bearer" = [])),
     responses(
@@ -340,7 +340,7 @@ fn signed(
     operation_id = "issueRoomToken",
     tag = "rooms",
     params(
-        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
+        AppPath,
         ("room_id" = String, Path, description = "The room (UUID)")
     ),
     request_body(content = IssueRoomToken, content_type = "application/json"),
@@ -403,7 +403,7 @@ pub async fn issue_token(
     operation_id = "endRoom",
     tag = "rooms",
     params(
-        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
+        AppPath,
         ("room_id" = String, Path, description = "The room (UUID)")
     ),
     security(("m2m_basic" = [])),
@@ -459,7 +459,7 @@ fn invalid(reason: &str) -> RoomVerification {
     path = "/api/v1/apps/{client_id}/rooms/verify",
     operation_id = "verifyRoomToken",
     tag = "rooms",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     request_body(content = VerifyRoomToken, content_type = "application/json"),
     security(("m2m_basic" = [])),
     responses(

@@ -2,7 +2,7 @@
 //! fail-open), the same settings `tollhouse app set` changes.
 
 use super::error::{BodyTooLarge, BuilderError, BuilderErrors};
-use super::extract::{AppCaller, BuilderJson};
+use super::extract::{AppCaller, AppPath, BuilderJson};
 use crate::signer::policy::{BillingMode, SignerPolicy, invalidate};
 use crate::state::AppState;
 use axum::Json;
@@ -38,7 +38,7 @@ async fn policy(state: &AppState, client_id: &str) -> Result<SignerPolicy, Build
     path = "/api/v1/apps/{client_id}/settings",
     operation_id = "getSettings",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     security(("m2m_basic" = [])),
     responses((status = 200, description = "The app's billing settings", body = Settings), BuilderErrors)
 )]
@@ -57,7 +57,7 @@ pub async fn get(
     path = "/api/v1/apps/{client_id}/settings",
     operation_id = "patchSettings",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     request_body(content = SettingsPatch, content_type = "application/json"),
     security(("m2m_basic" = [])),
     responses(

@@ -5,7 +5,7 @@
 
 use super::allowances::find_user;
 use super::error::{BodyTooLarge, BuilderError, BuilderErrors, UserInactive};
-use super::extract::{AppCaller, BuilderPath, OptionalBuilderJson};
+use super::extract::{AppCaller, AppPath, BuilderPath, OptionalBuilderJson, UserPath};
 use super::rfc3339;
 use crate::state::AppState;
 use axum::Json;
@@ -68,8 +68,8 @@ fn stored_parameters(key: &StreamKeyRecord) -> Result<Option<Map<String, Value>>
     operation_id = "listStreamKeys",
     tag = "builder",
     params(
-        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
-        ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+        AppPath,
+        UserPath
     ),
     security(("m2m_basic" = [])),
     responses((status = 200, description = "The user's stream keys", body = StreamKeyList), BuilderErrors)
@@ -77,7 +77,10 @@ fn stored_parameters(key: &StreamKeyRecord) -> Result<Option<Map<String, Value>>
 pub async fn list(
     State(state): State<AppState>,
     AppCaller(app): AppCaller,
-    BuilderPath((_, ext)): BuilderPath<(String, String)>,
+    BuilderPath(UserPath {
+        external_user_id: ext,
+        ..
+    }): BuilderPath<UserPath>,
 ) -> Result<Json<StreamKeyList>, BuilderError> {
     let user = find_user(&state, app.client_id.as_str(), &ext).await?;
     let keys = state.store.stream_keys_for_user(&user.id).await?;
@@ -113,8 +116,8 @@ fn holds_nul(value: &Value) -> bool {
     operation_id = "createStreamKey",
     tag = "builder",
     params(
-        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
-        ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+        AppPath,
+        UserPath
     ),
     request_body(content = Option<CreateStreamKey>, content_type = "application/json"),
     security(("m2m_basic" = [])),
@@ -128,7 +131,10 @@ fn holds_nul(value: &Value) -> bool {
 pub async fn create(
     State(state): State<AppState>,
     AppCaller(app): AppCaller,
-    BuilderPath((_, ext)): BuilderPath<(String, String)>,
+    BuilderPath(UserPath {
+        external_user_id: ext,
+        ..
+    }): BuilderPath<UserPath>,
     OptionalBuilderJson(body): OptionalBuilderJson<CreateStreamKey>,
 ) -> Result<Response, BuilderError> {
     if body.pipeline.as_deref().is_some_and(|p| !valid_pipeline(p)) {
@@ -211,8 +217,8 @@ pub struct StreamKeyQuery {
     operation_id = "revokeStreamKey",
     tag = "builder",
     params(
-        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
-        ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"),
+        AppPath,
+        UserPath,
         StreamKeyQuery
     ),
     security(("m2m_basic" = [])),
@@ -221,7 +227,10 @@ pub struct StreamKeyQuery {
 pub async fn revoke(
     State(state): State<AppState>,
     AppCaller(app): AppCaller,
-    BuilderPath((_, ext)): BuilderPath<(String, String)>,
+    BuilderPath(UserPath {
+        external_user_id: ext,
+        ..
+    }): BuilderPath<UserPath>,
     query: Result<Query<StreamKeyQuery>, QueryRejection>,
 ) -> Result<Json<RevokedStreamKey>, BuilderError> {
     let Query(query) = query.map_err(|_| BuilderError::invalid("malformed query string"))?;

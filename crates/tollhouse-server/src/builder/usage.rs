@@ -5,7 +5,7 @@
 //! app's active plan and rounds each figure once from the exact sum of its products.
 
 use super::error::{BuilderError, BuilderErrors};
-use super::extract::AppCaller;
+use super::extract::{AppCaller, AppPath};
 use super::plans::retail_rate;
 use crate::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -20,7 +20,9 @@ use tollhouse_api::usage::{
 use tollhouse_core::money::{ExactUsd, UsdMicros, UsdParts, Wei, WeiParts};
 use tollhouse_core::retail::RetailAmount;
 use tollhouse_core::user::ExternalUserId;
-use tollhouse_store::{GroupKeys, ManifestCursor, ManifestPage, UsageFilter, UsageGroup};
+use tollhouse_store::{
+    GroupKeys, ManifestCursor, ManifestPage, PlanRecord, UsageFilter, UsageGroup,
+};
 
 const DAY_SECS: i64 = 86_400;
 /// Longest gateway request id accepted in a filter.
@@ -151,7 +153,7 @@ fn date_text(day: i64) -> String {
     path = "/api/v1/apps/{client_id}/usage",
     operation_id = "getUsage",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)"), UsageQuery),
+    params(AppPath, UsageQuery),
     security(("m2m_basic" = [])),
     responses((status = 200, description = "Usage of the period", body = UsageReport), BuilderErrors)
 )]
@@ -198,13 +200,9 @@ impl IntoResponse for ReportJson {
     }
 }
 
-/// The report for `client_id` (the end-user route passes its own user as `userId`).
-pub async fn report(
-    state: &AppState,
-    client_id: &str,
-    query: &UsageQuery,
-) -> Result<UsageReport, BuilderError> {
-    let today = state.clock.now().div_euclid(DAY_SECS);
+/// The report's days `start..end` and grouping, with the query's other parameters checked.
+fn period(now: i64, query: &UsageQuery) -> Result<(i64, i64, UsageGrouping), BuilderError> {
+    let today = now.div_euclid(DAY_SECS);
     let start = match &query.start_date {
         Some(s) => day_of(s, false)?,
         None => today - 29,
@@ -227,6 +225,119 @@ pub async fn report(
             "gatewayRequestId must be 1 to {MAX_GATEWAY_REQUEST_ID} characters, without NUL"
         )));
     }
+    Ok((start, end, group))
+}
+
+/// The groups of the whole period, and for a manifest page its rows and the next cursor.
+async fn read_groups(
+    state: &AppState,
+    client_id: &str,
+    filter: &UsageFilter,
+    keys: GroupKeys,
+    priced: bool,
+    page: Option<&(Option<ManifestCursor>, u32)>,
+) -> Result<(Vec<UsageGroup>, Vec<UsageGroup>, Option<String>), BuilderError> {
+    Ok(match page {
+        None => (
+            state.store.usage_groups(client_id, filter, keys).await?,
+            Vec::new(),
+            None,
+        ),
+        Some((after, limit)) => {
+            // The totals cover the whole period; the rows are one page of it.
+            let totals = GroupKeys {
+                pipeline_model: priced,
+                ..GroupKeys::default()
+            };
+            let page = ManifestPage {
+                after: after.as_ref(),
+                limit: *limit + 1,
+            };
+            // Two independent reads, on two connections at once.
+            let (totals, mut rows) = tokio::try_join!(
+                state.store.usage_groups(client_id, filter, totals),
+                state.store.manifest_page(client_id, filter, page),
+            )?;
+            let more = rows.len() > *limit as usize;
+            rows.truncate(*limit as usize);
+            let next = match rows.last() {
+                Some(last) if more => Some(cursor::encode(last)),
+                _ => None,
+            };
+            (totals, rows, next)
+        }
+    })
+}
+
+/// Appends the row of `key` to the list its grouping fills.
+fn push_row(
+    out: &mut UsageReport,
+    group: UsageGrouping,
+    plan: Option<&PlanRecord>,
+    (name, day, pipeline, model_id): RowKey,
+    s: &Sum,
+) -> Result<(), BuilderError> {
+    let usd = s.usd_micros()?;
+    let billable = s.billable_micros()?;
+    match group {
+        UsageGrouping::None => {}
+        UsageGrouping::User => out.by_user.get_or_insert_default().push(UserRow {
+            end_user_id: name.clone(),
+            external_user_id: name,
+            request_count: s.count,
+            fee_wei: s.fee_wei()?,
+            currency: "USD".into(),
+            network_fee_usd_micros: usd,
+            owner_charge_usd_micros: usd,
+            end_user_billable_usd_micros: billable,
+        }),
+        UsageGrouping::PipelineModel => {
+            let rate = plan.map(|plan| retail_rate(plan, &pipeline, &model_id));
+            out.by_pipeline_model
+                .get_or_insert_default()
+                .push(PipelineModelRow {
+                    network_fee_wei: s.fee_wei()?,
+                    request_count: s.count,
+                    network_fee_usd_micros: usd,
+                    end_user_billable_usd_micros: billable,
+                    retail_rate_usd: rate,
+                    pipeline,
+                    model_id,
+                });
+        }
+        UsageGrouping::DailyPipeline => {
+            out.by_daily_pipeline
+                .get_or_insert_default()
+                .push(DailyPipelineRow {
+                    date: date_text(day),
+                    request_count: s.count,
+                    network_fee_usd_micros: usd,
+                    end_user_billable_usd_micros: billable,
+                    pipeline,
+                    model_id,
+                });
+        }
+        UsageGrouping::Manifest => out.by_manifest.get_or_insert_default().push(ManifestRow {
+            manifest_id: name,
+            request_count: s.count,
+            fee_wei: s.fee_wei()?,
+            network_fee_usd_micros: usd,
+            billable_secs: seconds_text(s.billable_micros),
+            end_user_billable_usd_micros: billable,
+            pipeline,
+            model_id,
+        }),
+    }
+    Ok(())
+}
+
+/// The report for `client_id` (the end-user route passes its own user as `userId`).
+pub async fn report(
+    state: &AppState,
+    client_id: &str,
+    query: &UsageQuery,
+) -> Result<UsageReport, BuilderError> {
+    let (start, end, group) = period(state.clock.now(), query)?;
     let user_id = match &query.user_id {
         Some(ext) => {
             let ext =
@@ -262,36 +373,15 @@ pub async fn report(
         user_id,
         gateway_request_id: query.gateway_request_id.clone(),
     };
-    let (groups, page_groups, next_cursor) = match &page {
-        None => (
-            state.store.usage_groups(client_id, &filter, keys).await?,
-            Vec::new(),
-            None,
-        ),
-        Some((after, limit)) => {
-            // The totals cover the whole period; the rows are one page of it.
-            let totals = GroupKeys {
-                pipeline_model: plan.is_some(),
-                ..GroupKeys::default()
-            };
-            let page = ManifestPage {
-                after: after.as_ref(),
-                limit: *limit + 1,
-            };
-            // Two independent reads, on two connections at once.
-            let (totals, mut rows) = tokio::try_join!(
-                state.store.usage_groups(client_id, &filter, totals),
-                state.store.manifest_page(client_id, &filter, page),
-            )?;
-            let more = rows.len() > *limit as usize;
-            rows.truncate(*limit as usize);
-            let next = match rows.last() {
-                Some(last) if more => Some(cursor::encode(last)),
-                _ => None,
-            };
-            (totals, rows, next)
-        }
-    };
+    let (groups, page_groups, next_cursor) = read_groups(
+        state,
+        client_id,
+        &filter,
+        keys,
+        plan.is_some(),
+        page.as_ref(),
+    )
+    .await?;
     // Each group priced at its (pipeline, model)'s rate; each figure rounds once, later.
     let priced = |g: &UsageGroup| -> Result<Sum, BuilderError> {
         let Some(plan) = &plan else {
@@ -323,60 +413,8 @@ pub async fn report(
         platform_fee_usd_micros: UsdMicros::ZERO,
         end_user_billable_usd_micros: total.billable_micros()?,
     };
-    for ((name, day, pipeline, model_id), s) in rows {
-        let usd = s.usd_micros()?;
-        let billable = s.billable_micros()?;
-        match group {
-            UsageGrouping::None => {}
-            UsageGrouping::User => out.by_user.get_or_insert_default().push(UserRow {
-                end_user_id: name.clone(),
-                external_user_id: name,
-                request_count: s.count,
-                fee_wei: s.fee_wei()?,
-                currency: "USD".into(),
-                network_fee_usd_micros: usd,
-                owner_charge_usd_micros: usd,
-                end_user_billable_usd_micros: billable,
-            }),
-            UsageGrouping::PipelineModel => {
-                let rate = plan
-                    .as_ref()
-                    .map(|plan| retail_rate(plan, &pipeline, &model_id));
-                out.by_pipeline_model
-                    .get_or_insert_default()
-                    .push(PipelineModelRow {
-                        network_fee_wei: s.fee_wei()?,
-                        request_count: s.count,
-                        network_fee_usd_micros: usd,
-                        end_user_billable_usd_micros: billable,
-                        retail_rate_usd: rate,
-                        pipeline,
-                        model_id,
-                    });
-            }
-            UsageGrouping::DailyPipeline => {
-                out.by_daily_pipeline
-                    .get_or_insert_default()
-                    .push(DailyPipelineRow {
-                        date: date_text(day),
-                        request_count: s.count,
-                        network_fee_usd_micros: usd,
-                        end_user_billable_usd_micros: billable,
-                        pipeline,
-                        model_id,
-                    });
-            }
-            UsageGrouping::Manifest => out.by_manifest.get_or_insert_default().push(ManifestRow {
-                manifest_id: name,
-                request_count: s.count,
-                fee_wei: s.fee_wei()?,
-                network_fee_usd_micros: usd,
-                billable_secs: seconds_text(s.billable_micros),
-                end_user_billable_usd_micros: billable,
-                pipeline,
-                model_id,
-            }),
-        }
+    for (key, sums) in rows {
+        push_row(&mut out, group, plan.as_ref(), key, &sums)?;
     }
     Ok(out)
 }

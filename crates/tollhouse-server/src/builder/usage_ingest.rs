@@ -2,7 +2,7 @@
 //! shape, one ticket or `{tickets: […]}`, deduplicated on `(app, requestId)`.
 
 use super::error::{BodyTooLarge, BuilderError, BuilderErrors, StateConflict, UsageCeiling};
-use super::extract::{AppCaller, BuilderJson};
+use super::extract::{AppCaller, AppPath, BuilderJson};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -98,7 +98,7 @@ fn check_ticket(t: &SignedTicket, now_ms: i64) -> Result<CheckedTicket, String> 
     path = "/api/v1/apps/{client_id}/usage/signed-tickets",
     operation_id = "ingestSignedTickets",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     request_body(content = SignedTicket, content_type = "application/json",
         description = "One ticket, or `{\"tickets\": [ticket, …]}` (at most 1000)"),
     security(("m2m_basic" = [])),
@@ -210,7 +210,7 @@ pub struct EnvelopeOutcome {
     path = "/api/v1/apps/{client_id}/usage/events",
     operation_id = "ingestUsageEnvelopes",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     request_body(content = Vec<serde_json::Value>, content_type = "application/json",
         description = "go-livepeer envelopes, or `{\"events\": [envelope, …]}`"),
     security(("m2m_basic" = [])),

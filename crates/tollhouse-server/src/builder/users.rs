@@ -1,7 +1,7 @@
 //! App info, app users, and minting a user's tokens.
 
 use super::error::{BodyTooLarge, BuilderError, BuilderErrors, UserInactive};
-use super::extract::{AppCaller, BuilderJson, BuilderPath, OptionalBuilderJson};
+use super::extract::{AppCaller, AppPath, BuilderJson, BuilderPath, OptionalBuilderJson, UserPath};
 use super::rfc3339;
 use crate::oidc::mint;
 use crate::state::AppState;
@@ -54,7 +54,7 @@ fn external_id(value: &str) -> Result<ExternalUserId, BuilderError> {
     path = "/api/v1/apps/{client_id}",
     operation_id = "getApp",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     security(("m2m_basic" = [])),
     responses((status = 200, description = "The app", body = AppInfo), BuilderErrors)
 )]
@@ -76,7 +76,7 @@ pub async fn app_info(
     path = "/api/v1/apps/{client_id}/users",
     operation_id = "listUsers",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     security(("m2m_basic" = [])),
     responses((status = 200, description = "The app's users", body = UserList), BuilderErrors)
 )]
@@ -127,7 +127,7 @@ fn avatar_url(value: Option<&str>) -> Result<Option<String>, BuilderError> {
     path = "/api/v1/apps/{client_id}/users",
     operation_id = "upsertUser",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)")),
+    params(AppPath),
     request_body(content = UpsertUser, content_type = "application/json"),
     security(("m2m_basic" = [])),
     responses(
@@ -208,7 +208,7 @@ pub struct UserQuery {
     path = "/api/v1/apps/{client_id}/users",
     operation_id = "deactivateUser",
     tag = "builder",
-    params(("client_id" = String, Path, description = "The app's public client id (`app_…`)"), UserQuery),
+    params(AppPath, UserQuery),
     security(("m2m_basic" = [])),
     responses((status = 200, description = "The user is now inactive", body = Done), BuilderErrors)
 )]
@@ -246,8 +246,8 @@ pub async fn deactivate(
     operation_id = "mintUserToken",
     tag = "builder",
     params(
-        ("client_id" = String, Path, description = "The app's public client id (`app_…`)"),
-        ("external_user_id" = String, Path, description = "The integrator's id for the user", pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+        AppPath,
+        UserPath
     ),
     request_body(content = Option<MintUserToken>, content_type = "application/json"),
     security(("m2m_basic" = [])),
@@ -261,7 +261,10 @@ pub async fn deactivate(
 pub async fn mint_token(
     State(state): State<AppState>,
     AppCaller(app): AppCaller,
-    BuilderPath((_, ext)): BuilderPath<(String, String)>,
+    BuilderPath(UserPath {
+        external_user_id: ext,
+        ..
+    }): BuilderPath<UserPath>,
     OptionalBuilderJson(body): OptionalBuilderJson<MintUserToken>,
 ) -> Result<Response, BuilderError> {
     // No body means "defaults": the SDK sends `{}` or nothing.

@@ -172,7 +172,7 @@ pub struct OAuthErrors;
 
 impl utoipa::IntoResponses for OAuthErrors {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        crate::openapi::error_responses::<OAuthErrorBody>(&[
+        crate::error_doc::error_responses::<OAuthErrorBody>(&[
             (
                 400,
                 "Invalid request, grant, scope or target (RFC 6749 §5.2)",
@@ -195,7 +195,7 @@ pub struct FacadeErrors;
 
 impl utoipa::IntoResponses for FacadeErrors {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        crate::openapi::error_responses::<OAuthErrorBody>(&[
+        crate::error_doc::error_responses::<OAuthErrorBody>(&[
             (400, "Invalid request, grant or scope"),
             (
                 402,

@@ -80,7 +80,7 @@ pub struct UserinfoErrors;
 
 impl utoipa::IntoResponses for UserinfoErrors {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        crate::openapi::error_responses::<OAuthErrorBody>(&[
+        crate::error_doc::error_responses::<OAuthErrorBody>(&[
             (400, "The token was sent more than once (`invalid_request`)"),
             (
                 401,

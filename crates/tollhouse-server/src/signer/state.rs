@@ -4,9 +4,12 @@
 //! handlers take a `&SignerState`, never the whole application.
 
 use super::external::ExternalIssuers;
-use super::identity::VerifiedIdentity;
-use super::policy::SignerPolicy;
+use super::identity::{
+    CREDENTIAL_CACHE_CAPACITY, CREDENTIAL_FRESH_MILLIS, CREDENTIAL_GRACE_MILLIS, VerifiedIdentity,
+};
+use super::policy::{POLICY_FRESH_MILLIS, POLICY_GRACE_MILLIS, SignerPolicy};
 use crate::cache::SwrCache;
+use crate::config::Config;
 use crate::keyring::Keyring;
 use crate::oidc::verify::OwnTokens;
 use crate::signer_config::VerifierKind;
@@ -49,6 +52,36 @@ impl SignerState {
     /// Wraps the shared parts.
     pub fn new(shared: SignerShared) -> Self {
         Self(Arc::new(shared))
+    }
+
+    /// The signer state of a deployment: its verifiers and external issuers, empty caches of
+    /// the sizes the hot path needs.
+    pub fn for_deployment(
+        config: &Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        pepper: Pepper,
+        keyring: Arc<Keyring>,
+        issuer: String,
+        http: &reqwest::Client,
+    ) -> Self {
+        let external_issuers = ExternalIssuers::new(&config.external_issuers, http, clock.clone());
+        Self::new(SignerShared {
+            store,
+            clock,
+            pepper,
+            keyring,
+            issuer,
+            verifiers: config.webhook_verifiers.clone(),
+            credentials: SwrCache::new(
+                CREDENTIAL_FRESH_MILLIS,
+                CREDENTIAL_GRACE_MILLIS,
+                CREDENTIAL_CACHE_CAPACITY,
+            ),
+            policies: SwrCache::new(POLICY_FRESH_MILLIS, POLICY_GRACE_MILLIS, 10_000),
+            gate_balances: SwrCache::new(POLICY_FRESH_MILLIS, POLICY_GRACE_MILLIS, 100_000),
+            external_issuers,
+        })
     }
 
     /// What checking Tollhouse's own tokens reads.
