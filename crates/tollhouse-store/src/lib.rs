@@ -18,11 +18,8 @@ mod sessions;
 mod settings;
 mod signer;
 mod sql;
+mod sql_batch;
 mod usage;
-mod usage_blocks;
-mod usage_cover;
-mod usage_query;
-mod usage_totals;
 mod users;
 
 pub use allowances::{AllowanceRepository, ApiKeyRecord};
@@ -37,13 +34,13 @@ pub use sessions::{RefreshRecord, Rotation, SessionRecord, SessionRepository};
 pub use settings::SettingsRepository;
 pub use signer::{SignerPolicyRecord, SignerRepository, StreamKeyRecord};
 pub use sql::{Backend, SqlStore};
+pub use usage::cover::{BlockRun, SPANS, cover};
+pub use usage::query::{
+    GroupKeys, ManifestCursor, ManifestPage, UsageFilter, UsageGroup, UsageQueryRepository,
+};
 pub use usage::{
     Attribution, DeadLetterRow, IngestCounts, MAX_EVENT_BILLABLE_MICROS, OverLimit, RollupSums,
     StoredDeadLetter, UsageEventRow, UsageRepository,
-};
-pub use usage_cover::{BlockRun, SPANS, cover};
-pub use usage_query::{
-    GroupKeys, ManifestCursor, ManifestPage, UsageFilter, UsageGroup, UsageQueryRepository,
 };
 pub use users::{Upserted, UserRepository};
 

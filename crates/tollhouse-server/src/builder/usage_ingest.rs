@@ -226,7 +226,7 @@ pub async fn envelopes(
     AppCaller(app): AppCaller,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<EnvelopeOutcome>, BuilderError> {
-    use crate::metering::ingest::{IngestError, RawEvent, Source, ingest};
+    use crate::metering::ingest::{IngestError, RawEvent, Source, ingest, parse_batch};
     let Json(body) = body?;
     let items = match body {
         Value::Array(items) => items,
@@ -257,7 +257,8 @@ pub async fn envelopes(
             source: Source::Http,
         });
     }
-    let counts = ingest(&state.metering, batch).await.map_err(|e| match e {
+    let parsed = parse_batch(batch, state.rng.as_ref());
+    let counts = ingest(&state.metering, &parsed).await.map_err(|e| match e {
         IngestError::Store(e) => BuilderError::from(e),
         IngestError::NoPrice => BuilderError::Conflict(
             "this server cannot value usage now: no ETH/USD price is configured, or the oracle's price is older than its maximum age".into(),

@@ -49,27 +49,11 @@ pub enum IngestError {
     NoPrice,
 }
 
-/// The price events are valued at now (static, or the oracle's if fresh enough).
-pub fn current_price(state: &MeteringState) -> Option<EthUsdPrice> {
-    state
-        .price
-        .current(state.clock.now_millis())
-        .ok()
-        .map(|p| p.price)
-}
-
-/// Parses, values, attributes and stores `batch`.
+/// The one ingest entry point of a running server, for every source (the Kafka consumer, which
+/// parses the next batch while this one is written, and `POST A/usage/events`): values,
+/// attributes and stores a parsed batch at the current price, then tells the balance gate whose
+/// consumption changed. May be called again with the same batch after an error.
 pub async fn ingest(
-    state: &MeteringState,
-    batch: Vec<RawEvent>,
-) -> Result<IngestCounts, IngestError> {
-    let parsed = parse_batch(batch, state.rng.as_ref());
-    ingest_parsed(state, &parsed).await
-}
-
-/// Values, attributes and stores an already parsed batch (the Kafka consumer parses the next
-/// batch while this one is written). May be called again with the same batch after an error.
-pub async fn ingest_parsed(
     state: &MeteringState,
     parsed: &ParsedBatch,
 ) -> Result<IngestCounts, IngestError> {
@@ -181,7 +165,7 @@ pub async fn ingest_into(
 /// Values, attributes (one lookup for the whole batch) and stores a parsed batch. An event whose
 /// value is above the per-event bound, or that would take its app past a lifetime ceiling,
 /// becomes a dead letter; the rest of the batch is stored.
-pub async fn store_parsed(
+async fn store_parsed(
     store: &dyn Store,
     price: ObservedPrice,
     now: UnixTime,

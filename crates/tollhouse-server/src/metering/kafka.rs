@@ -190,7 +190,7 @@ async fn store_until_stored(
     let mut delay = Duration::from_millis(100);
     loop {
         let started = std::time::Instant::now();
-        match ingest::ingest_parsed(&state, &parsed).await {
+        match ingest::ingest(&state, &parsed).await {
             Ok(_) => {
                 tracing::debug!(
                     store_ms = started.elapsed().as_millis() as u64,

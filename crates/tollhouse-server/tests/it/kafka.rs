@@ -110,7 +110,8 @@ backend_tests! {
 
         // Everything again (a replay): nothing changes.
         let raw: Vec<_> = ids.iter().map(|id| tollhouse_server::metering::ingest::RawEvent { payload: envelope(id, &a, "1", "live", now_ms), source: tollhouse_server::metering::ingest::Source::Http }).collect();
-        let counts = tollhouse_server::metering::ingest::ingest(&server.state().metering, raw.clone()).await.unwrap();
+        let parsed = tollhouse_server::metering::ingest::parse_batch(raw.clone(), server.state().rng.as_ref());
+        let counts = tollhouse_server::metering::ingest::ingest(&server.state().metering, &parsed).await.unwrap();
         assert_eq!((counts.ingested, counts.duplicate), (0, 40));
         assert_eq!(store.dead_letter_count().await.unwrap(), 2);
         assert_eq!(store.consumed_usd_micros(&alice_id).await.unwrap(), want_alice);

@@ -3,17 +3,15 @@
 //!
 //! The daily rollups have one row per (user, pipeline, model, day): a 60-day report of an app
 //! with a few hundred active users sums some 70,000 of them. Any range of days is instead a
-//! signed sum of a few blocks ([`crate::usage_cover::cover`]), so the app-wide reports
+//! signed sum of a few blocks ([`crate::usage::cover::cover`]), so the app-wide reports
 //! (`groupBy=none|pipeline_model`) read a few rows per (pipeline, model) and `groupBy=user` a few
 //! per user, whatever the range. Each batch adds its daily sums to one block of every size: four
 //! small upserts per key instead of one.
 
 use crate::StoreError;
-use crate::usage::{
-    IntArray, RollupSums, SQLITE_ROWS, TextArray, Tx, add_sums, bind_arrays, bind_sums, chunked,
-    push_sums, value_rows,
-};
-use crate::usage_cover::{SPANS, round_down};
+use crate::sql_batch::{IntArray, SQLITE_ROWS, TextArray, Tx, bind_arrays, chunked, value_rows};
+use crate::usage::cover::{SPANS, round_down};
+use crate::usage::sums::{RollupSums, add_sums, bind_sums, push_sums};
 use std::collections::BTreeMap;
 
 /// The `UNNEST` arrays of block rows for PostgreSQL, in column order: the `N` text keys, the

@@ -5,7 +5,9 @@
 //! both passed a stale read cannot both commit (the later one is retried, and then refuses).
 
 use crate::StoreError;
-use crate::usage::{RollupSums, Tx, UsageEventRow, carried_fee, carried_usd, chunked};
+use crate::sql_batch::{Tx, chunked};
+use crate::usage::UsageEventRow;
+use crate::usage::sums::{RollupSums, carried_fee, carried_usd};
 use std::collections::{BTreeMap, HashMap};
 use tollhouse_core::bounds::{MAX_APP_BILLABLE_MICROS, MAX_APP_FEE_GWEI, MAX_APP_USD_MICROS};
 use tollhouse_core::money::{ExactUsd, UsdParts, Wei, WeiParts};

@@ -5,8 +5,8 @@
 //! filter reads raw events (through their `(client_id, gateway_request_id)` index: a gateway
 //! request has a handful of events).
 
-use crate::usage::{RollupSums, SUMMED};
-use crate::usage_cover::cover;
+use crate::usage::cover::cover;
+use crate::usage::sums::{RollupSums, SUMMED};
 use crate::{Backend, SqlStore, Store as _, StoreError};
 use sqlx::any::Any;
 use sqlx::postgres::Postgres;
