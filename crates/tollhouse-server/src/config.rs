@@ -446,6 +446,54 @@ pub struct ConfigOverrides {
 mod tests {
     use super::*;
 
+    /// `docs/configuration.md`'s table: (TOML key, flag, environment variable) per row.
+    fn documented() -> Vec<(String, String, String)> {
+        let doc = include_str!("../../../docs/configuration.md");
+        let cell = |c: &str| c.trim().trim_matches('`').to_owned();
+        doc.lines()
+            .filter(|line| line.starts_with("| `") || line.starts_with("| —"))
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').collect();
+                Some((
+                    cell(cells.get(1)?),
+                    cell(cells.get(2)?),
+                    cell(cells.get(3)?),
+                ))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_setting_flag_and_variable_is_documented_as_it_is_defined() {
+        use clap::Args as _;
+        let rows = documented();
+        let mut missing = Vec::new();
+        let keys = serde_json::to_value(Config::default()).unwrap_or_default();
+        for key in keys.as_object().into_iter().flat_map(|o| o.keys()) {
+            if !rows.iter().any(|(k, _, _)| k == key) {
+                missing.push(format!("TOML key `{key}`"));
+            }
+        }
+        let command = ConfigOverrides::augment_args(clap::Command::new("tollhouse"));
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let flag = format!("--{long}");
+            match rows.iter().find(|(_, f, _)| *f == flag) {
+                None => missing.push(format!("flag `{flag}`")),
+                Some((key, _, documented_env)) => {
+                    let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+                    if env.is_some_and(|env| env != *documented_env) {
+                        missing.push(format!("the variable of `{key}` / `{flag}`"));
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "not in docs/configuration.md as defined: {missing:#?}"
+        );
+    }
+
     #[test]
     fn flags_beat_file_beat_defaults() -> Result<(), Box<dyn std::error::Error>> {
         let dir = std::env::temp_dir().join(format!("tollhouse-config-{}", std::process::id()));
