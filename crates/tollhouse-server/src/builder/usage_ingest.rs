@@ -14,7 +14,7 @@ use tollhouse_core::bounds;
 use tollhouse_core::money::{EthUsdPrice, ExactUsd, UsdParts, Wei, WeiParts};
 use tollhouse_core::usage::split_pipeline;
 use tollhouse_core::user::ExternalUserId;
-use tollhouse_store::{OverLimit, UsageEventRow};
+use tollhouse_store::UsageEventRow;
 use utoipa::ToSchema;
 
 /// Most tickets in one request.
@@ -170,15 +170,7 @@ pub async fn signed_tickets(
             price_observed_at_ms: checked.price_observed_at_ms,
         });
     }
-    let counts = state
-        .store
-        .ingest_usage(&rows, &[], state.clock.now(), OverLimit::Refuse)
-        .await?;
-    state.metrics.usage_ingested(&counts, 0);
-    // The gate must see the new consumption at once in this process.
-    for user_id in rows.iter().filter_map(|r| r.user_id.as_ref()) {
-        state.signer.forget_balance(user_id);
-    }
+    let counts = crate::metering::ingest::ingest_signed_tickets(&state.metering, &rows).await?;
     Ok(Json(IngestOutcome {
         ingested: counts.ingested,
         duplicate: counts.duplicate,

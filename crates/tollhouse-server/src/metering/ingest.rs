@@ -72,14 +72,46 @@ pub async fn ingest(
         parsed,
     )
     .await?;
-    // The gate must see new consumption at once in this process.
-    for user in &outcome.users {
+    stored(
+        state,
+        &outcome.counts,
+        outcome.skipped,
+        outcome.users.iter(),
+    );
+    Ok(outcome.counts)
+}
+
+/// Signed tickets (`POST A/usage/signed-tickets`): rows the caller valued, stored all or none (a
+/// row past a ceiling refuses the request), then the gate told, as [`ingest`] does.
+pub async fn ingest_signed_tickets(
+    state: &MeteringState,
+    rows: &[UsageEventRow],
+) -> Result<IngestCounts, StoreError> {
+    let counts = state
+        .store
+        .ingest_usage(rows, &[], state.clock.now(), OverLimit::Refuse)
+        .await?;
+    stored(
+        state,
+        &counts,
+        0,
+        rows.iter().filter_map(|r| r.user_id.as_ref()),
+    );
+    Ok(counts)
+}
+
+/// After a batch is stored: the gate must see the new consumption at once in this process, and
+/// the counts go to the metrics.
+fn stored<'a>(
+    state: &MeteringState,
+    counts: &IngestCounts,
+    skipped: u64,
+    users: impl Iterator<Item = &'a String>,
+) {
+    for user in users {
         state.signer.forget_balance(user);
     }
-    state
-        .metrics
-        .usage_ingested(&outcome.counts, outcome.skipped);
-    Ok(outcome.counts)
+    state.metrics.usage_ingested(counts, skipped);
 }
 
 /// What [`ingest_into`] did.
