@@ -62,6 +62,15 @@ impl UsageIdentity {
     pub fn auth_id(&self) -> String {
         format!("{}:{}", self.client_id, self.usage_subject)
     }
+
+    /// Whether `auth_id` is this identity's [`UsageIdentity::auth_id`], compared without
+    /// building it (the webhook asks on every call of a running payment session).
+    pub fn has_auth_id(&self, auth_id: &str) -> bool {
+        auth_id
+            .strip_prefix(self.client_id.as_str())
+            .and_then(|rest| rest.strip_prefix(':'))
+            == Some(self.usage_subject.as_str())
+    }
 }
 
 impl TrustedHeaders {
@@ -113,6 +122,17 @@ mod tests {
             ("trusted-headers", "app_1:bob".into())
         );
         assert_eq!(bob.usage_subject_type, "external_user_id");
+        assert!(bob.has_auth_id("app_1:bob"));
+        for other in [
+            "app_1:bobby",
+            "app_1:",
+            "app_1bob",
+            "app_2:bob",
+            "app_1:bo",
+            "",
+        ] {
+            assert!(!bob.has_auth_id(other), "{other:?}");
+        }
         headers.issuer = Some("https://idp".into());
         headers.subject_type = Some("auth0_user_id".into());
         let bob = headers.identity().unwrap();

@@ -286,7 +286,7 @@ impl IdentityWebhook {
         };
         if request
             .previous_auth_id()
-            .is_some_and(|previous| previous != identity.auth_id())
+            .is_some_and(|previous| !identity.has_auth_id(previous))
         {
             return WebhookVerdict::auth_id_mismatch();
         }

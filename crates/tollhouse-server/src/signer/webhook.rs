@@ -135,7 +135,7 @@ pub async fn decide(state: &AppState, request: &WebhookRequest) -> WebhookVerdic
     if request
         .previous_auth_id
         .as_deref()
-        .is_some_and(|previous| previous != identity.usage.auth_id())
+        .is_some_and(|previous| !identity.usage.has_auth_id(previous))
     {
         return WebhookVerdict::auth_id_mismatch();
     }

@@ -443,17 +443,10 @@ fn envelope_value(fee_wei: &str) -> Option<u128> {
 
 backend_tests! {
     async fn random_grants_tickets_and_events_at_the_bounds_match_a_big_integer_model(db: Db) {
-        use crate::support::kafka::{Broker, envelope, produce};
+        use crate::support::kafka::{Broker, consuming_server, envelope, produce};
         use rand::{Rng as _, SeedableRng as _};
         let broker = Broker::start().await;
-        let topic = format!("usage-{}", uuid::Uuid::new_v4());
-        broker.create_topic(&topic).await;
-        let fresh = FreshDb::new(db).await;
-        let mut config = config_for(&fresh, SigningAlg::RS256);
-        config.kafka_brokers = Some(broker.address.clone());
-        config.kafka_topic = topic.clone();
-        config.eth_usd_price = Some(USD_PER_ETH.to_string());
-        let server = TestServer::start_on(fresh, config).await;
+        let (topic, server) = consuming_server(&broker, db, &USD_PER_ETH.to_string(), |_| {}).await;
         let producer = broker.producer();
         let app = server.app.clone();
         let users = ["ann", "ben"];

@@ -3,15 +3,13 @@
 //! dead-lettered; the balance gate closes when consumption crosses the grants.
 
 use crate::backend_tests;
-use crate::harness::{FreshDb, TestServer, config_for};
-use crate::support::kafka::{Broker, envelope, produce};
+use crate::support::kafka::{Broker, consuming_server, envelope, produce};
 use crate::support::signer::{SECRET, verdict};
 use reqwest::Method;
 use serde_json::json;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tollhouse_core::Clock as _;
-use tollhouse_core::keys::SigningAlg;
 use tollhouse_server::config::Redacted;
 
 /// Exact micro-USD (rounded up once) of fees summed in wei, at a whole-dollar ETH price.
@@ -35,15 +33,7 @@ async fn until(deadline_secs: u64, mut done: impl AsyncFnMut() -> bool) {
 backend_tests! {
     async fn kafka_events_are_counted_once_valued_exactly_and_gate_balances(db: Db) {
         let broker = Broker::start().await;
-        let topic = format!("usage-{}", uuid::Uuid::new_v4());
-        broker.create_topic(&topic).await;
-        let fresh = FreshDb::new(db).await;
-        let mut config = config_for(&fresh, SigningAlg::RS256);
-        config.kafka_brokers = Some(broker.address.clone());
-        config.kafka_topic = topic.clone();
-        config.eth_usd_price = Some("3000".into());
-        config.webhook_secret = Some(Redacted::new(SECRET));
-        let server = TestServer::start_on(fresh, config).await;
+        let (topic, server) = consuming_server(&broker, db, "3000", |c| c.webhook_secret = Some(Redacted::new(SECRET))).await;
         let app = server.app.clone();
         let alice = server.user_tokens(&app, "alice").await["access_token"].as_str().unwrap().to_owned();
         let bob = server.user_tokens(&app, "carol:bob").await["access_token"].as_str().unwrap().to_owned();

@@ -3,15 +3,14 @@
 //! manifest rollups, and the ingest counters and Kafka lag on `/metrics`.
 
 use crate::backend_tests;
-use crate::harness::{FreshDb, TestServer, config_for};
-use crate::support::kafka::{Broker, envelope, produce};
+use crate::harness::TestServer;
+use crate::support::kafka::{Broker, consuming_server, envelope, produce};
 use crate::support::signer::start;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tollhouse_core::Clock as _;
-use tollhouse_core::keys::SigningAlg;
 
 /// What the local oracle answers: a JSON body, or an HTTP 500 when `None`.
 #[derive(Clone)]
@@ -170,14 +169,7 @@ backend_tests! {
 backend_tests! {
     async fn large_kafka_batches_count_once_and_metrics_report_them(db: Db) {
         let broker = Broker::start().await;
-        let topic = format!("usage-{}", uuid::Uuid::new_v4());
-        broker.create_topic(&topic).await;
-        let fresh = FreshDb::new(db).await;
-        let mut config = config_for(&fresh, SigningAlg::RS256);
-        config.kafka_brokers = Some(broker.address.clone());
-        config.kafka_topic = topic.clone();
-        config.eth_usd_price = Some("1000".into());
-        let server = TestServer::start_on(fresh, config).await;
+        let (topic, server) = consuming_server(&broker, db, "1000", |_| {}).await;
         let app = server.app.clone();
         let users = ["u-1", "u-2", "u-3"];
         for u in users {

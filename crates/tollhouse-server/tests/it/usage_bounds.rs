@@ -5,15 +5,14 @@
 //! for usage that would pass it, while every other app goes on being metered in the same batch.
 
 use crate::backend_tests;
-use crate::harness::{FreshDb, TestServer, config_for};
-use crate::support::kafka::{Broker, envelope, produce};
+use crate::harness::TestServer;
+use crate::support::kafka::{Broker, consuming_server, envelope, produce};
 use crate::support::signer::start;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tollhouse_core::Clock as _;
 use tollhouse_core::bounds::{MAX_APP_USD_MICROS, MAX_EVENT_USD_MICROS};
-use tollhouse_core::keys::SigningAlg;
 use tollhouse_core::money::ExactUsd;
 use tollhouse_store::OverLimit;
 
@@ -214,14 +213,7 @@ backend_tests! {
 backend_tests! {
     async fn through_kafka_an_app_at_its_ceiling_does_not_stop_the_others(db: Db) {
         let broker = Broker::start().await;
-        let topic = format!("usage-{}", uuid::Uuid::new_v4());
-        broker.create_topic(&topic).await;
-        let fresh = FreshDb::new(db).await;
-        let mut config = config_for(&fresh, SigningAlg::RS256);
-        config.kafka_brokers = Some(broker.address.clone());
-        config.kafka_topic = topic.clone();
-        config.eth_usd_price = Some("2000".into());
-        let server = TestServer::start_on(fresh, config).await;
+        let (topic, server) = consuming_server(&broker, db, "2000", |_| {}).await;
         let app = server.app.clone();
         let other = server.create_app("other").await;
         server.user_tokens(&app, "alice").await;

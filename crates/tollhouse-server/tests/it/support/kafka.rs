@@ -2,6 +2,7 @@
 //! free port, killed on drop), a producer that waits for acknowledgements, and go-livepeer's
 //! usage envelopes.
 
+use crate::harness::{Db, FreshDb, TestServer, config_for};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -9,6 +10,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tollhouse_core::keys::SigningAlg;
+use tollhouse_server::config::Config;
 
 /// A `tansu` broker with in-memory storage on a free port; killed on drop.
 pub struct Broker {
@@ -114,4 +117,23 @@ pub fn envelope(id: &str, auth_id: &str, fee_wei: &str, pipeline: &str, at_ms: i
                  "previous_time_unix": at_ms - 5000, "sequence_number": 1, "num_tickets": 1, "session_status": "continuing"}
     }))
     .unwrap()
+}
+
+/// A fresh usage topic on `broker` and a test server on `db` consuming it, valuing usage at
+/// `usd_per_eth` (`--eth-usd-price`), with `tweak` applied to the rest of its configuration.
+pub async fn consuming_server(
+    broker: &Broker,
+    db: Db,
+    usd_per_eth: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> (String, TestServer) {
+    let topic = format!("usage-{}", uuid::Uuid::new_v4());
+    broker.create_topic(&topic).await;
+    let fresh = FreshDb::new(db).await;
+    let mut config = config_for(&fresh, SigningAlg::RS256);
+    config.kafka_brokers = Some(broker.address.clone());
+    config.kafka_topic = topic.clone();
+    config.eth_usd_price = Some(usd_per_eth.to_owned());
+    tweak(&mut config);
+    (topic, TestServer::start_on(fresh, config).await)
 }
