@@ -8,6 +8,7 @@
 
 mod allowances;
 mod apps;
+mod batch_table;
 mod devices;
 mod error;
 mod keys;

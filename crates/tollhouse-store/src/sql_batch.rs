@@ -116,18 +116,6 @@ impl IntArray {
 
 pub(crate) type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
-pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
-/// `query` with PostgreSQL array literals bound in order, one per `$n`.
-pub(crate) fn bind_arrays<'q>(
-    query: AnyQuery<'q>,
-    arrays: impl IntoIterator<Item = String>,
-) -> AnyQuery<'q> {
-    arrays
-        .into_iter()
-        .fold(query, |query, array| query.bind(array))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

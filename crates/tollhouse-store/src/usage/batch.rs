@@ -1,12 +1,13 @@
-//! A batch's sums per rollup key (per day, per manifest, per user) and their upserts per
-//! dialect.
+//! A batch's sums per rollup key (per day, per manifest, per user), the tables they are added
+//! to, and their upserts.
 
 use super::UsageEventRow;
 use super::blocks::BlockSums;
 use super::events::day_of;
-use super::sums::{RollupSums, add_sums, bind_sums, carried_usd, push_sums};
-use crate::StoreError;
-use crate::sql_batch::{IntArray, SQLITE_ROWS, TextArray, Tx, chunked, value_rows};
+use super::sums::{RollupSums, add_sums, carried_usd, sum_cells, summed_table};
+use crate::batch_table::{BatchTable, Cell, Kind};
+use crate::sql_batch::Tx;
+use crate::{Backend, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use tollhouse_core::UnixTime;
 
@@ -84,223 +85,130 @@ impl<'a> BatchSums<'a> {
         Ok(blocks)
     }
 
-    pub(crate) async fn write_pg(&self, tx: &mut Tx<'_>, now: UnixTime) -> Result<(), StoreError> {
-        self.blocks()?.write_pg(tx).await?;
-        self.write_rollups_pg(tx).await?;
-        self.write_manifests_pg(tx).await?;
-        self.write_consumption_pg(tx, now).await
-    }
-
-    /// The per-day rollups, added to what is stored, in one `UNNEST` upsert.
-    async fn write_rollups_pg(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        if self.rollups.is_empty() {
-            return Ok(());
-        }
-        let mut text: [TextArray; 4] = Default::default();
-        let mut ints: [IntArray; 9] = Default::default();
+    /// Adds the batch's sums to every summed table, in key order.
+    pub(crate) async fn write(
+        &self,
+        tx: &mut Tx<'_>,
+        backend: Backend,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.blocks()?.write(tx, backend).await?;
+        let mut cells = Vec::with_capacity(self.rollups.len() * ROLLUPS.width());
         for ((client, user, pipeline, model, day), sums) in sorted(&self.rollups) {
-            for (column, value) in text.iter_mut().zip([client, user, pipeline, model]) {
-                column.push(Some(value));
-            }
-            push_sums(&mut ints, *day, sums);
+            cells.extend([*client, *user, *pipeline, *model].map(Cell::from));
+            cells.extend(sum_cells(*day, sums));
         }
-        let [client, user, pipeline, model] = text.map(TextArray::finish);
-        let [day, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
-        sqlx::query(&format!(
-            "INSERT INTO usage_rollups ({ROLLUP_COLUMNS}) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], \
-             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[]) \
-             ON CONFLICT (client_id, user_id, pipeline, model_id, day) DO UPDATE SET {}",
-            add_sums("usage_rollups", false)
-        ))
-        .bind(client)
-        .bind(user)
-        .bind(pipeline)
-        .bind(model)
-        .bind(day)
-        .bind(count)
-        .bind(gwei)
-        .bind(wei)
-        .bind(u6)
-        .bind(u9)
-        .bind(u18)
-        .bind(u27)
-        .bind(u36)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
+        let tail = format!(
+            "ON CONFLICT (client_id, user_id, pipeline, model_id, day) DO UPDATE SET {}",
+            add_sums(ROLLUPS.name, false)
+        );
+        ROLLUPS.insert(tx, backend, &cells, &tail).await?;
 
-    /// The per-manifest rollups, likewise.
-    async fn write_manifests_pg(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        if self.manifests.is_empty() {
-            return Ok(());
-        }
-        let mut text: [TextArray; 5] = Default::default();
-        let mut ints: [IntArray; 9] = Default::default();
-        let mut billable = IntArray::default();
+        let mut cells = Vec::with_capacity(self.manifests.len() * MANIFESTS.width());
         for ((client, day, manifest, user, pipeline, model), (sums, micros)) in
             sorted(&self.manifests)
         {
-            for (column, value) in text
-                .iter_mut()
-                .zip([client, manifest, user, pipeline, model])
-            {
-                column.push(Some(value));
-            }
-            push_sums(&mut ints, *day, sums);
-            billable.push(Some(*micros));
+            cells.extend([*client, *manifest, *user, *pipeline, *model].map(Cell::from));
+            cells.extend(sum_cells(*day, sums));
+            cells.push((*micros).into());
         }
-        let [client, manifest, user, pipeline, model] = text.map(TextArray::finish);
-        let [day, count, gwei, wei, u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
-        sqlx::query(&format!(
-            "INSERT INTO usage_manifest_rollups ({MANIFEST_COLUMNS}) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], \
-             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], \
-             $14::bigint[], $15::bigint[]) \
-             ON CONFLICT (client_id, day, manifest_id, user_id, pipeline, model_id) DO UPDATE SET {}",
-            add_sums("usage_manifest_rollups", true)
-        ))
-        .bind(client)
-        .bind(manifest)
-        .bind(user)
-        .bind(pipeline)
-        .bind(model)
-        .bind(day)
-        .bind(count)
-        .bind(gwei)
-        .bind(wei)
-        .bind(u6)
-        .bind(u9)
-        .bind(u18)
-        .bind(u27)
-        .bind(u36)
-        .bind(billable.finish())
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
+        let tail = format!(
+            "ON CONFLICT (client_id, day, manifest_id, user_id, pipeline, model_id) DO UPDATE SET {}",
+            add_sums(MANIFESTS.name, true)
+        );
+        MANIFESTS.insert(tx, backend, &cells, &tail).await?;
 
-    /// Each user's lifetime consumption, likewise.
-    async fn write_consumption_pg(&self, tx: &mut Tx<'_>, now: UnixTime) -> Result<(), StoreError> {
-        if self.users.is_empty() {
-            return Ok(());
-        }
-        let mut text: [TextArray; 2] = Default::default();
-        let mut ints: [IntArray; 5] = Default::default();
+        let mut cells = Vec::with_capacity(self.users.len() * CONSUMPTION.width());
         for ((user, client), sums) in sorted(&self.users) {
-            text[0].push(Some(user));
-            text[1].push(Some(client));
-            for (column, value) in ints.iter_mut().zip(sums.carried().usd.to_array()) {
-                column.push(Some(value));
-            }
+            cells.extend([*user, *client].map(Cell::from));
+            cells.extend(sums.carried().usd.to_array().map(Cell::from));
+            cells.push(now.into());
         }
-        let [user, client] = text.map(TextArray::finish);
-        let [u6, u9, u18, u27, u36] = ints.map(IntArray::finish);
-        sqlx::query(&format!(
-            "INSERT INTO user_consumption ({CONSUMPTION_COLUMNS}) \
-             SELECT u.*, $8 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
-             $6::bigint[], $7::bigint[]) AS u \
-             ON CONFLICT (user_id) DO UPDATE SET {}",
+        let tail = format!(
+            "ON CONFLICT (user_id) DO UPDATE SET {}",
             consumption_update()
-        ))
-        .bind(user)
-        .bind(client)
-        .bind(u6)
-        .bind(u9)
-        .bind(u18)
-        .bind(u27)
-        .bind(u36)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn write_sqlite(
-        &self,
-        tx: &mut Tx<'_>,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
-        self.blocks()?.write_sqlite(tx).await?;
-        let rollups = sorted(&self.rollups);
-        for chunk in chunked(&rollups, SQLITE_ROWS) {
-            let sql = format!(
-                "INSERT INTO usage_rollups ({ROLLUP_COLUMNS}) VALUES {} \
-                 ON CONFLICT (client_id, user_id, pipeline, model_id, day) DO UPDATE SET {}",
-                value_rows(13, chunk.len()),
-                add_sums("usage_rollups", false)
-            );
-            let mut query = sqlx::query(&sql);
-            for ((client, user, pipeline, model, day), sums) in chunk {
-                query = bind_sums(
-                    query.bind(*client).bind(*user).bind(*pipeline).bind(*model),
-                    *day,
-                    sums,
-                );
-            }
-            query.execute(&mut **tx).await?;
-        }
-        let manifests = sorted(&self.manifests);
-        for chunk in chunked(&manifests, SQLITE_ROWS) {
-            let sql = format!(
-                "INSERT INTO usage_manifest_rollups ({MANIFEST_COLUMNS}) VALUES {} \
-                 ON CONFLICT (client_id, day, manifest_id, user_id, pipeline, model_id) DO UPDATE SET {}",
-                value_rows(15, chunk.len()),
-                add_sums("usage_manifest_rollups", true)
-            );
-            let mut query = sqlx::query(&sql);
-            for ((client, day, manifest, user, pipeline, model), (sums, micros)) in chunk {
-                query = bind_sums(
-                    query
-                        .bind(*client)
-                        .bind(*manifest)
-                        .bind(*user)
-                        .bind(*pipeline)
-                        .bind(*model),
-                    *day,
-                    sums,
-                )
-                .bind(*micros);
-            }
-            query.execute(&mut **tx).await?;
-        }
-        let users = sorted(&self.users);
-        for chunk in chunked(&users, SQLITE_ROWS) {
-            let sql = format!(
-                "INSERT INTO user_consumption ({CONSUMPTION_COLUMNS}) VALUES {} \
-                 ON CONFLICT (user_id) DO UPDATE SET {}",
-                value_rows(8, chunk.len()),
-                consumption_update()
-            );
-            let mut query = sqlx::query(&sql);
-            for ((user, client), sums) in chunk {
-                let [u6, u9, u18, u27, u36] = sums.carried().usd.to_array();
-                query = query
-                    .bind(*user)
-                    .bind(*client)
-                    .bind(u6)
-                    .bind(u9)
-                    .bind(u18)
-                    .bind(u27)
-                    .bind(u36)
-                    .bind(now);
-            }
-            query.execute(&mut **tx).await?;
-        }
+        );
+        CONSUMPTION.insert(tx, backend, &cells, &tail).await?;
         Ok(())
     }
 }
 
-pub(crate) const ROLLUP_COLUMNS: &str = "client_id, user_id, pipeline, model_id, day, request_count, fee_gwei, fee_wei, \
-     usd_e6, usd_e9, usd_e18, usd_e27, usd_e36";
-pub(crate) const MANIFEST_COLUMNS: &str = "client_id, manifest_id, user_id, pipeline, model_id, day, request_count, \
-     fee_gwei, fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36, billable_micros";
-pub(crate) const CONSUMPTION_COLUMNS: &str =
-    "user_id, client_id, consumed_usd_micros, usd_e9, usd_e18, usd_e27, usd_e36, updated_at";
+/// Per (app, user, pipeline, model) and UTC day.
+const ROLLUPS: BatchTable = summed_table!(
+    "usage_rollups",
+    [
+        ("client_id", Kind::Text),
+        ("user_id", Kind::Text),
+        ("pipeline", Kind::Text),
+        ("model_id", Kind::Text),
+        ("day", Kind::Int),
+    ]
+);
+
+/// Per (app, day, manifest, user, pipeline, model), with the billable time.
+const MANIFESTS: BatchTable = summed_table!(
+    "usage_manifest_rollups",
+    [
+        ("client_id", Kind::Text),
+        ("manifest_id", Kind::Text),
+        ("user_id", Kind::Text),
+        ("pipeline", Kind::Text),
+        ("model_id", Kind::Text),
+        ("day", Kind::Int),
+    ],
+    ("billable_micros", Kind::Int),
+);
+
+/// Each user's lifetime consumption.
+const CONSUMPTION: BatchTable = BatchTable {
+    name: "user_consumption",
+    columns: &[
+        ("user_id", Kind::Text),
+        ("client_id", Kind::Text),
+        ("consumed_usd_micros", Kind::Int),
+        ("usd_e9", Kind::Int),
+        ("usd_e18", Kind::Int),
+        ("usd_e27", Kind::Int),
+        ("usd_e36", Kind::Int),
+        ("updated_at", Kind::Int),
+    ],
+};
+
 /// `… = …` of the consumption upsert: the USD columns with their carries.
 pub(crate) fn consumption_update() -> String {
     let mut set = carried_usd("user_consumption", "consumed_usd_micros").to_vec();
     set.push("updated_at = excluded.updated_at".into());
     set.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sums::SUMMED;
+    use super::*;
+
+    #[test]
+    fn summed_tables_list_the_summed_columns_after_their_day() {
+        let tables = [
+            &ROLLUPS,
+            &MANIFESTS,
+            &super::super::blocks::APP_BLOCKS,
+            &super::super::blocks::USER_BLOCKS,
+        ];
+        for table in tables {
+            let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
+            let day = names
+                .iter()
+                .position(|n| *n == "day" || *n == "start_day")
+                .unwrap();
+            assert_eq!(
+                names[day + 1..day + 1 + SUMMED.len()],
+                SUMMED,
+                "{}",
+                table.name
+            );
+        }
+        assert_eq!(ROLLUPS.width(), 4 + 9);
+        assert_eq!(MANIFESTS.width(), 5 + 9 + 1);
+        assert_eq!(CONSUMPTION.width(), 8);
+    }
 }

@@ -8,32 +8,12 @@
 //! per user, whatever the range. Each batch adds its daily sums to one block of every size: four
 //! small upserts per key instead of one.
 
-use crate::StoreError;
-use crate::sql_batch::{IntArray, SQLITE_ROWS, TextArray, Tx, bind_arrays, chunked, value_rows};
+use crate::batch_table::{BatchTable, Cell, Kind};
+use crate::sql_batch::Tx;
 use crate::usage::cover::{SPANS, round_down};
-use crate::usage::sums::{RollupSums, add_sums, bind_sums, push_sums};
+use crate::usage::sums::{RollupSums, add_sums, sum_cells, summed_table};
+use crate::{Backend, StoreError};
 use std::collections::BTreeMap;
-
-/// The `UNNEST` arrays of block rows for PostgreSQL, in column order: the `N` text keys, the
-/// span, then the start day and the sums.
-fn block_arrays<'r, const N: usize>(
-    rows: impl Iterator<Item = ([&'r str; N], i64, i64, &'r RollupSums)>,
-) -> impl Iterator<Item = String> {
-    let mut text: [TextArray; N] = std::array::from_fn(|_| TextArray::default());
-    let mut spans = IntArray::default();
-    let mut ints: [IntArray; 9] = Default::default();
-    for (keys, span, start, sums) in rows {
-        for (column, value) in text.iter_mut().zip(keys) {
-            column.push(Some(value));
-        }
-        spans.push(Some(span));
-        push_sums(&mut ints, start, sums);
-    }
-    text.map(TextArray::finish)
-        .into_iter()
-        .chain([spans.finish()])
-        .chain(ints.map(IntArray::finish))
-}
 
 /// A batch's sums per block, from its daily rollup sums.
 #[derive(Debug, Default)]
@@ -65,89 +45,57 @@ impl<'a> BlockSums<'a> {
         Ok(())
     }
 
-    pub(crate) async fn write_pg(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        if !self.apps.is_empty() {
-            let arrays = block_arrays(self.apps.iter().map(
-                |(&(client, pipeline, model, span, start), sums)| {
-                    ([client, pipeline, model], span, start, sums)
-                },
-            ));
-            let sql = format!(
-                "INSERT INTO usage_app_blocks ({APP_COLUMNS}) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], \
-                 $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], \
-                 $12::bigint[], $13::bigint[]) \
-                 ON CONFLICT (client_id, span_days, start_day, pipeline, model_id) DO UPDATE SET {}",
-                add_sums("usage_app_blocks", false)
-            );
-            bind_arrays(sqlx::query(&sql), arrays)
-                .execute(&mut **tx)
-                .await?;
+    /// Adds the sums to every block table, in key order.
+    pub(crate) async fn write(&self, tx: &mut Tx<'_>, backend: Backend) -> Result<(), StoreError> {
+        let mut cells = Vec::with_capacity(self.apps.len() * APP_BLOCKS.width());
+        for ((client, pipeline, model, span, start), sums) in &self.apps {
+            cells.extend([*client, *pipeline, *model].map(Cell::from));
+            cells.push((*span).into());
+            cells.extend(sum_cells(*start, sums));
         }
-        if !self.users.is_empty() {
-            let arrays = block_arrays(
-                self.users
-                    .iter()
-                    .map(|(&(client, user, span, start), sums)| {
-                        ([client, user], span, start, sums)
-                    }),
-            );
-            let sql = format!(
-                "INSERT INTO usage_user_blocks ({USER_COLUMNS}) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
-                 $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], \
-                 $12::bigint[]) \
-                 ON CONFLICT (client_id, span_days, start_day, user_id) DO UPDATE SET {}",
-                add_sums("usage_user_blocks", false)
-            );
-            bind_arrays(sqlx::query(&sql), arrays)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
-    }
+        let tail = format!(
+            "ON CONFLICT (client_id, span_days, start_day, pipeline, model_id) DO UPDATE SET {}",
+            add_sums(APP_BLOCKS.name, false)
+        );
+        APP_BLOCKS.insert(tx, backend, &cells, &tail).await?;
 
-    pub(crate) async fn write_sqlite(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        let apps: Vec<_> = self.apps.iter().collect();
-        for chunk in chunked(&apps, SQLITE_ROWS) {
-            let sql = format!(
-                "INSERT INTO usage_app_blocks ({APP_COLUMNS}) VALUES {} \
-                 ON CONFLICT (client_id, span_days, start_day, pipeline, model_id) DO UPDATE SET {}",
-                value_rows(13, chunk.len()),
-                add_sums("usage_app_blocks", false)
-            );
-            let mut query = sqlx::query(&sql);
-            for ((client, pipeline, model, span, start), sums) in chunk {
-                query = bind_sums(
-                    query.bind(*client).bind(*pipeline).bind(*model).bind(*span),
-                    *start,
-                    sums,
-                );
-            }
-            query.execute(&mut **tx).await?;
+        let mut cells = Vec::with_capacity(self.users.len() * USER_BLOCKS.width());
+        for ((client, user, span, start), sums) in &self.users {
+            cells.extend([*client, *user].map(Cell::from));
+            cells.push((*span).into());
+            cells.extend(sum_cells(*start, sums));
         }
-        let users: Vec<_> = self.users.iter().collect();
-        for chunk in chunked(&users, SQLITE_ROWS) {
-            let sql = format!(
-                "INSERT INTO usage_user_blocks ({USER_COLUMNS}) VALUES {} \
-                 ON CONFLICT (client_id, span_days, start_day, user_id) DO UPDATE SET {}",
-                value_rows(12, chunk.len()),
-                add_sums("usage_user_blocks", false)
-            );
-            let mut query = sqlx::query(&sql);
-            for ((client, user, span, start), sums) in chunk {
-                query = bind_sums(query.bind(*client).bind(*user).bind(*span), *start, sums);
-            }
-            query.execute(&mut **tx).await?;
-        }
+        let tail = format!(
+            "ON CONFLICT (client_id, span_days, start_day, user_id) DO UPDATE SET {}",
+            add_sums(USER_BLOCKS.name, false)
+        );
+        USER_BLOCKS.insert(tx, backend, &cells, &tail).await?;
         Ok(())
     }
 }
 
-const APP_COLUMNS: &str = "client_id, pipeline, model_id, span_days, start_day, request_count, fee_gwei, \
-     fee_wei, usd_e6, usd_e9, usd_e18, usd_e27, usd_e36";
-const USER_COLUMNS: &str = "client_id, user_id, span_days, start_day, request_count, fee_gwei, fee_wei, \
-     usd_e6, usd_e9, usd_e18, usd_e27, usd_e36";
+/// Per app and (pipeline, model), per block.
+pub(crate) const APP_BLOCKS: BatchTable = summed_table!(
+    "usage_app_blocks",
+    [
+        ("client_id", Kind::Text),
+        ("pipeline", Kind::Text),
+        ("model_id", Kind::Text),
+        ("span_days", Kind::Int),
+        ("start_day", Kind::Int),
+    ]
+);
+
+/// Per app and user, per block.
+pub(crate) const USER_BLOCKS: BatchTable = summed_table!(
+    "usage_user_blocks",
+    [
+        ("client_id", Kind::Text),
+        ("user_id", Kind::Text),
+        ("span_days", Kind::Int),
+        ("start_day", Kind::Int),
+    ]
+);
 
 #[cfg(test)]
 mod tests {

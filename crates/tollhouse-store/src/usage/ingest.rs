@@ -1,9 +1,9 @@
 //! One batch in one transaction: the events inserted, and only those added to the sums.
 
 use super::batch::BatchSums;
-use super::events::{check_row, insert_events_pg, insert_events_sqlite};
+use super::events::{check_row, insert_events};
 use super::{DeadLetterRow, IngestCounts, OverLimit, UsageEventRow};
-use crate::{Backend, SqlStore, Store, StoreError};
+use crate::{SqlStore, Store, StoreError};
 use std::collections::HashSet;
 use tollhouse_core::UnixTime;
 
@@ -35,10 +35,7 @@ impl SqlStore {
             HashSet::new()
         } else {
             let rows: Vec<&UsageEventRow> = unique.iter().map(|(_, e)| *e).collect();
-            match backend {
-                Backend::Postgres => insert_events_pg(&mut tx, &rows, now).await?,
-                Backend::Sqlite => insert_events_sqlite(&mut tx, &rows, now).await?,
-            }
+            insert_events(&mut tx, backend, &rows, now).await?
         };
         counts.duplicate += (unique.len() - inserted.len()) as u64;
         unique.retain(|(_, e)| inserted.contains(e.id.as_str()));
@@ -73,10 +70,7 @@ impl SqlStore {
             }
             sums.add(e)?;
         }
-        match backend {
-            Backend::Postgres => sums.write_pg(&mut tx, now).await?,
-            Backend::Sqlite => sums.write_sqlite(&mut tx, now).await?,
-        }
+        sums.write(&mut tx, backend, now).await?;
         crate::usage::totals::add(&mut tx, &sums.apps).await?;
         for d in dead_letters.iter().chain(&letters) {
             let inserted = sqlx::query(

@@ -1,8 +1,8 @@
 //! The summed columns of every usage table, described once: their names, how a batch adds
-//! them to what is stored, how they are bound.
+//! them to what is stored, and their cells.
 
 use crate::StoreError;
-use crate::sql_batch::{AnyQuery, IntArray};
+use crate::batch_table::Cell;
 use tollhouse_core::money::{ExactUsd, UsdParts, Wei, WeiParts};
 
 /// A rollup row's sums.
@@ -112,10 +112,12 @@ pub(crate) fn carried_usd(table: &str, e6: &str) -> [String; 5] {
     ]
 }
 
-pub(crate) fn push_sums(ints: &mut [IntArray; 9], day: i64, sums: &RollupSums) {
+/// A group's day (or block start) and sums as batch cells, in the column order of every summed
+/// table: the day, then [`SUMMED`].
+pub(crate) fn sum_cells(day: i64, sums: &RollupSums) -> [Cell<'static>; 9] {
     let sums = sums.carried();
     let [u6, u9, u18, u27, u36] = sums.usd.to_array();
-    for (column, value) in ints.iter_mut().zip([
+    [
         day,
         sums.request_count,
         sums.fee.gwei,
@@ -125,22 +127,29 @@ pub(crate) fn push_sums(ints: &mut [IntArray; 9], day: i64, sums: &RollupSums) {
         u18,
         u27,
         u36,
-    ]) {
-        column.push(Some(value));
-    }
+    ]
+    .map(Cell::from)
 }
 
-pub(crate) fn bind_sums<'q>(query: AnyQuery<'q>, day: i64, sums: &RollupSums) -> AnyQuery<'q> {
-    let sums = sums.carried();
-    let [u6, u9, u18, u27, u36] = sums.usd.to_array();
-    query
-        .bind(day)
-        .bind(sums.request_count)
-        .bind(sums.fee.gwei)
-        .bind(sums.fee.wei)
-        .bind(u6)
-        .bind(u9)
-        .bind(u18)
-        .bind(u27)
-        .bind(u36)
+/// A summed table's [`BatchTable`]: its key columns (the day or block start last), then the
+/// columns of [`sum_cells`] after the day ([`SUMMED`]), then any `extra` columns.
+macro_rules! summed_table {
+    ($name:literal, [$($key:expr),+ $(,)?] $(, $extra:expr)* $(,)?) => {
+        $crate::batch_table::BatchTable {
+            name: $name,
+            columns: &[
+                $($key,)+
+                ("request_count", $crate::batch_table::Kind::Int),
+                ("fee_gwei", $crate::batch_table::Kind::Int),
+                ("fee_wei", $crate::batch_table::Kind::Int),
+                ("usd_e6", $crate::batch_table::Kind::Int),
+                ("usd_e9", $crate::batch_table::Kind::Int),
+                ("usd_e18", $crate::batch_table::Kind::Int),
+                ("usd_e27", $crate::batch_table::Kind::Int),
+                ("usd_e36", $crate::batch_table::Kind::Int),
+                $($extra,)*
+            ],
+        }
+    };
 }
+pub(crate) use summed_table;
