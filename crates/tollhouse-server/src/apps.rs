@@ -1,7 +1,8 @@
-//! Creating apps and rotating their M2M secrets: shared by the CLI, first-start bootstrap and
-//! (later) the admin API.
+//! Creating apps, rotating their M2M secrets and changing their signer policies: shared by the
+//! CLI, first-start bootstrap and (later) the admin API.
 
-use crate::signer::policy::SignerPolicy;
+use crate::config::VerifierKind;
+use crate::signer::policy::{BillingMode, SignerPolicy};
 use tollhouse_core::app::{App, AppStatus};
 use tollhouse_core::ids::{AppClientId, M2mClientId, generate_client_secret};
 use tollhouse_core::scope::ScopeSet;
@@ -85,4 +86,75 @@ pub async fn edit_policy<E: From<StoreError>>(
         .set_signer_policy(client_id, &policy.to_record())
         .await?;
     Ok(Some(policy))
+}
+
+/// A change to an app's signer policy, as `tollhouse app set` takes it: each `Some` replaces
+/// that setting, the rest stay.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyChange {
+    /// Billing mode.
+    pub billing_mode: Option<BillingMode>,
+    /// How far below zero (micro-USD) a balance may go before the gate closes.
+    pub soft_limit_usd_micros: Option<i64>,
+    /// Seconds between balance re-checks of a running stream.
+    pub balance_recheck_secs: Option<i64>,
+    /// Let payments through when the balance cannot be read.
+    pub billing_fail_open: Option<bool>,
+    /// Verifiers accepted for this app; `Some(None)` returns to the deployment's list.
+    pub verifiers: Option<Option<Vec<VerifierKind>>>,
+}
+
+impl PolicyChange {
+    /// Applies the change to `policy`.
+    pub fn apply(self, policy: &mut SignerPolicy) {
+        if let Some(mode) = self.billing_mode {
+            policy.billing_mode = mode;
+        }
+        if let Some(limit) = self.soft_limit_usd_micros {
+            policy.soft_limit_usd_micros = limit;
+        }
+        if let Some(secs) = self.balance_recheck_secs {
+            policy.balance_recheck_secs = secs;
+        }
+        if let Some(open) = self.billing_fail_open {
+            policy.billing_fail_open = open;
+        }
+        if let Some(verifiers) = self.verifiers {
+            policy.verifiers = verifiers;
+        }
+    }
+}
+
+/// Applies `change` to app `client_id`'s stored policy. `None`: no such app.
+pub async fn change_policy(
+    store: &dyn Store,
+    client_id: &str,
+    change: PolicyChange,
+) -> Result<Option<SignerPolicy>, StoreError> {
+    edit_policy(store, client_id, |policy| {
+        change.apply(policy);
+        Ok::<_, StoreError>(())
+    })
+    .await
+}
+
+/// `default` (the deployment's list: `None`) or comma-separated verifier names.
+pub fn parse_verifiers(list: &str) -> Result<Option<Vec<VerifierKind>>, String> {
+    if list.trim() == "default" {
+        return Ok(None);
+    }
+    let kinds = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|name| {
+            VerifierKind::parse(name).ok_or_else(|| {
+                format!("unknown verifier `{name}` (tollhouse_jwt, signer_session, api_key, oidc, trusted_headers)")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if kinds.is_empty() {
+        return Err("needs at least one verifier, or `default`".into());
+    }
+    Ok(Some(kinds))
 }

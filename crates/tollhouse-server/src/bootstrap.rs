@@ -43,12 +43,12 @@ pub async fn open(
     config: &Config,
     rng: &dyn Random,
 ) -> Result<(SqlStore, MasterKey), BootstrapError> {
-    let url = config.database_url();
+    let url = config.database.url();
     if url.starts_with("sqlite:") {
-        create_private_dir(&config.data_dir)?;
-        tighten(&config.data_dir, 0o700).map_err(|source| BootstrapError::Io {
+        create_private_dir(&config.database.data_dir)?;
+        tighten(&config.database.data_dir, 0o700).map_err(|source| BootstrapError::Io {
             what: "data directory is readable by group or others and cannot be made private (chmod 700 it)",
-            path: config.data_dir.display().to_string(),
+            path: config.database.data_dir.display().to_string(),
             source,
         })?;
         if let Some(file) = sqlite_file(&url) {
@@ -56,11 +56,7 @@ pub async fn open(
         }
     }
     let master = load_master_key(config, rng)?;
-    let store = SqlStore::connect_with(
-        &url,
-        std::time::Duration::from_millis(config.store_timeout_ms.max(1)),
-    )
-    .await?;
+    let store = SqlStore::connect_with(&url, config.database.timeout()).await?;
     let check = master.check_value();
     if !store
         .insert_setting_if_absent(MASTER_KEY_CHECK, &check)

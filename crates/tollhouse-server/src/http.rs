@@ -14,16 +14,17 @@ use tower_http::trace::TraceLayer;
 /// Every route, with metrics, tracing (request id, never a credential) and the body limit. The
 /// routes are exactly those the OpenAPI document describes (see [`crate::openapi`]).
 pub fn router(state: AppState) -> Router {
-    let limit = state.config.max_body_bytes;
+    let limit = state.config.http.max_body_bytes;
     let (mut routes, _) = crate::openapi::api().split_for_parts();
-    if state.config.signer_upstream.is_some() {
+    if state.config.signer.upstream.is_some() {
         // go-livepeer's own API passed through: not part of Tollhouse's document.
         routes = routes.nest(
-            &state.config.signer_proxy_prefix,
+            &state.config.signer.proxy_prefix,
             crate::signer::proxy::router(),
         );
     }
-    let body_timeout = std::time::Duration::from_secs(state.config.body_read_timeout_secs.max(1));
+    let body_timeout =
+        std::time::Duration::from_secs(state.config.http.body_read_timeout_secs.max(1));
     routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -65,7 +66,7 @@ async fn deadline(State(state): State<AppState>, request: Request, next: Next) -
     {
         return next.run(request).await;
     }
-    match tokio::time::timeout(state.config.request_deadline(), next.run(request)).await {
+    match tokio::time::timeout(state.config.http.request_deadline(), next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(
@@ -115,9 +116,9 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
 
 /// Whether `route` is one of the signer proxy's pass-through routes.
 fn is_proxied(state: &AppState, route: &str) -> bool {
-    state.config.signer_upstream.is_some()
+    state.config.signer.upstream.is_some()
         && route
-            .strip_prefix(state.config.signer_proxy_prefix.as_str())
+            .strip_prefix(state.config.signer.proxy_prefix.as_str())
             .is_some_and(|rest| {
                 crate::signer::proxy::FORWARDED
                     .iter()

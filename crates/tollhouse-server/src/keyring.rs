@@ -1,7 +1,7 @@
 //! The signing keys a running server holds: the current private key, every still-published
 //! public key by `kid`, and the JWKS document pre-rendered once per change.
 
-use crate::config::{CLOCK_SKEW_SECS, Config};
+use crate::config::Config;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -61,7 +61,16 @@ impl Keyring {
         let set = match build_set(store, sealing, clock).await? {
             Some(set) => set,
             None => {
-                rotate(store, sealing, config, config.signing_alg, 0, clock, rng).await?;
+                rotate(
+                    store,
+                    sealing,
+                    config,
+                    config.keys.signing_alg,
+                    0,
+                    clock,
+                    rng,
+                )
+                .await?;
                 build_set(store, sealing, clock)
                     .await?
                     .ok_or_else(|| KeyringError::Key {
@@ -135,9 +144,7 @@ pub async fn rotate(
         activates_at: now + activate_after.max(0),
         publish_until: None,
     };
-    let keep = config.max_token_ttl_secs()
-        + i64::try_from(config.key_refresh_secs).unwrap_or(60)
-        + CLOCK_SKEW_SECS;
+    let keep = config.keys.retired_key_window_secs();
     store.add_key(&stored, stored.activates_at + keep).await?;
     Ok(stored)
 }

@@ -17,7 +17,6 @@ pub mod oidc;
 pub mod openapi;
 pub mod ops;
 pub mod signer;
-pub mod signer_config;
 pub mod state;
 
 use crate::apps::CreatedApp;
@@ -63,7 +62,11 @@ pub enum StartError {
     Store(#[from] tollhouse_store::StoreError),
     /// A setting is unusable (e.g. a malformed signer upstream URL).
     #[error("configuration: {0}")]
-    Config(String),
+    Config(#[from] config::ConfigError),
+    /// A client of outside services (the external issuers, the signer upstream) could not be
+    /// built.
+    #[error("HTTP client: {0}")]
+    HttpClient(String),
 }
 
 /// Injected dependencies: time and randomness.
@@ -124,26 +127,21 @@ pub async fn start(
     deps: Deps,
     create_demo_app: bool,
 ) -> Result<RunningServer, StartError> {
-    signer::proxy::validate(&config)?;
-    if let Some(price) = &config.eth_usd_price {
-        tollhouse_core::money::EthUsdPrice::parse(price)
-            .map_err(|e| StartError::Config(format!("--eth-usd-price `{price}`: {e}")))?;
-    }
-    let price = metering::price::PriceSource::from_config(&config, deps.clock.now_millis())
-        .map_err(StartError::Config)?;
+    config.validate()?;
+    let price = metering::price::PriceSource::from_config(&config.price, deps.clock.now_millis())?;
     let (store, master) = bootstrap::open(&config, deps.rng.as_ref()).await?;
     let store: Arc<dyn Store> = Arc::new(store);
-    let listener = TcpListener::bind(config.listen)
+    let listener = TcpListener::bind(config.http.listen)
         .await
         .map_err(|source| StartError::Bind {
-            addr: config.listen,
+            addr: config.http.listen,
             source,
         })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: config.listen,
+        addr: config.http.listen,
         source,
     })?;
-    let base_url = match &config.public_url {
+    let base_url = match &config.http.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://{addr}"),
     };
@@ -168,7 +166,7 @@ pub async fn start(
             shutdown.subscribe(),
         )));
     }
-    if let Some(brokers) = state.config.kafka_brokers.clone() {
+    if let Some(brokers) = state.config.kafka.brokers.clone() {
         tasks.push(tokio::spawn(metering::kafka::run(
             state.metering.clone(),
             brokers,
@@ -257,9 +255,9 @@ fn spawn_http(
 ) -> tokio::task::JoinHandle<()> {
     let router = http::router(state.clone());
     let limits = listener::ConnectionLimits {
-        header_read_timeout: Duration::from_secs(state.config.header_read_timeout_secs.max(1)),
-        max_connections: state.config.max_connections.max(1),
-        max_per_ip: state.config.max_connections_per_ip.max(1),
+        header_read_timeout: Duration::from_secs(state.config.http.header_read_timeout_secs.max(1)),
+        max_connections: state.config.http.max_connections.max(1),
+        max_per_ip: state.config.http.max_connections_per_ip.max(1),
     };
     let metrics = state.metrics.clone();
     tokio::spawn(async move {
@@ -277,7 +275,7 @@ fn spawn_key_refresh(
 ) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
     tokio::spawn(async move {
-        let period = std::time::Duration::from_secs(state.config.key_refresh_secs.max(1));
+        let period = std::time::Duration::from_secs(state.config.keys.refresh_secs.max(1));
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -26,6 +26,7 @@ fn wire_capability(c: &Capability) -> ManifestCapability {
 fn resolve(state: &AppState, excluded: &BTreeSet<Capability>) -> (Manifest, String) {
     let capabilities: Vec<&Capability> = state
         .config
+        .signer
         .capabilities
         .iter()
         .filter(|c| !excluded.contains(c))
@@ -139,7 +140,7 @@ pub async fn put(
         .collect();
     if let Some(unknown) = excluded
         .iter()
-        .find(|c| !state.config.capabilities.contains(c))
+        .find(|c| !state.config.signer.capabilities.contains(c))
     {
         return Err(BuilderError::invalid(format!(
             "excludedCapabilities names {}/{}, which is not in the capability catalog",
@@ -172,10 +173,11 @@ pub async fn routing(
 ) -> Result<Json<SignerRouting>, BuilderError> {
     let webhook = state
         .config
-        .signer_webhook_url
+        .signer
+        .webhook_url
         .clone()
         .unwrap_or_else(|| format!("{}/webhooks/remote-signer", state.base_url));
-    let signer = state.config.signer_url.clone();
+    let signer = state.config.signer.remote_signer_url.clone();
     Ok(Json(SignerRouting {
         client_id: app.client_id.to_string(),
         patterns: RoutingPatterns {

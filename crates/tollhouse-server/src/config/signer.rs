@@ -1,8 +1,194 @@
-//! Settings of the signer integration: which end-user verifiers the identity webhook tries,
-//! external OIDC issuers, and secrets that must never be printed.
+//! `[signer]`: the go-livepeer integration. Which end-user verifiers the identity webhook
+//! tries, the external OIDC issuers, the webhooks' secrets and deadline, the signer proxy, and
+//! the capability catalog manifests start from.
 
+use super::ConfigError;
+use super::sources::{http_url, within};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::time::Duration;
+
+/// The go-livepeer integration.
+#[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignerConfig {
+    /// Remote signer URL (go-livepeer `-remoteSigner`, or the signer proxy) handed to clients
+    /// with signer sessions and in signer routing as `signer_url`
+    #[arg(
+        id = "remote_signer_url",
+        long = "signer-url",
+        env = "TOLLHOUSE_SIGNER_URL",
+        global = true
+    )]
+    pub remote_signer_url: Option<String>,
+    /// URL go-livepeer's `-remoteSignerWebhookUrl` points at, reported by signer routing
+    /// [default: <public url>/webhooks/remote-signer]
+    #[arg(
+        id = "webhook_url",
+        long = "signer-webhook-url",
+        env = "TOLLHOUSE_SIGNER_WEBHOOK_URL",
+        global = true
+    )]
+    pub webhook_url: Option<String>,
+    /// Shared secret go-livepeer sends to the identity webhook (`Authorization: Bearer`,
+    /// `X-Api-Key` or `X-Webhook-Secret`) [default: none, the webhook refuses every caller]
+    #[arg(
+        long,
+        env = "TOLLHOUSE_WEBHOOK_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub webhook_secret: Option<Redacted>,
+    /// Deadline of the identity and Live AI webhooks in milliseconds: past it they answer
+    /// their documented 503 (`billing_unavailable`), inside go-livepeer's 5 s client timeout
+    #[arg(
+        long,
+        env = "TOLLHOUSE_WEBHOOK_DEADLINE_MS",
+        global = true,
+        default_value = "1000"
+    )]
+    pub webhook_deadline_ms: u64,
+    /// End-user verifiers the identity webhook tries, in order, comma-separated (first match
+    /// wins); `trusted_headers` is only used when listed
+    #[arg(
+        long,
+        env = "TOLLHOUSE_WEBHOOK_VERIFIERS",
+        global = true,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "tollhouse_jwt,signer_session,api_key,oidc"
+    )]
+    pub webhook_verifiers: Vec<VerifierKind>,
+    /// External OIDC issuers whose access tokens the webhook accepts (the `oidc` verifier);
+    /// TOML only (`[[signer.external_issuers]]`).
+    #[arg(skip)]
+    pub external_issuers: Vec<ExternalIssuer>,
+    /// go-livepeer remote signer the signer proxy forwards to [default: none, no proxy]
+    #[arg(
+        id = "upstream",
+        long = "signer-upstream",
+        env = "TOLLHOUSE_SIGNER_UPSTREAM",
+        global = true
+    )]
+    pub upstream: Option<String>,
+    /// Path prefix the signer proxy is mounted under
+    #[arg(
+        id = "proxy_prefix",
+        long = "signer-proxy-prefix",
+        env = "TOLLHOUSE_SIGNER_PROXY_PREFIX",
+        global = true,
+        default_value = "/signer"
+    )]
+    pub proxy_prefix: String,
+    /// Seconds the proxy waits for go-livepeer's response headers before answering 504
+    #[arg(
+        id = "upstream_timeout_secs",
+        long = "signer-upstream-timeout-secs",
+        env = "TOLLHOUSE_SIGNER_UPSTREAM_TIMEOUT_SECS",
+        global = true,
+        default_value = "30"
+    )]
+    pub upstream_timeout_secs: u64,
+    /// Key go-livepeer's gateway sends to the Live AI auth webhook (`-liveAIAuthApiKey`)
+    /// [default: none, the Live AI webhook refuses every caller]
+    #[arg(
+        long,
+        env = "TOLLHOUSE_LIVE_AI_API_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub live_ai_api_key: Option<Redacted>,
+    /// The capability catalog every app's manifest starts from; apps exclude entries from it.
+    /// TOML only (`[[signer.capabilities]]`).
+    #[arg(skip = default_capabilities())]
+    pub capabilities: Vec<Capability>,
+}
+
+impl SignerConfig {
+    /// Bounds of every setting, and the proxy's URL and prefix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        within(
+            "signer.webhook_deadline_ms",
+            self.webhook_deadline_ms,
+            50..=4500,
+        )?;
+        within(
+            "signer.upstream_timeout_secs",
+            self.upstream_timeout_secs,
+            1..=3600,
+        )?;
+        if self.webhook_secret.as_ref().is_some_and(Redacted::is_empty) {
+            return Err(ConfigError::invalid(
+                "signer.webhook_secret",
+                "is empty (leave it unset to close the webhook)",
+            ));
+        }
+        if self
+            .live_ai_api_key
+            .as_ref()
+            .is_some_and(Redacted::is_empty)
+        {
+            return Err(ConfigError::invalid(
+                "signer.live_ai_api_key",
+                "is empty (leave it unset to close the webhook)",
+            ));
+        }
+        if let Some(upstream) = &self.upstream {
+            let url = http_url("signer.upstream", upstream)?;
+            if url.query().is_some() {
+                return Err(ConfigError::invalid(
+                    "signer.upstream",
+                    format!("`{upstream}` must not have a query"),
+                ));
+            }
+        }
+        let prefix = &self.proxy_prefix;
+        if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['{', '}', '*']) {
+            return Err(ConfigError::invalid(
+                "signer.proxy_prefix",
+                format!(
+                    "`{prefix}` must start with `/`, not end with `/`, and hold no route parameters"
+                ),
+            ));
+        }
+        for issuer in &self.external_issuers {
+            http_url("signer.external_issuers", &issuer.issuer)?;
+        }
+        Ok(())
+    }
+
+    /// [`SignerConfig::webhook_deadline_ms`] as a duration.
+    pub fn webhook_deadline(&self) -> Duration {
+        Duration::from_millis(self.webhook_deadline_ms.max(1))
+    }
+}
+
+/// One pipeline/model pair of the capability catalog.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct Capability {
+    /// go-livepeer pipeline, e.g. `live-video-to-video`.
+    pub pipeline: String,
+    /// Model id.
+    pub model_id: String,
+}
+
+fn default_capabilities() -> Vec<Capability> {
+    [
+        ("live-video-to-video", "streamdiffusion"),
+        ("live-video-to-video", "comfyui"),
+        ("text-to-image", "SG161222/RealVisXL_V4.0_Lightning"),
+        ("llm", "meta-llama/Meta-Llama-3.1-8B-Instruct"),
+    ]
+    .into_iter()
+    .map(|(pipeline, model)| Capability {
+        pipeline: pipeline.into(),
+        model_id: model.into(),
+    })
+    .collect()
+}
 
 /// A secret setting: readable by the code that needs it, `***` in every `Debug` output.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +204,11 @@ impl Redacted {
     /// The secret itself.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the secret is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -52,14 +243,6 @@ pub enum VerifierKind {
 }
 
 impl VerifierKind {
-    /// The deployment default: everything but trusted headers.
-    pub const DEFAULT_ORDER: [Self; 4] = [
-        Self::TollhouseJwt,
-        Self::SignerSession,
-        Self::ApiKey,
-        Self::Oidc,
-    ];
-
     /// The configuration and storage name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -57,7 +57,7 @@ pub fn client_config(config: &Config, brokers: &str) -> ClientConfig {
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", brokers)
-        .set("group.id", &config.kafka_group)
+        .set("group.id", &config.kafka.group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -67,8 +67,8 @@ pub fn client_config(config: &Config, brokers: &str) -> ClientConfig {
         .set("queued.min.messages", (2 * MAX_BATCH).to_string())
         .set("max.partition.fetch.bytes", "16777216")
         .set("fetch.wait.max.ms", "50");
-    let sasl = config.kafka_username.is_some();
-    let tls = config.kafka_tls.unwrap_or(sasl);
+    let sasl = config.kafka.username.is_some();
+    let tls = config.kafka.uses_tls();
     let protocol = match (sasl, tls) {
         (true, true) => "SASL_SSL",
         (true, false) => "SASL_PLAINTEXT",
@@ -76,16 +76,16 @@ pub fn client_config(config: &Config, brokers: &str) -> ClientConfig {
         (false, false) => "PLAINTEXT",
     };
     client.set("security.protocol", protocol);
-    if let Some(user) = &config.kafka_username {
+    if let Some(user) = &config.kafka.username {
         client
             .set("sasl.mechanisms", "PLAIN")
             .set("sasl.username", user)
             .set(
                 "sasl.password",
-                config.kafka_password.as_ref().map_or("", |p| p.expose()),
+                config.kafka.password.as_ref().map_or("", |p| p.expose()),
             );
     }
-    if let Some(ca) = &config.kafka_ca_file {
+    if let Some(ca) = &config.kafka.ca_file {
         client.set("ssl.ca.location", ca.display().to_string());
     }
     client
@@ -118,7 +118,7 @@ pub async fn run(
             return;
         }
     };
-    if let Err(err) = consumer.subscribe(&[state.config.kafka_topic.as_str()]) {
+    if let Err(err) = consumer.subscribe(&[state.config.kafka.topic.as_str()]) {
         tracing::error!(error = %err, "kafka subscribe failed");
         return;
     }
@@ -325,7 +325,7 @@ async fn watch_lag(
     status: Arc<KafkaStatus>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let topic = state.config.kafka_topic.clone();
+    let topic = state.config.kafka.topic.clone();
     loop {
         let c = consumer.clone();
         let topic = topic.clone();
@@ -410,7 +410,8 @@ pub async fn replay(
 ) -> Result<ReplayOutcome, String> {
     use rdkafka::consumer::BaseConsumer;
     let brokers = config
-        .kafka_brokers
+        .kafka
+        .brokers
         .as_deref()
         .ok_or("--kafka-brokers is needed to replay")?;
     let mut client = client_config(config, brokers);
@@ -418,12 +419,12 @@ pub async fn replay(
         "group.id",
         format!(
             "{}-replay-{}",
-            config.kafka_group,
+            config.kafka.group,
             tollhouse_core::ids::generate_uuid(rng)
         ),
     );
     let consumer: BaseConsumer = client.create().map_err(|e| e.to_string())?;
-    let topic = config.kafka_topic.as_str();
+    let topic = config.kafka.topic.as_str();
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .map_err(|e| format!("metadata: {e}"))?;

@@ -16,7 +16,7 @@
 //! event keeps its own timestamp); valuing wrong is permanent.
 
 use super::MeteringState;
-use crate::config::Config;
+use crate::config::{ConfigError, PriceConfig};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -96,46 +96,18 @@ impl PriceSource {
     }
 
     /// The source `config` describes (a static price is observed at `now_ms`, the start).
-    pub fn from_config(config: &Config, now_ms: i64) -> Result<Self, String> {
-        match (&config.eth_usd_price, &config.eth_usd_oracle_url) {
-            (Some(_), Some(_)) => Err(
-                "--eth-usd-price and --eth-usd-oracle-url exclude each other (which one should value usage?)"
-                    .into(),
-            ),
-            (Some(text), None) => EthUsdPrice::parse(text)
-                .map(|price| Self::fixed(price, now_ms))
-                .map_err(|e| format!("--eth-usd-price `{text}`: {e}")),
-            (None, Some(url)) => {
-                let parsed = reqwest::Url::parse(url)
-                    .map_err(|e| format!("--eth-usd-oracle-url `{url}`: {e}"))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(format!("--eth-usd-oracle-url `{url}`: not http(s)"));
-                }
-                if !config.eth_usd_oracle_pointer.is_empty()
-                    && !config.eth_usd_oracle_pointer.starts_with('/')
-                {
-                    return Err(format!(
-                        "--eth-usd-oracle-pointer `{}`: a JSON pointer starts with `/`",
-                        config.eth_usd_oracle_pointer
-                    ));
-                }
-                if config.eth_usd_oracle_interval_secs == 0 {
-                    return Err("--eth-usd-oracle-interval-secs must be at least 1".into());
-                }
-                if config.eth_usd_oracle_max_age_secs < config.eth_usd_oracle_interval_secs {
-                    return Err(
-                        "--eth-usd-oracle-max-age-secs must be at least the refresh interval"
-                            .into(),
-                    );
-                }
-                let max_age_ms = i64::try_from(config.eth_usd_oracle_max_age_secs)
-                    .ok()
-                    .and_then(|s| s.checked_mul(1000))
-                    .ok_or("--eth-usd-oracle-max-age-secs is too large")?;
-                Ok(Self::oracle(max_age_ms))
-            }
-            (None, None) => Ok(Self::none()),
+    /// `config` is validated ([`PriceConfig::validate`]) first.
+    pub fn from_config(config: &PriceConfig, now_ms: i64) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if let Some(text) = &config.eth_usd {
+            let price = EthUsdPrice::parse(text)
+                .map_err(|e| ConfigError::invalid("price.eth_usd", e.to_string()))?;
+            return Ok(Self::fixed(price, now_ms));
         }
+        if config.oracle_url.is_some() {
+            return Ok(Self::oracle(config.oracle_max_age_ms()));
+        }
+        Ok(Self::none())
     }
 
     /// Whether prices come from an oracle (which then needs [`run_oracle`]).
@@ -338,11 +310,11 @@ pub async fn fetch_price(
 /// `--eth-usd-oracle-interval-secs` until `stop` turns true. A failed refresh keeps the last
 /// price, which is refused once older than `--eth-usd-oracle-max-age-secs`.
 pub async fn run_oracle(state: MeteringState, mut stop: watch::Receiver<bool>) {
-    let Some(url) = state.config.eth_usd_oracle_url.clone() else {
+    let Some(url) = state.config.price.oracle_url.clone() else {
         return;
     };
-    let pointer = state.config.eth_usd_oracle_pointer.clone();
-    let interval = Duration::from_secs(state.config.eth_usd_oracle_interval_secs.max(1));
+    let pointer = state.config.price.oracle_pointer.clone();
+    let interval = Duration::from_secs(state.config.price.oracle_interval_secs.max(1));
     let timeout = interval.clamp(Duration::from_secs(1), Duration::from_secs(10));
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

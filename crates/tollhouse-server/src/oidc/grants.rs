@@ -152,7 +152,7 @@ async fn client_credentials(
     };
     let audience = audience(state, params)?;
     let now = state.clock.now();
-    let ttl = state.config.access_token_ttl_secs;
+    let ttl = state.config.keys.access_token_ttl_secs;
     let claims = AccessTokenClaims {
         iss: state.issuer.clone(),
         sub: app.m2m_client_id.to_string(),

@@ -55,7 +55,7 @@ pub struct KafkaReadiness {
 
 fn kafka_readiness(state: &AppState) -> Option<KafkaReadiness> {
     use std::sync::atomic::Ordering;
-    state.config.kafka_brokers.as_ref()?;
+    state.config.kafka.brokers.as_ref()?;
     Some(KafkaReadiness {
         broker_reachable: state
             .metering

@@ -7,7 +7,7 @@
 use super::SignerState;
 use super::identity::{Rejection, VerifiedIdentity};
 use crate::config::CLOCK_SKEW_SECS;
-use crate::signer_config::{ExternalIssuer, VerifierKind};
+use crate::config::{ExternalIssuer, VerifierKind};
 use std::sync::Arc;
 use std::time::Duration;
 use tollhouse_core::Clock;

@@ -9,7 +9,7 @@
 
 use super::SignerState;
 use super::external;
-use crate::signer_config::VerifierKind;
+use crate::config::VerifierKind;
 use std::sync::Arc;
 use tollhouse_core::UnixTime;
 use tollhouse_core::ids::split_api_key;

@@ -16,7 +16,7 @@
 
 use super::identity::{self, Rejection, VerifiedIdentity};
 use super::policy::{GateVerdict, gate};
-use crate::signer_config::VerifierKind;
+use crate::config::VerifierKind;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -231,7 +231,7 @@ async fn handle(
     let key = stream_key_of(&body)?;
     // The store's answer must arrive inside the deadline; past it the gateway gets the
     // documented 503 rather than waiting on an unreachable database.
-    tokio::time::timeout(state.config.webhook_deadline(), decide(state, &key))
+    tokio::time::timeout(state.config.signer.webhook_deadline(), decide(state, &key))
         .await
         .unwrap_or_else(|_| {
             tracing::warn!("live AI stream auth passed its deadline");
@@ -273,6 +273,7 @@ async fn decide(state: &AppState, key: &str) -> Result<LiveAiAllow, LiveAiError>
 fn caller_is_gateway(state: &AppState, headers: &HeaderMap) -> bool {
     let Some(key) = state
         .config
+        .signer
         .live_ai_api_key
         .as_ref()
         .filter(|k| !k.expose().is_empty())

@@ -36,5 +36,5 @@ pub fn http_client() -> Result<reqwest::Client, StartError> {
         .pool_idle_timeout(std::time::Duration::from_secs(60))
         .user_agent(concat!("tollhouse/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| StartError::Config(format!("HTTP client: {e}")))
+        .map_err(|e| StartError::HttpClient(e.to_string()))
 }

@@ -3,7 +3,7 @@
 
 use super::SignerState;
 use super::identity::{Rejection, VerifiedIdentity};
-use crate::signer_config::VerifierKind;
+use crate::config::VerifierKind;
 use tollhouse_core::allowance::Balance;
 use tollhouse_store::{SignerPolicyRecord, StoreError};
 

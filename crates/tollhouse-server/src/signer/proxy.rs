@@ -8,8 +8,6 @@
 //! part of Tollhouse's OpenAPI document.
 
 use super::identity::{self, Rejection};
-use crate::StartError;
-use crate::config::Config;
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
@@ -28,25 +26,6 @@ pub const FORWARDED: [(&str, &str); 3] = [
     ("POST", "/generate-live-payment"),
     ("GET", "/discover-orchestrators"),
 ];
-
-/// Checks the proxy settings at start-up.
-pub fn validate(config: &Config) -> Result<(), StartError> {
-    let Some(upstream) = &config.signer_upstream else {
-        return Ok(());
-    };
-    let bad = |why: &str| StartError::Config(format!("signer upstream `{upstream}`: {why}"));
-    let url = reqwest::Url::parse(upstream).map_err(|e| bad(&e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
-        return Err(bad("must be an http(s) URL without a query"));
-    }
-    let prefix = &config.signer_proxy_prefix;
-    if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['{', '}', '*']) {
-        return Err(StartError::Config(format!(
-            "signer proxy prefix `{prefix}` must start with `/`, not end with `/`, and hold no route parameters"
-        )));
-    }
-    Ok(())
-}
 
 /// The proxy's routes, to be nested under the configured prefix.
 pub fn router() -> Router<AppState> {
@@ -109,10 +88,10 @@ async fn forward(State(state): State<AppState>, request: Request) -> Response {
         };
         return signer_error(status, &rejection.to_string());
     }
-    let Some(upstream) = &state.config.signer_upstream else {
+    let Some(upstream) = &state.config.signer.upstream else {
         return signer_error(StatusCode::NOT_FOUND, "no signer upstream");
     };
-    let prefix = &state.config.signer_proxy_prefix;
+    let prefix = &state.config.signer.proxy_prefix;
     let path = parts.uri.path();
     let suffix = path.strip_prefix(prefix.as_str()).unwrap_or(path);
     let mut url = format!("{}{suffix}", upstream.trim_end_matches('/'));
@@ -122,7 +101,7 @@ async fn forward(State(state): State<AppState>, request: Request) -> Response {
     }
     // Read whole, within the configured limit, whatever Content-Length claims (or a chunked
     // body omits): go-livepeer's signing requests are small JSON documents.
-    let body = match Limited::new(body, state.config.max_body_bytes)
+    let body = match Limited::new(body, state.config.http.max_body_bytes)
         .collect()
         .await
     {
@@ -139,7 +118,7 @@ async fn forward(State(state): State<AppState>, request: Request) -> Response {
         .request(parts.method.clone(), &url)
         .headers(headers)
         .body(body);
-    let timeout = Duration::from_secs(state.config.signer_upstream_timeout_secs.max(1));
+    let timeout = Duration::from_secs(state.config.signer.upstream_timeout_secs.max(1));
     let response = match tokio::time::timeout(timeout, upstream_request.send()).await {
         Err(_) => {
             tracing::warn!(path = suffix, "signer upstream timed out");

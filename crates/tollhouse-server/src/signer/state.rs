@@ -10,9 +10,9 @@ use super::identity::{
 use super::policy::{POLICY_FRESH_MILLIS, POLICY_GRACE_MILLIS, SignerPolicy};
 use crate::cache::SwrCache;
 use crate::config::Config;
+use crate::config::VerifierKind;
 use crate::keyring::Keyring;
 use crate::oidc::verify::OwnTokens;
-use crate::signer_config::VerifierKind;
 use std::sync::Arc;
 use tollhouse_core::Clock;
 use tollhouse_core::allowance::Balance;
@@ -65,14 +65,15 @@ impl SignerState {
         issuer: String,
         http: &reqwest::Client,
     ) -> Self {
-        let external_issuers = ExternalIssuers::new(&config.external_issuers, http, clock.clone());
+        let external_issuers =
+            ExternalIssuers::new(&config.signer.external_issuers, http, clock.clone());
         Self::new(SignerShared {
             store,
             clock,
             pepper,
             keyring,
             issuer,
-            verifiers: config.webhook_verifiers.clone(),
+            verifiers: config.signer.webhook_verifiers.clone(),
             credentials: SwrCache::new(
                 CREDENTIAL_FRESH_MILLIS,
                 CREDENTIAL_GRACE_MILLIS,

@@ -26,7 +26,7 @@ fn failure(status: StatusCode, reason: &'static str) -> Response {
 
 /// Whether the request carries the shared webhook secret in one of the three accepted headers.
 pub fn caller_is_authentic(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(secret) = state.config.webhook_secret.as_ref() else {
+    let Some(secret) = state.config.signer.webhook_secret.as_ref() else {
         return false;
     };
     let sent = headers
@@ -104,13 +104,16 @@ async fn handle(
     };
     // Past the deadline (an unreachable or stalled store) the signer gets the documented 503
     // in good time: go-livepeer's client gives up after 5 s and reports a bare 500.
-    let verdict = tokio::time::timeout(state.config.webhook_deadline(), decide(&state, &request))
-        .await
-        .unwrap_or_else(|_| {
-            tracing::warn!("identity webhook passed its deadline");
-            state.metrics.deadline_passed("webhook");
-            WebhookVerdict::billing_unavailable()
-        });
+    let verdict = tokio::time::timeout(
+        state.config.signer.webhook_deadline(),
+        decide(&state, &request),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        tracing::warn!("identity webhook passed its deadline");
+        state.metrics.deadline_passed("webhook");
+        WebhookVerdict::billing_unavailable()
+    });
     state.metrics.webhook_verdict(verdict.status);
     Json(verdict).into_response()
 }

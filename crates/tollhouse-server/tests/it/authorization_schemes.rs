@@ -117,7 +117,7 @@ backend_tests! {
     async fn every_route_reads_authorization_schemes_in_any_case(db: Db) {
         let fresh = FreshDb::new(db).await;
         let mut config = config_for(&fresh, SigningAlg::RS256);
-        config.webhook_secret = Some(Redacted::new(WEBHOOK_SECRET));
+        config.signer.webhook_secret = Some(Redacted::new(WEBHOOK_SECRET));
         let server = TestServer::start_on(fresh, config).await;
         let doc: Value = server.http.get(server.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
         let jwt = server.user_tokens(&server.app, "alice").await["access_token"].as_str().unwrap().to_owned();
@@ -134,6 +134,22 @@ backend_tests! {
         let webhooks = operations_taking(&doc, "webhook_secret");
         schemes_agree(&server, &webhooks, bearers, WEBHOOK_SECRET, "not-the-secret").await;
         eprintln!("{db:?}: {} Basic, {} user bearer, {} webhook operations", basics.len(), user_routes.len(), webhooks.len());
+        server.finish().await;
+    }
+
+    async fn an_end_user_route_asks_for_an_end_user_credential(db: Db) {
+        let server = TestServer::start(db).await;
+        for auth in [None, Some("Bearer eyJnot.a.token"), Some("Bearer pmth_ak_nope")] {
+            let mut request = server.http.get(server.url("/api/v1/user/usage/balance"));
+            if let Some(auth) = auth {
+                request = request.header("Authorization", auth);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401);
+            let body: Value = response.json().await.unwrap();
+            let text = body["error_description"].as_str().unwrap();
+            assert!(text.contains("end-user credential") && !text.contains("M2M"), "{text}");
+        }
         server.finish().await;
     }
 }

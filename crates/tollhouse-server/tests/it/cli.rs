@@ -141,7 +141,7 @@ backend_tests! {
 
         let server = TestServer::start_on(FreshDb { url: fresh.url.clone(), data_dir: tempfile::tempdir().unwrap(), schema: None }, {
             let mut config = config_for(&fresh, SigningAlg::RS256);
-            config.data_dir = fresh.data_dir.path().to_path_buf();
+            config.database.data_dir = fresh.data_dir.path().to_path_buf();
             config
         }).await;
         let acme = TestApp {
@@ -217,5 +217,113 @@ async fn first_start_prints_demo_app_once() {
     assert!(
         !rest.contains("pmth_cs_"),
         "a restart prints no secret: {rest}"
+    );
+}
+
+/// A configuration file of the old flat layout and one in sections configure `serve` alike;
+/// an environment variable beats the file; the old layout is named in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_and_sectioned_config_files_and_variables_configure_serve() {
+    let fresh = FreshDb::new(Db::Sqlite).await;
+    let http = reqwest::Client::new();
+    for (layout, text) in [
+        (
+            "flat",
+            "listen = \"127.0.0.1:{port}\"\npublic_url = \"http://file.example\"\nkey_refresh_secs = 5\n",
+        ),
+        (
+            "sectioned",
+            "[http]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://file.example\"\n[keys]\nrefresh_secs = 5\n",
+        ),
+    ] {
+        let port = free_port();
+        let file = fresh.data_dir.path().join(format!("{layout}.toml"));
+        std::fs::write(&file, text.replace("{port}", &port.to_string())).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tollhouse"))
+            .args(["serve", "--data-dir"])
+            .arg(fresh.data_dir.path())
+            .arg("--config")
+            .arg(&file)
+            .env_remove("TOLLHOUSE_MASTER_KEY")
+            .env("TOLLHOUSE_LOG", "warn")
+            .env("TOLLHOUSE_PUBLIC_URL", "http://env.example")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{layout}: the file's listen address was not used"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let discovery: Value = http
+            .get(format!(
+                "http://127.0.0.1:{port}/api/v1/oidc/.well-known/openid-configuration"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            discovery["issuer"], "http://env.example/api/v1/oidc",
+            "{layout}: the variable beats the file"
+        );
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
+        let mut log = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        let _ = child.wait();
+        let warned = log.contains("old setting name");
+        assert_eq!(warned, layout == "flat", "{layout}: {log}");
+    }
+}
+
+/// A setting out of its bounds, from any source, stops the binary before it starts: exit code 2
+/// and the setting named.
+#[test]
+fn a_bad_setting_exits_2_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[http]\nheader_read_timeout_secs = 0\n").unwrap();
+    let absent = dir.path().join("absent.toml");
+    let runs: [(&[&str], &str); 4] = [
+        (
+            &["--config", file.to_str().unwrap(), "migrate"],
+            "http.header_read_timeout_secs",
+        ),
+        (
+            &["--webhook-deadline-ms", "9000", "migrate"],
+            "signer.webhook_deadline_ms",
+        ),
+        (&["migrate", "--eth-usd-price", "lots"], "price.eth_usd"),
+        (
+            &["--config", absent.to_str().unwrap(), "migrate"],
+            "absent.toml",
+        ),
+    ];
+    for (args, named) in runs {
+        let output = Command::new(env!("CARGO_BIN_EXE_tollhouse"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("TOLLHOUSE_MASTER_KEY")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+    assert!(
+        !dir.path().join("tollhouse.db").exists(),
+        "nothing was opened"
     );
 }

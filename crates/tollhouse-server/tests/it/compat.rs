@@ -20,7 +20,7 @@ backend_tests! {
         );
         let fresh = crate::harness::FreshDb::new(db).await;
         let mut config = crate::harness::config_for(&fresh, tollhouse_core::keys::SigningAlg::RS256);
-        config.signer_url = Some("http://127.0.0.1:8935".into());
+        config.signer.remote_signer_url = Some("http://127.0.0.1:8935".into());
         let server = TestServer::start_on(fresh, config).await;
         let other = server.create_app("other").await;
         let output = tokio::task::spawn_blocking({

@@ -126,13 +126,12 @@ async fn create_app_in(state: &tollhouse_server::state::AppState, name: &str) ->
 }
 
 pub fn config_for(db: &FreshDb, alg: SigningAlg) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: db.data_dir.path().to_path_buf(),
-        database_url: Some(db.url.clone()),
-        signing_alg: alg,
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.database.data_dir = db.data_dir.path().to_path_buf();
+    config.database.url = Some(db.url.clone());
+    config.keys.signing_alg = alg;
+    config
 }
 
 /// The real current time, so JWT libraries that read the system clock agree with the server.

@@ -33,7 +33,7 @@ async fn until(deadline_secs: u64, mut done: impl AsyncFnMut() -> bool) {
 backend_tests! {
     async fn kafka_events_are_counted_once_valued_exactly_and_gate_balances(db: Db) {
         let broker = Broker::start().await;
-        let (topic, server) = consuming_server(&broker, db, "3000", |c| c.webhook_secret = Some(Redacted::new(SECRET))).await;
+        let (topic, server) = consuming_server(&broker, db, "3000", |c| c.signer.webhook_secret = Some(Redacted::new(SECRET))).await;
         let app = server.app.clone();
         let alice = server.user_tokens(&app, "alice").await["access_token"].as_str().unwrap().to_owned();
         let bob = server.user_tokens(&app, "carol:bob").await["access_token"].as_str().unwrap().to_owned();

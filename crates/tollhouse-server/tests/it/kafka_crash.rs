@@ -535,10 +535,10 @@ backend_tests! {
             fresh.url.push_str(&format!("&application_name={name}"));
         }
         let mut config = config_for(&fresh, SigningAlg::RS256);
-        config.kafka_brokers = Some(broker.address.clone());
-        config.kafka_topic = topic.clone();
-        config.eth_usd_price = Some("3000".into());
-        config.webhook_secret = Some(Redacted::new(SECRET));
+        config.kafka.brokers = Some(broker.address.clone());
+        config.kafka.topic = topic.clone();
+        config.price.eth_usd = Some("3000".into());
+        config.signer.webhook_secret = Some(Redacted::new(SECRET));
         let server = TestServer::start_on(fresh, config).await;
         let ticker = tokio::spawn(follow_wall_clock(server.clock.clone()));
         let app = server.app.clone();

@@ -53,7 +53,7 @@ backend_tests! {
         assert_eq!(published_kids(&server).await, vec![old_kid.clone()]);
 
         // `keys rotate`: the new key is published at once but signs only after the delay.
-        let delay = state.config.key_activation_delay_secs;
+        let delay = state.config.keys.activation_delay_secs;
         let new = keyring::rotate(state.store.as_ref(), &state.sealing, &state.config, SigningAlg::ES256, delay, state.clock.as_ref(), state.rng.as_ref()).await.unwrap();
         state.refresh().await.unwrap();
         let kids = published_kids(&server).await;
@@ -71,7 +71,7 @@ backend_tests! {
         validate_with_jwks(&server, &after).await;
 
         // Just before the old key's window closes it is still published; after, it is gone.
-        let window = state.config.max_token_ttl_secs() + state.config.key_refresh_secs as i64 + 60;
+        let window = state.config.max_token_ttl_secs() + state.config.keys.refresh_secs as i64 + 60;
         server.clock.advance(window - 1);
         state.refresh().await.unwrap();
         assert!(published_kids(&server).await.contains(&old_kid));
@@ -110,7 +110,7 @@ async fn wrong_master_key_is_refused() {
     let mut config = crate::harness::config_for(&server.db, SigningAlg::RS256);
     let other_key = server.db.data_dir.path().join("other.key");
     std::fs::write(&other_key, "11".repeat(32)).unwrap();
-    config.master_key_file = Some(other_key);
+    config.keys.master_key_file = Some(other_key);
     let err = tollhouse_server::start(config, tollhouse_server::Deps::default(), false)
         .await
         .unwrap_err();

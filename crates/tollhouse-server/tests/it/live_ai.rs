@@ -1,15 +1,15 @@
 //! Live AI stream keys (`A/users/{ext}/stream-keys`) and the Live AI stream auth webhook
 //! (`POST /webhooks/live-ai-auth`), called exactly as go-livepeer's gateway calls it (see
-//! `golivepeer.rs`) and read back as the gateway reads the answer: stream keys with their
+//! `support/golivepeer.rs`) and read back as the gateway reads the answer: stream keys with their
 //! pipeline, API keys, the gateway key, unknown/revoked keys, deactivated users, the prepaid
 //! balance gate, bad bodies, storage down, and tenant isolation.
 
 use crate::backend_tests;
-use crate::golivepeer::{
+use crate::harness::{Db, FreshDb, TestApp, TestServer, config_for};
+use crate::support::golivepeer::{
     LiveAiAuthAllow, LiveAiAuthRequest, call_live_ai_auth, call_live_ai_auth_with,
     interpret_live_ai_auth,
 };
-use crate::harness::{Db, FreshDb, TestApp, TestServer, config_for};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tollhouse_core::keys::SigningAlg;
@@ -25,7 +25,7 @@ async fn start(db: Db) -> TestServer {
 async fn start_with_key(db: Db, key: Option<&str>) -> TestServer {
     let db = FreshDb::new(db).await;
     let mut config = config_for(&db, SigningAlg::RS256);
-    config.live_ai_api_key = key.map(Redacted::new);
+    config.signer.live_ai_api_key = key.map(Redacted::new);
     TestServer::start_on(db, config).await
 }
 

@@ -96,9 +96,9 @@ backend_tests! {
     async fn oracle_prices_are_exact_recorded_per_event_and_refused_when_stale(db: Db) {
         let (oracle, url) = Oracle::start("3000.123456789012345678").await;
         let server = start(db, |c| {
-            c.eth_usd_oracle_url = Some(url.clone());
-            c.eth_usd_oracle_interval_secs = 1;
-            c.eth_usd_oracle_max_age_secs = 60;
+            c.price.oracle_url = Some(url.clone());
+            c.price.oracle_interval_secs = 1;
+            c.price.oracle_max_age_secs = 60;
         }).await;
         let app = server.app.clone();
         server.user_tokens(&app, "alice").await;

@@ -215,4 +215,23 @@ backend_tests! {
         assert!(facade.status().is_client_error(), "{}", facade.status());
         server.finish().await;
     }
+
+    async fn soft_limit_is_accepted_exactly_as_the_openapi_document_says(db: Db) {
+        let server = TestServer::start(db).await;
+        let doc: Value = server.http.get(server.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+        let schema = &doc["components"]["schemas"]["SettingsPatch"]["properties"]["softLimitUsdMicros"];
+        // The string form's pattern, whether the schema is a string or a oneOf of string and integer.
+        let alternatives = schema["oneOf"].as_array().into_iter().flatten();
+        let pattern = std::iter::once(schema).chain(alternatives).find_map(|item| item["pattern"].as_str())
+            .unwrap_or_else(|| panic!("no string pattern in {schema}"));
+        let pattern = regex::Regex::new(pattern).unwrap();
+        for value in ["0", "1", "9999999999999", "99999999999999", "999999999999999", "1000000000000000",
+                      "0001000000000000000", "1000000000000001", "9999999999999999", "10000000000000000", "-1", "1e3", ""] {
+            let response = server.builder(Method::PATCH, &server.app, "/settings")
+                .json(&json!({"softLimitUsdMicros": value})).send().await.unwrap();
+            let accepted = response.status() == 200;
+            assert_eq!(accepted, pattern.is_match(value), "{value}: {}", response.status());
+        }
+        server.finish().await;
+    }
 }

@@ -3,8 +3,8 @@
 //! failures mapped to 502/504; and the whole chain proxy → signer → identity webhook.
 
 use crate::backend_tests;
-use crate::golivepeer::{FakeSigner, Scripted, SignerState, SignerVerdict};
 use crate::harness::{Db, TestServer};
+use crate::support::golivepeer::{FakeSigner, Scripted, SignerState, SignerVerdict};
 use crate::support::signer::{SECRET, api_key, start};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -12,8 +12,8 @@ use std::time::Duration;
 async fn proxied(db: Db, signer: &FakeSigner, timeout_secs: u64) -> TestServer {
     let upstream = signer.url();
     start(db, move |c| {
-        c.signer_upstream = Some(upstream);
-        c.signer_upstream_timeout_secs = timeout_secs;
+        c.signer.upstream = Some(upstream);
+        c.signer.upstream_timeout_secs = timeout_secs;
     })
     .await
 }
@@ -126,7 +126,7 @@ backend_tests! {
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let dead = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
-        let server = start(Db::Sqlite, move |c| c.signer_upstream = Some(dead)).await;
+        let server = start(Db::Sqlite, move |c| c.signer.upstream = Some(dead)).await;
         let key = api_key(&server, &server.app, "alice").await;
         let response = server.http.post(server.url("/signer/generate-live-payment")).bearer_auth(&key).body(payment_body()).send().await.unwrap();
         assert_eq!(response.status(), 502);
@@ -138,8 +138,8 @@ backend_tests! {
         let signer = FakeSigner::start().await;
         let upstream = signer.url();
         let server = start(db, move |c| {
-            c.signer_upstream = Some(upstream);
-            c.max_body_bytes = 4096;
+            c.signer.upstream = Some(upstream);
+            c.http.max_body_bytes = 4096;
         })
         .await;
         let key = api_key(&server, &server.app, "alice").await;

@@ -60,7 +60,7 @@ fn row<'a>(rows: &'a Value, field: &str, value: &str) -> &'a Value {
 backend_tests! {
     async fn retail_plans_price_each_pipeline_and_round_once(db: Db) {
         // $2000/ETH: 5·10^14 wei = $1, 2.5·10^14 wei = $0.50, 1 wei = $2·10^-15.
-        let server = start(db, |c| c.eth_usd_price = Some("2000".into())).await;
+        let server = start(db, |c| c.price.eth_usd = Some("2000".into())).await;
         let app = server.app.clone();
         let other = server.create_app("other").await;
         for user in ["alice", "bob"] {
@@ -175,7 +175,7 @@ backend_tests! {
 
 backend_tests! {
     async fn grants_burn_in_order_and_expired_remainders_are_lost(db: Db) {
-        let server = start(db, |c| c.eth_usd_price = Some("2000".into())).await;
+        let server = start(db, |c| c.price.eth_usd = Some("2000".into())).await;
         let app = server.app.clone();
         server.user_tokens(&app, "carol").await;
         let t0 = server.clock.now();

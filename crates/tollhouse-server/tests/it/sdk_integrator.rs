@@ -6,11 +6,11 @@
 //! its token manager + signer proxy mint real signer JWTs and forward to the signer double.
 
 use crate::backend_tests;
-use crate::golivepeer::{
+use crate::harness::{TestApp, TestServer};
+use crate::support::golivepeer::{
     FakeSigner, SignerState, SignerVerdict, call_identity_webhook, signer_consults_webhook,
     webhook_body,
 };
-use crate::harness::{TestApp, TestServer};
 use crate::support::signer::{SECRET, api_key, signer_session, start};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -100,7 +100,7 @@ backend_tests! {
         // A verifier that fetched the key set moments ago does not refetch for a token with
         // an unknown kid (rate limit); once a minute has passed, it does.
         let state = server.state().clone();
-        let delay = state.config.key_activation_delay_secs;
+        let delay = state.config.keys.activation_delay_secs;
         tollhouse_server::keyring::rotate(state.store.as_ref(), &state.sealing, &state.config, SigningAlg::ES256, delay, state.clock.as_ref(), state.rng.as_ref()).await.unwrap();
         state.refresh().await.unwrap();
         server.clock.advance(delay);

@@ -5,7 +5,8 @@ use crate::backend_tests;
 use crate::harness::{Db, TestServer};
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
 use oauth2::{ClientId, ClientSecret, Scope, TokenResponse as _, TokenUrl, basic::BasicClient};
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{Value, json};
 use tollhouse_core::keys::SigningAlg;
 
 /// Validates `token` the way an RFC 9068 resource server would: keys from the discovered JWKS,
@@ -217,6 +218,36 @@ backend_tests! {
             assert!(doc["grant_types_supported"].as_array().unwrap().contains(&"client_credentials".into()));
             assert!(doc["scopes_supported"].as_array().unwrap().contains(&"sign:job".into()));
         }
+        server.finish().await;
+    }
+
+    async fn a_refused_mint_leaves_no_user_behind(db: Db) {
+        let server = TestServer::start(db).await;
+        let app = server.app.clone();
+        let prepaid = server.builder(Method::PATCH, &app, "/settings")
+            .json(&json!({"billingMode": "prepaid"})).send().await.unwrap();
+        assert_eq!(prepaid.status(), 200);
+        let mint = server.token_request(&app, &[
+            ("grant_type", "client_credentials"),
+            ("scope", "sign:mint_user_token"),
+            ("external_user_id", "ghost"),
+        ]).await;
+        assert_eq!(mint.status(), 402);
+        let stored = server.state().store.user_by_external_id(&app.client_id, "ghost").await.unwrap();
+        assert!(stored.is_none(), "refused request created {stored:?}");
+        let listed = server.builder(Method::GET, &app, "/users/ghost/allowances").send().await.unwrap();
+        assert_eq!(listed.status(), 404);
+        // With allowance the same call succeeds and creates the user.
+        let open = server.builder(Method::PATCH, &app, "/settings")
+            .json(&json!({"softLimitUsdMicros": "1000"})).send().await.unwrap();
+        assert_eq!(open.status(), 200);
+        let mint = server.token_request(&app, &[
+            ("grant_type", "client_credentials"),
+            ("scope", "sign:mint_user_token"),
+            ("external_user_id", "ghost"),
+        ]).await;
+        assert_eq!(mint.status(), 200);
+        assert!(server.state().store.user_by_external_id(&app.client_id, "ghost").await.unwrap().is_some());
         server.finish().await;
     }
 }

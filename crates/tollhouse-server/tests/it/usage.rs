@@ -95,7 +95,7 @@ backend_tests! {
 
 backend_tests! {
     async fn envelope_batches_are_ingested_like_kafka(db: Db) {
-        let server = start(db, |c| c.eth_usd_price = Some("2000".into())).await;
+        let server = start(db, |c| c.price.eth_usd = Some("2000".into())).await;
         let app = server.app.clone();
         let other = server.create_app("other").await;
         server.user_tokens(&app, "alice").await;

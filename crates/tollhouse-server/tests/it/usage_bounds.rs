@@ -65,7 +65,7 @@ async fn until(deadline_secs: u64, mut done: impl AsyncFnMut() -> bool) {
 
 backend_tests! {
     async fn one_value_cannot_poison_an_apps_metering_over_http(db: Db) {
-        let server = start(db, |c| c.eth_usd_price = Some("2000".into())).await;
+        let server = start(db, |c| c.price.eth_usd = Some("2000".into())).await;
         let app = server.app.clone();
         let other = server.create_app("other").await;
         server.user_tokens(&app, "alice").await;
@@ -130,7 +130,7 @@ backend_tests! {
 
 backend_tests! {
     async fn an_envelope_worth_too_much_is_a_dead_letter_over_http(db: Db) {
-        let server = start(db, |c| c.eth_usd_price = Some("2000".into())).await;
+        let server = start(db, |c| c.price.eth_usd = Some("2000".into())).await;
         let app = server.app.clone();
         server.user_tokens(&app, "alice").await;
         let mine = format!("{}:alice", app.client_id);

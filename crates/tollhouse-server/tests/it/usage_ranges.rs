@@ -212,7 +212,7 @@ fn sorted(mut v: Value, key: &str) -> Value {
 
 backend_tests! {
     async fn every_range_of_days_sums_exactly_whatever_blocks_cover_it(db: Db) {
-        let server = start(db, |c| c.eth_usd_price = Some("2000".into())).await;
+        let server = start(db, |c| c.price.eth_usd = Some("2000".into())).await;
         let app = server.app.clone();
         let sent = send_events(&server, &app).await;
         let today = server.clock.now().div_euclid(86_400);
@@ -247,7 +247,7 @@ backend_tests! {
     }
 
     async fn manifest_rows_come_in_pages_that_add_up_to_the_whole(db: Db) {
-        let server = start(db, |c| c.eth_usd_price = Some("2000".into())).await;
+        let server = start(db, |c| c.price.eth_usd = Some("2000".into())).await;
         let app = server.app.clone();
         let sent = send_events(&server, &app).await;
         let today = server.clock.now().div_euclid(86_400);

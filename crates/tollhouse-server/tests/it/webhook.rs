@@ -1,13 +1,13 @@
 //! The identity webhook, called exactly as go-livepeer's remote signer calls it (see
-//! `golivepeer.rs`): every verifier, the composite order, caller authentication, bad bodies,
+//! `support/golivepeer.rs`): every verifier, the composite order, caller authentication, bad bodies,
 //! expiry/revocation/deactivation (with the cache warm), key rotation, an external OIDC issuer
 //! served by the test, and the balance gate.
 
 use crate::backend_tests;
-use crate::golivepeer::{
+use crate::harness::{TestApp, TestServer};
+use crate::support::golivepeer::{
     SignerState, SignerVerdict, call_identity_webhook, signer_consults_webhook, webhook_body,
 };
-use crate::harness::{TestApp, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tollhouse_core::Clock as _;
@@ -138,7 +138,7 @@ backend_tests! {
         server.finish().await;
 
         // Without a configured secret the webhook refuses everyone.
-        let closed = start(crate::harness::Db::Sqlite, |c| c.webhook_secret = None).await;
+        let closed = start(crate::harness::Db::Sqlite, |c| c.signer.webhook_secret = None).await;
         let (status, _) = call_identity_webhook(&webhook_url(&closed), FLAG, b"{}".to_vec()).await;
         assert_eq!(status, 401);
         closed.finish().await;
@@ -186,7 +186,7 @@ backend_tests! {
         let server = start(db, |_| {}).await;
         let state = server.state().clone();
         let before = server.user_tokens(&server.app, "alice").await["access_token"].as_str().unwrap().to_owned();
-        let delay = state.config.key_activation_delay_secs;
+        let delay = state.config.keys.activation_delay_secs;
         tollhouse_server::keyring::rotate(state.store.as_ref(), &state.sealing, &state.config, SigningAlg::ES256, delay, state.clock.as_ref(), state.rng.as_ref()).await.unwrap();
         server.clock.advance(delay);
         state.refresh().await.unwrap();
@@ -208,7 +208,7 @@ backend_tests! {
         let server = start(db, move |c| {
             let mut external = ExternalIssuer::new(issuer);
             external.audience = Some("livepeer".into());
-            c.external_issuers = vec![external];
+            c.signer.external_issuers = vec![external];
         }).await;
         let app = server.app.clone();
         upsert(&server, &app, "ext-user").await;
@@ -250,7 +250,7 @@ backend_tests! {
     async fn a_key_the_external_issuer_withdrew_stops_verifying_within_the_max_age(db: Db) {
         let idp = ExternalIdp::start().await;
         let issuer = idp.url.clone();
-        let server = start(db, move |c| c.external_issuers = vec![ExternalIssuer::new(issuer)]).await;
+        let server = start(db, move |c| c.signer.external_issuers = vec![ExternalIssuer::new(issuer)]).await;
         let max_age = i64::try_from(ExternalIssuer::new("x").jwks_max_age_secs).unwrap();
         assert_eq!(max_age, 3600, "the max age docs/configuration.md states");
         let old = idp.new_key(true);
@@ -273,7 +273,7 @@ backend_tests! {
     }
 
     async fn composite_order_and_per_app_verifiers(db: Db) {
-        let trusted = |c: &mut Config| c.webhook_verifiers = vec![VerifierKind::TrustedHeaders, VerifierKind::TollhouseJwt];
+        let trusted = |c: &mut Config| c.signer.webhook_verifiers = vec![VerifierKind::TrustedHeaders, VerifierKind::TollhouseJwt];
         let server = start(db, trusted).await;
         let app = server.app.clone();
         let jwt = server.user_tokens(&app, "alice").await["access_token"].as_str().unwrap().to_owned();
@@ -286,7 +286,7 @@ backend_tests! {
         assert_eq!(status_for(&server, &key).await, 401);
         server.finish().await;
 
-        let server = start(crate::harness::Db::Sqlite, |c| c.webhook_verifiers = vec![VerifierKind::TollhouseJwt, VerifierKind::TrustedHeaders]).await;
+        let server = start(crate::harness::Db::Sqlite, |c| c.signer.webhook_verifiers = vec![VerifierKind::TollhouseJwt, VerifierKind::TrustedHeaders]).await;
         let app = server.app.clone();
         let jwt = server.user_tokens(&app, "alice").await["access_token"].as_str().unwrap().to_owned();
         let bearer = format!("Bearer {jwt}");

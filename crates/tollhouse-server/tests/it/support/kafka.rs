@@ -131,9 +131,9 @@ pub async fn consuming_server(
     broker.create_topic(&topic).await;
     let fresh = FreshDb::new(db).await;
     let mut config = config_for(&fresh, SigningAlg::RS256);
-    config.kafka_brokers = Some(broker.address.clone());
-    config.kafka_topic = topic.clone();
-    config.eth_usd_price = Some(usd_per_eth.to_owned());
+    config.kafka.brokers = Some(broker.address.clone());
+    config.kafka.topic = topic.clone();
+    config.price.eth_usd = Some(usd_per_eth.to_owned());
     tweak(&mut config);
     (topic, TestServer::start_on(fresh, config).await)
 }

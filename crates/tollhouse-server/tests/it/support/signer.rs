@@ -1,9 +1,9 @@
 //! Support for tests of the signer surfaces: a server with a webhook secret, the webhook's
-//! verdict as go-livepeer's remote signer asks for it (`golivepeer.rs`), and the credentials a
+//! verdict as go-livepeer's remote signer asks for it (`support/golivepeer.rs`), and the credentials a
 //! gateway forwards (API keys, signer sessions).
 
-use crate::golivepeer::{SignerState, call_identity_webhook, webhook_body};
 use crate::harness::{FreshDb, TestApp, TestServer, config_for};
+use crate::support::golivepeer::{SignerState, call_identity_webhook, webhook_body};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tollhouse_core::keys::SigningAlg;
@@ -18,7 +18,7 @@ pub const FLAG: &str = "X-Api-Key:whsec-test-0123456789";
 pub async fn start(db: crate::harness::Db, tweak: impl FnOnce(&mut Config)) -> TestServer {
     let db = FreshDb::new(db).await;
     let mut config = config_for(&db, SigningAlg::RS256);
-    config.webhook_secret = Some(Redacted::new(SECRET));
+    config.signer.webhook_secret = Some(Redacted::new(SECRET));
     tweak(&mut config);
     TestServer::start_on(db, config).await
 }
