@@ -65,6 +65,19 @@ pub struct PutManifest {
 pub struct SignerRouting {
     /// The app's public client id.
     pub client_id: String,
+    /// The remote signer's URL, or null when none is configured (the flat shape of PymtHouse's
+    /// documentation; the same as `routing.signerApiUrl`).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub dmz_url: Option<String>,
+    /// The issuer's JWK set (flat shape; the same as `routing.jwksUri`).
+    pub jwks_url: String,
+    /// The identity-webhook URL go-livepeer's `-remoteSignerWebhookUrl` points at (flat
+    /// shape; the same as `patterns.directDmz.webhookUrl`).
+    pub webhook_url: String,
+    /// `kafka` when usage arrives from go-livepeer's Kafka topic, `direct` when it is posted
+    /// to the Usage API (flat shape; `routing.meteringMode` keeps the SDK's `platform_ingest`).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(kafka|direct)$"))]
+    pub metering_mode: String,
     /// Integration patterns.
     pub patterns: RoutingPatterns,
     /// The routing itself.

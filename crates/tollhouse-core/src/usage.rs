@@ -265,23 +265,30 @@ fn is_unsigned_json_number(text: &str) -> bool {
 }
 
 /// `billable_secs` as exact text: a JSON number is kept in its shortest round-trip form (what
-/// go-livepeer's float64 encodes to), a numeric string as given.
-fn billable_secs_field(data: &Map<String, Value>) -> Result<String, EnvelopeError> {
+/// go-livepeer's float64 encodes to), a numeric string as given; and whether a negative number
+/// was clamped to `"0"`.
+///
+/// go-livepeer (`server/remote_signer.go`, `GenerateLivePayment`) computes
+/// `billableSecs := now.Sub(lastUpdate).Seconds()` and raises it only for `lv2v` and `live`
+/// payments; for `fixed` and untyped ones a signer whose clock is behind the state's
+/// `LastUpdate` (a clock step, another signer's state) sends a negative number with a valid fee.
+/// The fee is what is billed, so the event is kept and its seconds counted as none.
+fn billable_secs_field(data: &Map<String, Value>) -> Result<(String, bool), EnvelopeError> {
     let invalid = EnvelopeError::InvalidField {
         field: "data.billable_secs",
-        expected: "a non-negative number",
+        expected: "a number",
     };
     match data.get("billable_secs") {
-        None | Some(Value::Null) => Ok("0".into()),
+        None | Some(Value::Null) => Ok(("0".into(), false)),
         Some(Value::Number(n)) => {
             let text = n.to_string();
             if text.starts_with('-') {
-                Err(invalid)
+                Ok(("0".into(), true))
             } else {
-                Ok(text)
+                Ok((text, false))
             }
         }
-        Some(Value::String(s)) if is_unsigned_json_number(s) => Ok(s.clone()),
+        Some(Value::String(s)) if is_unsigned_json_number(s) => Ok((s.clone(), false)),
         Some(_) => Err(invalid),
     }
 }
@@ -322,9 +329,12 @@ pub struct SignedTicket {
     pub model_id: String,
     /// lv2v pixels billed (0 if absent).
     pub pixels: i64,
-    /// Seconds billed, as exact decimal text (`"0"` if absent); see
+    /// Seconds billed, as exact decimal text (`"0"` if absent or negative); see
     /// [`SignedTicket::billable_micros`].
     pub billable_secs: String,
+    /// Whether go-livepeer sent a negative `billable_secs` (its clock behind the payment
+    /// state's), counted here as 0 s.
+    pub billable_secs_clamped: bool,
     /// 8 random hex chars per signing: **not unique**, never a dedupe key.
     pub request_id: String,
     /// Session identifiers (`""` if absent).
@@ -373,6 +383,7 @@ impl SignedTicket {
             model if !model.is_empty() => model,
             _ => embedded_model.to_owned(),
         };
+        let (billable_secs, billable_secs_clamped) = billable_secs_field(data)?;
         let ticket = Self {
             event_id: envelope.id,
             timestamp_ms: envelope.timestamp_ms,
@@ -383,7 +394,8 @@ impl SignedTicket {
             pipeline: pipeline.to_owned(),
             model_id,
             pixels: int("pixels", "data.pixels")?,
-            billable_secs: billable_secs_field(data)?,
+            billable_secs,
+            billable_secs_clamped,
             request_id: text("request_id", "data.request_id")?,
             session_id: text("session_id", "data.session_id")?,
             manifest_id: text("manifest_id", "data.manifest_id")?,
@@ -559,6 +571,7 @@ mod tests {
                 model_id: String::new(),
                 pixels: 39_321_600,
                 billable_secs: "5.000123".into(),
+                billable_secs_clamped: false,
                 request_id: "1a2b3c4d".into(),
                 session_id: "a1b2c3d4".into(),
                 manifest_id: "manifest-7".into(),
@@ -769,11 +782,7 @@ mod tests {
         );
         assert_eq!(
             error(&with_data("billable_secs", json!("five")))?.to_string(),
-            "data.billable_secs is not a non-negative number"
-        );
-        assert_eq!(
-            error(&with_data("billable_secs", json!(-0.5)))?.code(),
-            "invalid_field"
+            "data.billable_secs is not a number"
         );
         let mut not_object = ticket_envelope();
         not_object["data"] = json!([1]);
@@ -931,6 +940,7 @@ mod tests {
             assert_eq!(t.billable_secs, kept, "{sent}");
             assert_eq!(t.billable_micros(), micros, "{sent}");
         }
+        // A string is not what go-livepeer sends: only a well-formed unsigned one is read.
         for bad in ["", ".5", "5.", "-1", "+1", "1e", "1e+", "NaN", "0x1", " 1"] {
             assert_eq!(
                 error(&with_data("billable_secs", json!(bad)))?.code(),
@@ -938,6 +948,26 @@ mod tests {
                 "{bad:?}"
             );
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_negative_number_of_seconds_is_clamped_and_the_fee_kept() -> TestResult {
+        // What go-livepeer's `encoding/json` writes for a negative float64 of a `fixed` or
+        // untyped payment whose signer clock is behind `LastUpdate`.
+        for sent in [json!(-0.5), json!(-1.5e-7), json!(-3600), json!(-0.0)] {
+            let t = ticket(&with_data("billable_secs", sent.clone()))?;
+            assert_eq!(t.billable_secs, "0", "{sent}");
+            assert_eq!(t.billable_micros(), Some(0), "{sent}");
+            assert_eq!(t.fee, Wei::new(123_456_789_012_345), "{sent}");
+            assert_eq!(
+                t.billable_secs_clamped,
+                sent.as_f64().is_some_and(|v| v.is_sign_negative()),
+                "{sent}"
+            );
+        }
+        let t = ticket(&with_data("billable_secs", json!(2.5)))?;
+        assert!(!t.billable_secs_clamped);
         Ok(())
     }
 

@@ -14,15 +14,26 @@ use tower_http::trace::TraceLayer;
 /// Every route, with metrics, tracing (request id, never a credential) and the body limit. The
 /// routes are exactly those the OpenAPI document describes (see [`crate::openapi`]).
 pub fn router(state: AppState) -> Router {
-    let limit = state.config.http.max_body_bytes;
     let (mut routes, _) = crate::openapi::api().split_for_parts();
     if state.config.signer.upstream.is_some() {
         // go-livepeer's own API passed through: not part of Tollhouse's document.
-        routes = routes.nest(
-            &state.config.signer.proxy_prefix,
-            crate::signer::proxy::router(),
-        );
+        routes = match state.config.signer.proxy_mount() {
+            "" => routes.merge(crate::signer::proxy::router()),
+            mount => routes.nest(mount, crate::signer::proxy::router()),
+        };
     }
+    with_layers(routes, state)
+}
+
+/// The signer proxy's own listener (`signer.proxy_listen`): go-livepeer's paths at the root,
+/// nothing else, with the same layers as the main router.
+pub fn signer_router(state: AppState) -> Router {
+    with_layers(crate::signer::proxy::router(), state)
+}
+
+/// Metrics, tracing, request ids, deadlines and the body limit around `routes`.
+fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    let limit = state.config.http.max_body_bytes;
     let body_timeout =
         std::time::Duration::from_secs(state.config.http.body_read_timeout_secs.max(1));
     routes
@@ -115,15 +126,20 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
 }
 
 /// Whether `route` is one of the signer proxy's pass-through routes.
+/// (On the proxy's own listener its routes are at the root, which the main listener's mount
+/// also accepts: `proxy_mount` is a prefix of nothing else there.)
 fn is_proxied(state: &AppState, route: &str) -> bool {
-    state.config.signer.upstream.is_some()
-        && route
-            .strip_prefix(state.config.signer.proxy_prefix.as_str())
-            .is_some_and(|rest| {
-                crate::signer::proxy::FORWARDED
-                    .iter()
-                    .any(|(_, p)| *p == rest)
-            })
+    let signer = &state.config.signer;
+    let forwarded = |rest: &str| {
+        crate::signer::proxy::FORWARDED
+            .iter()
+            .any(|(_, p)| *p == rest)
+    };
+    signer.upstream.is_some()
+        && (forwarded(route)
+            || route
+                .strip_prefix(signer.proxy_mount())
+                .is_some_and(forwarded))
 }
 
 /// `{error, error_description}`: the shape the Builder API and RFC 6749 share, for answers given

@@ -92,6 +92,8 @@ impl Default for Deps {
 pub struct RunningServer {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// The signer proxy's own listener's address, when it has one.
+    pub signer_addr: Option<SocketAddr>,
     /// The shared state, for tests and admin hooks.
     pub state: AppState,
     /// The demo app, if this start created it (its secret is shown only now).
@@ -131,21 +133,21 @@ pub async fn start(
     let price = metering::price::PriceSource::from_config(&config.price, deps.clock.now_millis())?;
     let (store, master) = bootstrap::open(&config, deps.rng.as_ref()).await?;
     let store: Arc<dyn Store> = Arc::new(store);
-    let listener = TcpListener::bind(config.http.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.http.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: config.http.listen,
-        source,
-    })?;
+    let (listener, addr) = bind(config.http.listen).await?;
+    let signer_listener = match config.signer.proxy_listen {
+        Some(at) => Some(bind(at).await?),
+        None => None,
+    };
+    let signer_addr = signer_listener.as_ref().map(|(_, addr)| *addr);
     let base_url = match &config.http.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://{addr}"),
     };
-    let state = build_state(config, deps, store, &master, base_url, price).await?;
+    let urls = PublicUrls {
+        signer: signer_url(&config, &base_url, signer_addr),
+        base: base_url,
+    };
+    let state = build_state(config, deps, store, &master, urls, price).await?;
     if let Some(observed) = state.metering.price.latest() {
         state.metrics.set_price_observed_at(observed.observed_at_ms);
     }
@@ -157,9 +159,18 @@ pub async fn start(
 
     let (shutdown, stop) = watch::channel(false);
     let mut tasks = vec![
-        spawn_http(&state, listener, shutdown.subscribe()),
+        spawn_http(
+            &state,
+            http::router(state.clone()),
+            listener,
+            shutdown.subscribe(),
+        ),
         spawn_key_refresh(&state, stop),
     ];
+    if let Some((listener, _)) = signer_listener {
+        let router = http::signer_router(state.clone());
+        tasks.push(spawn_http(&state, router, listener, shutdown.subscribe()));
+    }
     if state.metering.price.is_oracle() {
         tasks.push(tokio::spawn(metering::price::run_oracle(
             state.metering.clone(),
@@ -176,10 +187,42 @@ pub async fn start(
     }
     Ok(RunningServer {
         addr,
+        signer_addr,
         state,
         demo_app,
         tasks,
         shutdown,
+    })
+}
+
+/// Binds `addr`; the address bound (the port chosen, for port 0).
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let bind_error = |source| StartError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, bound))
+}
+
+/// Where clients reach this deployment.
+struct PublicUrls {
+    /// The public base URL, no trailing slash.
+    base: String,
+    /// See [`state::Shared::signer_url`].
+    signer: Option<String>,
+}
+
+/// The signer URL clients are given: the configured one, else the proxy's, on its own
+/// listener or under its mount on the main one (go-livepeer resolves the signer's paths as
+/// absolute, so only a root mount works for it there).
+fn signer_url(config: &Config, base_url: &str, signer_addr: Option<SocketAddr>) -> Option<String> {
+    let signer = &config.signer;
+    if let Some(url) = &signer.remote_signer_url {
+        return Some(url.clone());
+    }
+    signer.upstream.as_ref()?;
+    Some(match signer_addr {
+        Some(addr) => format!("http://{addr}"),
+        None => format!("{base_url}{}", signer.proxy_mount()),
     })
 }
 
@@ -190,9 +233,13 @@ async fn build_state(
     deps: Deps,
     store: Arc<dyn Store>,
     master: &tollhouse_core::master_key::MasterKey,
-    base_url: String,
+    urls: PublicUrls,
     price: metering::price::PriceSource,
 ) -> Result<AppState, StartError> {
+    let PublicUrls {
+        base: base_url,
+        signer: signer_url,
+    } = urls;
     let sealing = master.sealing_key();
     let keyring = Keyring::load(
         store.as_ref(),
@@ -231,6 +278,7 @@ async fn build_state(
     let state = AppState::new(Shared {
         issuer,
         base_url,
+        signer_url,
         pepper,
         sealing,
         keyring,
@@ -247,13 +295,13 @@ async fn build_state(
     Ok(state)
 }
 
-/// Serves the router on `listener` with the configured connection limits until `stop`.
+/// Serves `router` on `listener` with the configured connection limits until `stop`.
 fn spawn_http(
     state: &AppState,
+    router: axum::Router,
     listener: TcpListener,
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let router = http::router(state.clone());
     let limits = listener::ConnectionLimits {
         header_read_timeout: Duration::from_secs(state.config.http.header_read_timeout_secs.max(1)),
         max_connections: state.config.http.max_connections.max(1),

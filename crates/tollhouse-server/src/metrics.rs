@@ -50,6 +50,7 @@ pub struct Metrics {
     price_observed_at: Gauge,
     connections_refused: Counter,
     deadlines_passed: Family<OutcomeLabels, Counter>,
+    billable_secs_clamped: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -133,7 +134,14 @@ impl Default for Metrics {
             "Requests answered 503 because they passed their deadline, by surface (webhook, live_ai, api)",
             deadlines_passed.clone(),
         );
+        let billable_secs_clamped = Counter::default();
+        registry.register(
+            "usage_billable_secs_clamped",
+            "Signed-ticket events whose negative billable_secs (a signer clock behind its payment state) were counted as 0 s, fee kept",
+            billable_secs_clamped.clone(),
+        );
         Self {
+            billable_secs_clamped,
             connections_refused,
             deadlines_passed,
             registry,
@@ -207,6 +215,11 @@ impl Metrics {
                 .get_or_create(&OutcomeLabels { outcome })
                 .inc_by(n);
         }
+    }
+
+    /// Counts events whose negative `billable_secs` were clamped to 0.
+    pub fn billable_secs_clamped(&self, n: u64) {
+        self.billable_secs_clamped.inc_by(n);
     }
 
     /// Sets the Kafka consumer's lag (messages; -1 when unknown).

@@ -26,6 +26,9 @@ pub struct Shared {
     pub config: Arc<Config>,
     /// Public base URL, no trailing slash.
     pub base_url: String,
+    /// The remote signer URL handed to clients (`signer_url`, signer routing): the configured
+    /// `signer.remote_signer_url`, else the signer proxy's own URL when the proxy is on.
+    pub signer_url: Option<String>,
     /// OIDC issuer identifier.
     pub issuer: String,
     /// Storage.

@@ -177,9 +177,19 @@ pub async fn routing(
         .webhook_url
         .clone()
         .unwrap_or_else(|| format!("{}/webhooks/remote-signer", state.base_url));
-    let signer = state.config.signer.remote_signer_url.clone();
+    let signer = state.signer_url.clone();
+    let jwks = format!("{}/jwks", state.issuer);
+    let metering_mode = if state.config.kafka.brokers.is_some() {
+        "kafka"
+    } else {
+        "direct"
+    };
     Ok(Json(SignerRouting {
         client_id: app.client_id.to_string(),
+        dmz_url: signer.clone(),
+        jwks_url: jwks.clone(),
+        webhook_url: webhook.clone(),
+        metering_mode: metering_mode.to_owned(),
         patterns: RoutingPatterns {
             direct_dmz: DirectDmz {
                 description: "Sign against the remote signer directly with a user signer token; the signer asks the webhook who the user is.".to_owned(),
@@ -189,7 +199,7 @@ pub async fn routing(
         },
         routing: Routing {
             identity_mode: "webhook".to_owned(),
-            jwks_uri: format!("{}/jwks", state.issuer),
+            jwks_uri: jwks,
             metering_mode: "platform_ingest".to_owned(),
             remote_dmz_url: signer.clone(),
             signer_api_url: signer,

@@ -6,6 +6,7 @@ use super::ConfigError;
 use super::sources::{http_url, within};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The go-livepeer integration.
@@ -71,15 +72,27 @@ pub struct SignerConfig {
         global = true
     )]
     pub upstream: Option<String>,
-    /// Path prefix the signer proxy is mounted under
+    /// Path prefix the signer proxy is mounted under on the main listener. go-livepeer and the
+    /// builder-sdk resolve the signer's paths as absolute (`/generate-live-payment` replaces
+    /// any path of `-remoteSignerUrl`), so only `/` is reachable by them without a rewriting
+    /// proxy in front
     #[arg(
         id = "proxy_prefix",
         long = "signer-proxy-prefix",
         env = "TOLLHOUSE_SIGNER_PROXY_PREFIX",
         global = true,
-        default_value = "/signer"
+        default_value = "/"
     )]
     pub proxy_prefix: String,
+    /// A listener of its own for the signer proxy, serving go-livepeer's paths at its root
+    /// (point `-remoteSignerUrl` at this origin) [default: none, the main listener only]
+    #[arg(
+        id = "proxy_listen",
+        long = "signer-listen",
+        env = "TOLLHOUSE_SIGNER_LISTEN",
+        global = true
+    )]
+    pub proxy_listen: Option<SocketAddr>,
     /// Seconds the proxy waits for go-livepeer's response headers before answering 504
     #[arg(
         id = "upstream_timeout_secs",
@@ -143,18 +156,34 @@ impl SignerConfig {
             }
         }
         let prefix = &self.proxy_prefix;
-        if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['{', '}', '*']) {
+        let root = prefix == "/";
+        if !prefix.starts_with('/')
+            || (!root && prefix.ends_with('/'))
+            || prefix.contains(['{', '}', '*'])
+        {
             return Err(ConfigError::invalid(
                 "signer.proxy_prefix",
                 format!(
-                    "`{prefix}` must start with `/`, not end with `/`, and hold no route parameters"
+                    "`{prefix}` must be `/`, or start with `/` and not end with it, and hold no route parameters"
                 ),
+            ));
+        }
+        if self.proxy_listen.is_some() && self.upstream.is_none() {
+            return Err(ConfigError::invalid(
+                "signer.proxy_listen",
+                "needs signer.upstream (the go-livepeer signer to forward to)",
             ));
         }
         for issuer in &self.external_issuers {
             http_url("signer.external_issuers", &issuer.issuer)?;
         }
         Ok(())
+    }
+
+    /// The path prefix the proxy's routes are served under on the main listener: empty for
+    /// the root.
+    pub fn proxy_mount(&self) -> &str {
+        self.proxy_prefix.trim_end_matches('/')
     }
 
     /// [`SignerConfig::webhook_deadline_ms`] as a duration.

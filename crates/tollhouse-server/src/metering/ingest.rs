@@ -78,6 +78,7 @@ pub async fn ingest(
         outcome.skipped,
         outcome.users.iter(),
     );
+    state.metrics.billable_secs_clamped(parsed.clamped);
     Ok(outcome.counts)
 }
 
@@ -133,6 +134,8 @@ pub struct ParsedBatch {
     tickets: Vec<(SignedTicket, RawEvent)>,
     dead: Vec<DeadLetterRow>,
     skipped: u64,
+    /// Tickets whose negative `billable_secs` were clamped to 0.
+    clamped: u64,
 }
 
 impl ParsedBatch {
@@ -154,7 +157,10 @@ pub fn parse_batch(batch: Vec<RawEvent>, rng: &dyn Random) -> ParsedBatch {
     for raw in batch {
         match parse_usage_event(&raw.payload) {
             Ok(None) => parsed.skipped += 1,
-            Ok(Some(ticket)) => parsed.tickets.push((ticket, raw)),
+            Ok(Some(ticket)) => {
+                parsed.clamped += u64::from(ticket.billable_secs_clamped);
+                parsed.tickets.push((ticket, raw));
+            }
             Err(err) => {
                 let reason = format!("{}: {err}", err.code());
                 parsed.dead.push(dead_letter(raw, reason, rng));

@@ -319,7 +319,7 @@ pub fn exchange_response(
         issued_token_type: ACCESS_TOKEN_TYPE.to_owned(),
         lifetime_granted_usd_micros: UsdMicros::new(balance.lifetime_granted_usd_micros),
         scope: scope.to_owned(),
-        signer_url: state.config.signer.remote_signer_url.clone(),
+        signer_url: state.signer_url.clone(),
         token_type: "Bearer".to_owned(),
     }
 }

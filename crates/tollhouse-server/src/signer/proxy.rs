@@ -91,9 +91,13 @@ async fn forward(State(state): State<AppState>, request: Request) -> Response {
     let Some(upstream) = &state.config.signer.upstream else {
         return signer_error(StatusCode::NOT_FOUND, "no signer upstream");
     };
-    let prefix = &state.config.signer.proxy_prefix;
+    // Nested routers see the path without their prefix; strip it anyway should a layer have
+    // restored the original URI.
     let path = parts.uri.path();
-    let suffix = path.strip_prefix(prefix.as_str()).unwrap_or(path);
+    let suffix = path
+        .strip_prefix(state.config.signer.proxy_mount())
+        .filter(|rest| rest.starts_with('/'))
+        .unwrap_or(path);
     let mut url = format!("{}{suffix}", upstream.trim_end_matches('/'));
     if let Some(query) = parts.uri.query() {
         url.push('?');

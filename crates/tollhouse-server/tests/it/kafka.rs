@@ -35,6 +35,9 @@ backend_tests! {
         let broker = Broker::start().await;
         let (topic, server) = consuming_server(&broker, db, "3000", |c| c.signer.webhook_secret = Some(Redacted::new(SECRET))).await;
         let app = server.app.clone();
+        // Signer routing tells integrators usage arrives through Kafka here.
+        let routing: serde_json::Value = server.builder(Method::GET, &app, "/signer/routing").send().await.unwrap().json().await.unwrap();
+        assert_eq!(routing["meteringMode"], "kafka", "{routing}");
         let alice = server.user_tokens(&app, "alice").await["access_token"].as_str().unwrap().to_owned();
         let bob = server.user_tokens(&app, "carol:bob").await["access_token"].as_str().unwrap().to_owned();
         server.user_tokens(&app, "dave").await;

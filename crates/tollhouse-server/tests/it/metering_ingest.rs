@@ -93,6 +93,52 @@ fn metric(text: &str, name: &str) -> Option<i64> {
 }
 
 backend_tests! {
+    async fn a_fixed_payment_signed_with_the_clock_behind_is_billed_not_dead_lettered(db: Db) {
+        // go-livepeer `server/remote_signer.go` GenerateLivePayment: `billableSecs :=
+        // now.Sub(lastUpdate).Seconds()`, raised only for lv2v and live, so a `fixed` (or
+        // untyped) payment from a signer whose clock is behind `LastUpdate` sends a negative
+        // float64 beside a valid `computed_fee`.
+        let server = start(db, |c| c.price.eth_usd = Some("2000".into())).await;
+        let app = server.app.clone();
+        server.user_tokens(&app, "ann").await;
+        let now = server.clock.now_millis();
+        let auth_id = format!("{}:ann", app.client_id);
+        let stepped = |id: &str, secs: Value| {
+            let mut event: Value = serde_json::from_slice(&envelope(id, &auth_id, "1000000000000000", "fixed", now)).unwrap();
+            event["data"]["billable_secs"] = secs;
+            event["data"]["pixels"] = json!(0);
+            event
+        };
+        let response = server.builder(Method::POST, &app, "/usage/events")
+            .json(&json!([stepped("9e0c6f1e-5a43-4c55-8f0e-3c1d2b4a5e01", json!(-2.5))])).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let counts: Value = response.json().await.unwrap();
+        assert_eq!((counts["ingested"].as_u64(), counts["deadLettered"].as_u64()), (Some(1), Some(0)), "{counts}");
+        let consumed = |server: &TestServer| {
+            let request = server.builder(Method::GET, &server.app, "/users/ann/allowances");
+            async move { request.send().await.unwrap().json::<Value>().await.unwrap()["allowances"]["consumedUsdMicros"].clone() }
+        };
+        assert_eq!(consumed(&server).await, "2000000", "10^15 wei at $2000 is billed");
+        let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        assert_eq!(metric(&metrics, "tollhouse_usage_billable_secs_clamped_total"), Some(1), "{metrics}");
+
+        // A letter an older build dead-lettered for this reason is ingested by a re-drive.
+        let raw = serde_json::to_vec(&stepped("9e0c6f1e-5a43-4c55-8f0e-3c1d2b4a5e02", json!(-0.25))).unwrap();
+        let letter = tollhouse_store::DeadLetterRow {
+            id: "kafka:0:7".into(),
+            source: "kafka",
+            raw,
+            reason: "invalid_field: data.billable_secs is not a non-negative number".into(),
+        };
+        let store = server.state().store.clone();
+        store.ingest_usage(&[], &[letter], server.clock.now(), tollhouse_store::OverLimit::Refuse).await.unwrap();
+        let price = tollhouse_core::money::EthUsdPrice::parse("2000").unwrap();
+        let (redriven, waiting) = tollhouse_server::metering::ingest::redrive(store.as_ref(), price, server.clock.now(), server.state().rng.as_ref(), 100).await.unwrap();
+        assert_eq!((redriven, waiting), (1, 0));
+        assert_eq!(consumed(&server).await, "4000000");
+        server.finish().await;
+    }
+
     async fn oracle_prices_are_exact_recorded_per_event_and_refused_when_stale(db: Db) {
         let (oracle, url) = Oracle::start("3000.123456789012345678").await;
         let server = start(db, |c| {

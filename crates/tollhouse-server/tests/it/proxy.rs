@@ -4,6 +4,7 @@
 
 use crate::backend_tests;
 use crate::harness::{Db, TestServer};
+use crate::support::gateway::signer_endpoint;
 use crate::support::golivepeer::{FakeSigner, Scripted, SignerState, SignerVerdict};
 use crate::support::signer::{SECRET, api_key, start};
 use serde_json::{Value, json};
@@ -18,16 +19,107 @@ async fn proxied(db: Db, signer: &FakeSigner, timeout_secs: u64) -> TestServer {
     .await
 }
 
+/// Where go-livepeer sends `path` when `-remoteSignerUrl` is Tollhouse's URL with a path, as an
+/// operator would write it (`https://th.example/signer`): the path is replaced.
+fn gateway(server: &TestServer, path: &str) -> String {
+    signer_endpoint(&server.url("/signer"), path)
+}
+
 fn payment_body() -> Vec<u8> {
     FakeSigner::payment_request_body(None, "manifest-1")
 }
 
 backend_tests! {
+    async fn a_gateway_given_a_signer_url_with_a_path_reaches_the_root_proxy(db: Db) {
+        // go-livepeer started with `-remoteSignerUrl <base>/signer`: every call lands at the root.
+        let signer = FakeSigner::start().await;
+        let server = proxied(db, &signer, 30).await;
+        let key = api_key(&server, &server.app, "alice").await;
+        for (path, post) in [("/generate-live-payment", true), ("/sign-orchestrator-info", true), ("/discover-orchestrators", false)] {
+            let url = gateway(&server, path);
+            assert_eq!(url, server.url(path), "the path of -remoteSignerUrl is replaced");
+            let request = if post { server.http.post(&url).body(payment_body()) } else { server.http.get(&url) };
+            let response = request.bearer_auth(&key).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+        }
+        assert_eq!(signer.requests().len(), 3);
+        // A prefix other than `/` serves only clients that keep the path (a rewriting proxy):
+        // the gateway's resolved URL misses it.
+        let nested = start(db, {
+            let upstream = signer.url();
+            move |c| {
+                c.signer.upstream = Some(upstream);
+                c.signer.proxy_prefix = "/signer".into();
+            }
+        })
+        .await;
+        let key = api_key(&nested, &nested.app, "alice").await;
+        let response = nested.http.post(gateway(&nested, "/generate-live-payment")).bearer_auth(&key).body(payment_body()).send().await.unwrap();
+        assert_eq!(response.status(), 404);
+        let response = nested.http.post(nested.url("/signer/generate-live-payment")).bearer_auth(&key).body(payment_body()).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        nested.finish().await;
+        server.finish().await;
+    }
+
+    async fn the_proxy_on_a_listener_of_its_own_serves_a_bare_origin(db: Db) {
+        let signer = FakeSigner::start().await;
+        let upstream = signer.url();
+        let server = start(db, move |c| {
+            c.signer.upstream = Some(upstream);
+            c.signer.proxy_listen = Some("127.0.0.1:0".parse().unwrap());
+        })
+        .await;
+        let addr = server.server.as_ref().unwrap().signer_addr.expect("the proxy's listener");
+        let origin = format!("http://{addr}");
+        let key = api_key(&server, &server.app, "alice").await;
+        let response = server.http.post(signer_endpoint(&format!("{origin}/any/path"), "/generate-live-payment"))
+            .bearer_auth(&key).body(payment_body()).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(signer.requests()[0].path_and_query, "/generate-live-payment");
+        // Only the signer's paths: Tollhouse's own API is not on this listener.
+        let response = server.http.get(format!("{origin}/api/v1/oidc/jwks")).send().await.unwrap();
+        assert_eq!(response.status(), 404);
+        // Clients are given the proxy's origin as their signer URL.
+        let (status, routing) = crate::support::builder::call(server.builder(reqwest::Method::GET, &server.app, "/signer/routing")).await;
+        assert_eq!(status, 200);
+        assert_eq!(routing["routing"]["signerApiUrl"], origin);
+        assert_eq!(routing["dmzUrl"], origin);
+        server.finish().await;
+    }
+
+    async fn routing_and_exchange_name_the_proxy_when_no_signer_url_is_set(db: Db) {
+        let signer = FakeSigner::start().await;
+        let server = proxied(db, &signer, 30).await;
+        let (status, routing) = crate::support::builder::call(server.builder(reqwest::Method::GET, &server.app, "/signer/routing")).await;
+        assert_eq!(status, 200);
+        let base = server.url("");
+        // The SDK's nested shape (`signerApiUrl` typed as a string) and the documented flat one.
+        assert_eq!(routing["routing"]["signerApiUrl"], base);
+        assert_eq!(routing["routing"]["remoteDmzUrl"], base);
+        assert_eq!(routing["patterns"]["directDmz"]["signerApiUrl"], base);
+        assert_eq!(routing["dmzUrl"], base);
+        assert_eq!(routing["jwksUrl"], format!("{}/jwks", server.issuer));
+        assert_eq!(routing["webhookUrl"], server.url("/webhooks/remote-signer"));
+        assert_eq!(routing["meteringMode"], "direct", "no Kafka consumer configured");
+        assert_eq!(routing["routing"]["meteringMode"], "platform_ingest");
+        let tokens = server.user_tokens(&server.app, "alice").await;
+        let exchanged = server.token_request(&server.app, &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            ("subject_token", tokens["access_token"].as_str().unwrap()),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+        ]).await;
+        assert_eq!(exchanged.status(), 200);
+        let body: Value = exchanged.json().await.unwrap();
+        assert_eq!(body["signer_url"], base, "{body}");
+        server.finish().await;
+    }
+
     async fn forwards_only_authenticated_calls_without_spoofable_headers(db: Db) {
         let signer = FakeSigner::start().await;
         let server = proxied(db, &signer, 30).await;
         let key = api_key(&server, &server.app, "alice").await;
-        let payment = server.url("/signer/generate-live-payment");
+        let payment = gateway(&server, "/generate-live-payment");
 
         // No credential, a bad one: 401 in go-livepeer's error shape, nothing forwarded.
         for auth in [None, Some("Bearer pmth_ak_nope"), Some("Bearer eyJ.eyJ.sig")] {
@@ -66,16 +158,16 @@ backend_tests! {
         }
 
         // GET with a query, and a bodiless POST.
-        let response = server.http.get(server.url("/signer/discover-orchestrators?caps=a&caps=b")).bearer_auth(&key).send().await.unwrap();
+        let response = server.http.get(format!("{}?caps=a&caps=b", gateway(&server, "/discover-orchestrators"))).bearer_auth(&key).send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert!(response.json::<Value>().await.unwrap().is_array());
-        let response = server.http.post(server.url("/signer/sign-orchestrator-info")).bearer_auth(&key).send().await.unwrap();
+        let response = server.http.post(gateway(&server, "/sign-orchestrator-info")).bearer_auth(&key).send().await.unwrap();
         assert_eq!(response.status(), 200);
         let seen = signer.requests();
         assert_eq!(seen[1].path_and_query, "/discover-orchestrators?caps=a&caps=b");
         assert_eq!(seen[2].path_and_query, "/sign-orchestrator-info");
         // Other paths are not proxied.
-        let response = server.http.post(server.url("/signer/other")).bearer_auth(&key).send().await.unwrap();
+        let response = server.http.post(gateway(&server, "/other")).bearer_auth(&key).send().await.unwrap();
         assert_eq!(response.status(), 404);
         server.finish().await;
     }
@@ -84,7 +176,7 @@ backend_tests! {
         let signer = FakeSigner::start().await;
         let server = proxied(db, &signer, 30).await;
         let key = api_key(&server, &server.app, "alice").await;
-        let payment = server.url("/signer/generate-live-payment");
+        let payment = gateway(&server, "/generate-live-payment");
 
         signer.respond_next(Scripted::refresh_session("https://orch-9.test:8935"));
         let response = server.http.post(&payment).bearer_auth(&key).body(payment_body()).send().await.unwrap();
@@ -115,7 +207,7 @@ backend_tests! {
         let signer = FakeSigner::start().await;
         let server = proxied(db, &signer, 1).await;
         let key = api_key(&server, &server.app, "alice").await;
-        let payment = server.url("/signer/generate-live-payment");
+        let payment = gateway(&server, "/generate-live-payment");
         signer.respond_next(Scripted::slow(Duration::from_secs(5), Scripted::json(200, &json!({}))));
         let response = server.http.post(&payment).bearer_auth(&key).body(payment_body()).send().await.unwrap();
         assert_eq!(response.status(), 504);
@@ -128,7 +220,7 @@ backend_tests! {
         drop(closed);
         let server = start(Db::Sqlite, move |c| c.signer.upstream = Some(dead)).await;
         let key = api_key(&server, &server.app, "alice").await;
-        let response = server.http.post(server.url("/signer/generate-live-payment")).bearer_auth(&key).body(payment_body()).send().await.unwrap();
+        let response = server.http.post(gateway(&server, "/generate-live-payment")).bearer_auth(&key).body(payment_body()).send().await.unwrap();
         assert_eq!(response.status(), 502);
         assert!(response.json::<Value>().await.unwrap()["error"]["message"].is_string());
         server.finish().await;
@@ -143,7 +235,7 @@ backend_tests! {
         })
         .await;
         let key = api_key(&server, &server.app, "alice").await;
-        let payment = server.url("/signer/generate-live-payment");
+        let payment = gateway(&server, "/generate-live-payment");
 
         // Larger than --max-body-bytes, sent chunked (no Content-Length to refuse up front)
         // and with a Content-Length: 413 in go-livepeer's error shape, nothing forwarded.
@@ -190,7 +282,7 @@ backend_tests! {
         let server = proxied(db, &signer, 30).await;
         signer.set_webhook(&server.url("/authorize"), &format!("X-Api-Key:{SECRET}"));
         let key = api_key(&server, &server.app, "alice").await;
-        let response = server.http.post(server.url("/signer/generate-live-payment"))
+        let response = server.http.post(gateway(&server, "/generate-live-payment"))
             .bearer_auth(&key)
             .header("X-Livepeer-Usage-Subject", "mallory")
             .body(payment_body())

@@ -5,6 +5,7 @@
 
 pub mod builder;
 pub mod external_idp;
+pub mod gateway;
 pub mod golivepeer;
 pub mod kafka;
 pub mod signer;
