@@ -685,6 +685,12 @@ test("(10) getSignerRouting -> routing document", { timeout: 20_000 }, async () 
   for (const f of ["description", "signerApiUrl", "webhookUrl"]) {
     assert.equal(typeof d[f], "string", `patterns.directDmz.${f} must be a string`);
   }
+  // The flat fields of PymtHouse's documentation (`routing.dmzUrl`, `routing.webhookUrl` in its
+  // examples) beside the SDK's nested shape, naming the same URLs.
+  assert.equal(r.dmzUrl, r.routing.signerApiUrl);
+  assert.equal(r.jwksUrl, r.routing.jwksUri);
+  assert.equal(r.webhookUrl, d.webhookUrl);
+  assert.ok(["kafka", "direct"].includes(r.meteringMode), `meteringMode ${r.meteringMode}`);
 });
 
 test("(11) allowances: fresh user 0, grant, balance", { timeout: 30_000 }, async () => {
@@ -835,5 +841,33 @@ test("(14) userinfo through oauth4webapi: discovery's userinfo_endpoint, claims 
       assert.equal(err.cause[0].parameters.error, "invalid_token");
       return true;
     },
+  );
+});
+
+test("(15) ingestSignedTicket and ingestSignedTickets: per-ticket results the SDK keeps, source not 'disabled'", { timeout: 20_000 }, async () => {
+  const e = env();
+  const sdk = sdkClient(e);
+  const ext = freshUserId("tix");
+  await sdk.upsertAppUser({ externalUserId: ext });
+  const id = (n) => `${ext}-req-${n}`;
+  const one = await sdk.ingestSignedTicket({ requestId: id(1), externalUserId: ext, networkFeeUsdMicros: "1200", feeWei: "400000000000", pipeline: "live-video-to-video:streamdiffusion" });
+  assert.deepEqual(one, { ingested: true, duplicate: false, source: "openmeter" });
+  const again = await sdk.ingestSignedTicket({ requestId: id(1), externalUserId: ext, networkFeeUsdMicros: "1200" });
+  assert.deepEqual(again, { ingested: false, duplicate: true, source: "openmeter" });
+  // The batch call returns only what the server lists in `results`, in order.
+  const batch = await sdk.ingestSignedTickets([
+    { requestId: id(1), externalUserId: ext, networkFeeUsdMicros: "1200" },
+    { requestId: id(2), externalUserId: ext, networkFeeUsdMicros: "800", pixels: "1024" },
+  ]);
+  assert.deepEqual(batch.results, [
+    { requestId: id(1), ok: true, ingested: false, duplicate: true, source: "openmeter" },
+    { requestId: id(2), ok: true, ingested: true, duplicate: false, source: "openmeter" },
+  ]);
+  const allowances = await sdk.getUserAllowances(ext);
+  assert.equal(allowances.allowances.consumedUsdMicros, "2000", "each ticket counted once");
+  // A bad ticket refuses the whole batch with a readable PmtHouseError.
+  await assert.rejects(
+    sdk.ingestSignedTickets([{ requestId: id(3), externalUserId: ext, networkFeeUsdMicros: "-1" }]),
+    expect4xx("negative fee", (err) => assert.equal(err.code, "ingest_failed")),
   );
 });

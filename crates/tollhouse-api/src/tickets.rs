@@ -131,7 +131,8 @@ fn pixels_text_or_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i
     Ok(Option::<Pixels>::deserialize(d)?.map(|p| p.0))
 }
 
-/// What `POST A/usage/signed-tickets` did.
+/// What `POST A/usage/signed-tickets` did: counts over the request, and one result per ticket
+/// in request order (the builder-sdk's `ingestSignedTickets` reads `results`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestOutcome {
@@ -139,6 +140,32 @@ pub struct IngestOutcome {
     pub ingested: u64,
     /// Tickets already stored (same `requestId`).
     pub duplicate: u64,
-    /// Always `tollhouse`.
+    /// Always `openmeter`: the builder-sdk reports every other value as `disabled` (metering
+    /// off); here it means the usage was metered (see `compat/SDK-WIRE.md`).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^openmeter$"))]
+    pub source: String,
+    /// One result per ticket, in request order.
+    #[serde(default)]
+    pub results: Vec<TicketResult>,
+}
+
+/// What became of one ticket of `POST A/usage/signed-tickets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TicketResult {
+    /// The ticket's `requestId` (without surrounding white space, as stored).
+    pub request_id: String,
+    /// Always `true`: a ticket that cannot be stored fails the whole request, so none is stored.
+    pub ok: bool,
+    /// Stored now.
+    pub ingested: bool,
+    /// Already stored (by an earlier request, or earlier in this one).
+    pub duplicate: bool,
+    /// Always `openmeter`, as [`IngestOutcome::source`].
+    #[cfg_attr(feature = "openapi", schema(pattern = "^openmeter$"))]
     pub source: String,
 }
+
+/// The `source` of every answer of `POST A/usage/signed-tickets`.
+pub const INGEST_SOURCE: &str = "openmeter";

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use serde::Serialize;
 use serde_json::Value;
-use tollhouse_api::tickets::{IngestOutcome, SignedTicket};
+use tollhouse_api::tickets::{INGEST_SOURCE, IngestOutcome, SignedTicket, TicketResult};
 use tollhouse_core::bounds;
 use tollhouse_core::money::{EthUsdPrice, ExactUsd, UsdParts, Wei, WeiParts};
 use tollhouse_core::usage::split_pipeline;
@@ -174,8 +174,28 @@ pub async fn signed_tickets(
     Ok(Json(IngestOutcome {
         ingested: counts.ingested,
         duplicate: counts.duplicate,
-        source: "tollhouse".into(),
+        source: INGEST_SOURCE.into(),
+        results: ticket_results(&rows, &counts.inserted_ids),
     }))
+}
+
+/// One result per row in order: ingested for the first row of each id the store inserted,
+/// duplicate for every other.
+fn ticket_results(rows: &[UsageEventRow], inserted_ids: &[String]) -> Vec<TicketResult> {
+    let mut fresh: std::collections::HashSet<&str> =
+        inserted_ids.iter().map(String::as_str).collect();
+    rows.iter()
+        .map(|row| {
+            let ingested = fresh.remove(row.id.as_str());
+            TicketResult {
+                request_id: row.request_id.clone(),
+                ok: true,
+                ingested,
+                duplicate: !ingested,
+                source: INGEST_SOURCE.into(),
+            }
+        })
+        .collect()
 }
 
 /// The outcome of an envelope batch.

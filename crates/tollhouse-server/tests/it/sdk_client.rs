@@ -179,7 +179,9 @@ backend_tests! {
             ..SignedTicket::new("r-1", "ada", UsdMicros::new(600_000))
         };
         let first = client.ingest_signed_ticket(&ticket).await.unwrap();
-        assert_eq!((first.ingested, first.duplicate, first.source.as_str()), (1, 0, "tollhouse"));
+        assert_eq!((first.ingested, first.duplicate, first.source.as_str()), (1, 0, tollhouse_api::tickets::INGEST_SOURCE));
+        assert_eq!(first.results.len(), 1);
+        assert!(first.results[0].ingested && first.results[0].request_id == "r-1");
         assert_eq!(client.ingest_signed_ticket(&ticket).await.unwrap().duplicate, 1);
         let batch = client.ingest_signed_tickets(&[
             SignedTicket::new("r-2", "ada", UsdMicros::new(400_000)),

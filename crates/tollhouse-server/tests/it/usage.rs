@@ -7,6 +7,27 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 backend_tests! {
+    async fn batch_ingest_answers_per_ticket_in_order(db: Db) {
+        // builder-sdk `ingestSignedTicketsBatch` (dist/index.js) maps `body.results[]` to
+        // `{requestId, ok, ingested, duplicate, source}`; without `results` it returns [].
+        let server = start(db, |_| {}).await;
+        let app = server.app.clone();
+        let post = |body: Value| server.builder(Method::POST, &app, "/usage/signed-tickets").json(&body).send();
+        let first: Value = post(json!({"requestId": "r-2", "externalUserId": "alice", "networkFeeUsdMicros": "1"})).await.unwrap().json().await.unwrap();
+        assert_eq!(first["results"][0]["ingested"], true);
+        // Per ticket, in order: one stored before, one new, one repeated within the batch.
+        let mixed: Value = post(json!({"tickets": [
+            {"requestId": "r-2", "externalUserId": "alice", "networkFeeUsdMicros": "1"},
+            {"requestId": "r-4", "externalUserId": "nobody-yet", "networkFeeUsdMicros": "0"},
+            {"requestId": "r-4", "externalUserId": "nobody-yet", "networkFeeUsdMicros": "0"}
+        ]})).await.unwrap().json().await.unwrap();
+        let flags: Vec<(bool, bool, bool)> = mixed["results"].as_array().unwrap().iter()
+            .map(|r| (r["ok"].as_bool().unwrap(), r["ingested"].as_bool().unwrap(), r["duplicate"].as_bool().unwrap())).collect();
+        assert_eq!(flags, [(true, false, true), (true, true, false), (true, false, true)], "{mixed}");
+        assert_eq!((mixed["ingested"].clone(), mixed["duplicate"].clone()), (json!(1), json!(2)));
+        server.finish().await;
+    }
+
     async fn signed_tickets_are_deduplicated_and_charged(db: Db) {
         let server = start(db, |_| {}).await;
         let app = server.app.clone();
@@ -27,7 +48,10 @@ backend_tests! {
         assert!(r.status().is_success());
         let post = |body: Value| server.builder(Method::POST, &app, "/usage/signed-tickets").json(&body).send();
         let answer: Value = post(json!({"requestId": "r-1", "externalUserId": "alice", "networkFeeUsdMicros": "600000", "feeWei": "200000000000000", "pipeline": "live-video-to-video:streamdiffusion"})).await.unwrap().json().await.unwrap();
-        assert_eq!(answer, json!({"ingested": 1, "duplicate": 0, "source": "tollhouse"}));
+        // `source` is the one value the builder-sdk does not report as "disabled" (see
+        // compat/SDK-WIRE.md); `results` is what its ingestSignedTickets reads.
+        assert_eq!(answer, json!({"ingested": 1, "duplicate": 0, "source": "openmeter",
+            "results": [{"requestId": "r-1", "ok": true, "ingested": true, "duplicate": false, "source": "openmeter"}]}));
         let again: Value = post(json!({"requestId": "r-1", "externalUserId": "alice", "networkFeeUsdMicros": "600000"})).await.unwrap().json().await.unwrap();
         assert_eq!((again["ingested"].clone(), again["duplicate"].clone()), (json!(0), json!(1)));
         assert_eq!(verdict(&server, &[("Authorization", &format!("Bearer {alice}"))]).await["status"], 200);
@@ -37,6 +61,8 @@ backend_tests! {
             {"requestId": "r-3", "externalUserId": "nobody-yet", "networkFeeUsdMicros": "5"}
         ]})).await.unwrap().json().await.unwrap();
         assert_eq!(batch["ingested"], 2);
+        let results: Vec<(Value, Value)> = batch["results"].as_array().unwrap().iter().map(|r| (r["requestId"].clone(), r["ingested"].clone())).collect();
+        assert_eq!(results, [(json!("r-2"), json!(true)), (json!("r-3"), json!(true))]);
         let alice_id = server.state().store.user_by_external_id(&app.client_id, "alice").await.unwrap().unwrap().id;
         assert_eq!(server.state().store.consumed_usd_micros(&alice_id).await.unwrap(), 1_000_000);
         // Balance 0 is not above the soft limit 0: the gate closes at once.

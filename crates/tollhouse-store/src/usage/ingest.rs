@@ -62,6 +62,7 @@ impl SqlStore {
             counts.over_limit = refused.len() as u64;
             unique.retain(|(_, e)| !refused_ids.contains(e.id.as_str()));
         }
+        counts.inserted_ids = unique.iter().map(|(_, e)| e.id.clone()).collect();
         let mut sums = BatchSums::default();
         for (_, e) in unique {
             counts.ingested += 1;

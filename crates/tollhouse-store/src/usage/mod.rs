@@ -108,7 +108,7 @@ pub struct DeadLetterRow {
 }
 
 /// What a batch changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestCounts {
     /// New events stored.
     pub ingested: u64,
@@ -120,6 +120,9 @@ pub struct IngestCounts {
     pub dead_lettered: u64,
     /// Of those, events refused because they would take their app past a lifetime ceiling.
     pub over_limit: u64,
+    /// The ids of the new events stored, in batch order (each once: the first of several
+    /// events with one id is the one stored).
+    pub inserted_ids: Vec<String>,
 }
 
 /// What to do with an event that would take its app past a lifetime ceiling.
