@@ -295,9 +295,27 @@ fn billable_secs_field(data: &Map<String, Value>) -> Result<(String, bool), Enve
 
 /// Splits an `auth_id` (`<client id>:<external user id>`) on the **first** `:`; the user part
 /// may itself contain `:`. Without a `:` the whole value is taken as the client id and the user
-/// is `""`; an empty auth id gives `("", "")` (unattributed).
+/// is `""`; an empty auth id gives `("", "")` (unattributed). The user part of PymtHouse's
+/// payer#actor shapes is the actor ([`hub_actor`]).
 pub fn split_auth_id(auth_id: &str) -> (&str, &str) {
-    auth_id.split_once(':').unwrap_or((auth_id, ""))
+    let (client, user) = auth_id.split_once(':').unwrap_or((auth_id, ""));
+    (client, hub_actor(user))
+}
+
+/// The actor of PymtHouse's `payer#actor` user parts, the shapes its signer webhook put in
+/// `auth_id`: `eu_<end-user id>#<external user id>` and `owner:<owner id>#<external user id>`.
+/// Usage signed for a hub app that moved here is then attributed to the external user it was
+/// for. Any other user part is returned as it is (a Tollhouse external user id never holds a
+/// `#`, so no id of ours has either shape).
+pub fn hub_actor(user: &str) -> &str {
+    let payer_and_actor = user
+        .strip_prefix("eu_")
+        .or_else(|| user.strip_prefix("owner:"))
+        .and_then(|rest| rest.split_once('#'));
+    match payer_and_actor {
+        Some((payer, actor)) if !payer.is_empty() && !actor.is_empty() => actor,
+        _ => user,
+    }
 }
 
 /// Splits a `pipeline` that some builds send as `"<pipeline>:<model>"` on the first `:`; the
@@ -319,7 +337,8 @@ pub struct SignedTicket {
     pub auth_id: String,
     /// The part of `auth_id` before its first `:` (see [`split_auth_id`]).
     pub client_id: String,
-    /// The part of `auth_id` after its first `:` (may contain `:`).
+    /// The part of `auth_id` after its first `:` (may contain `:`); of PymtHouse's
+    /// `payer#actor` shapes, the actor (see [`hub_actor`]).
     pub external_user_id: String,
     /// `computed_fee`: the fee of this signing.
     pub fee: Wei,
@@ -911,6 +930,24 @@ mod tests {
             ("", "")
         );
         assert_eq!(split_auth_id("app_only"), ("app_only", ""));
+        // PymtHouse's payer#actor shapes name the actor.
+        assert_eq!(split_auth_id("app_x:eu_7f3a#alice"), ("app_x", "alice"));
+        assert_eq!(split_auth_id("app_x:owner:42#bob.b"), ("app_x", "bob.b"));
+        assert_eq!(
+            split_auth_id("app_x:eu_7f3a#carol:dave"),
+            ("app_x", "carol:dave")
+        );
+        for as_is in [
+            "eu_#x",
+            "eu_7f3a#",
+            "owner:#x",
+            "eu_7f3a",
+            "euX_1#y",
+            "owner42#z",
+            "user:1#z",
+        ] {
+            assert_eq!(split_auth_id(&format!("app_x:{as_is}")), ("app_x", as_is));
+        }
         assert_eq!(split_auth_id("app:"), ("app", ""));
         assert_eq!(split_auth_id(":user"), ("", "user"));
         Ok(())

@@ -31,6 +31,39 @@ async fn until(deadline_secs: u64, mut done: impl AsyncFnMut() -> bool) {
 }
 
 backend_tests! {
+    async fn pymthouse_payer_actor_auth_ids_are_attributed_to_the_actor(db: Db) {
+        // A hub app moved here: its signer webhook had put `<app>:eu_<id>#<ext>` and
+        // `<app>:owner:<id>#<ext>` in go-livepeer's auth_id (payer#actor).
+        let broker = Broker::start().await;
+        let (topic, server) = consuming_server(&broker, db, "2000", |_| {}).await;
+        let app = server.app.clone();
+        for ext in ["alice", "bob"] {
+            server.user_tokens(&app, ext).await;
+        }
+        let producer = broker.producer();
+        let now_ms = server.clock.now_millis();
+        let sent = [
+            (format!("{}:eu_01HZX9#alice", app.client_id), "1000000000000000"),
+            (format!("{}:owner:42#bob", app.client_id), "2000000000000000"),
+            (format!("{}:alice", app.client_id), "500000000000000"),
+        ];
+        for (auth_id, fee) in &sent {
+            let id = uuid::Uuid::new_v4().to_string();
+            produce(&producer, &topic, &id, &envelope(&id, auth_id, fee, "live-video-to-video", now_ms)).await;
+        }
+        let consumed = |ext: &'static str| {
+            let request = server.builder(Method::GET, &app, &format!("/users/{ext}/allowances"));
+            async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap()["allowances"]["consumedUsdMicros"].clone() }
+        };
+        // 1.5·10^15 wei and 2·10^15 wei at $2000/ETH.
+        until(60, async || consumed("alice").await == "3000000" && consumed("bob").await == "4000000").await;
+        let report: serde_json::Value = server.builder(Method::GET, &app, "/usage?groupBy=user").send().await.unwrap().json().await.unwrap();
+        let users: Vec<&str> = report["byUser"].as_array().unwrap().iter().map(|r| r["externalUserId"].as_str().unwrap()).collect();
+        assert_eq!(users.len(), 2, "nothing left unattributed or under the hub's id: {report}");
+        assert!(users.contains(&"alice") && users.contains(&"bob"), "{report}");
+        server.finish().await;
+    }
+
     async fn kafka_events_are_counted_once_valued_exactly_and_gate_balances(db: Db) {
         let broker = Broker::start().await;
         let (topic, server) = consuming_server(&broker, db, "3000", |c| c.signer.webhook_secret = Some(Redacted::new(SECRET))).await;
