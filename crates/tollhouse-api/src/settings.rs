@@ -40,6 +40,10 @@ pub struct Settings {
     pub balance_recheck_secs: i64,
     /// Whether an unreadable balance lets payments through.
     pub billing_fail_open: bool,
+    /// Where the app's backend signs a device-flow user in: the device verification page
+    /// sends the user to it with `user_code` and `client_id` (absent: not set up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiate_login_uri: Option<String>,
 }
 
 /// Body of `PATCH A/settings`: only the fields given change.
@@ -75,4 +79,21 @@ pub struct SettingsPatch {
     /// Let payments through when the balance cannot be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_fail_open: Option<bool>,
+    /// An absolute `https` URL (`http` only for `localhost` and loopback addresses), at most
+    /// 2048 characters, without a fragment; `null` removes it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_or_null"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, max_length = 2048))]
+    pub initiate_login_uri: Option<Option<String>>,
+}
+
+/// A field that is set (`Some(Some(v))`) or cleared with `null` (`Some(None)`); absent fields
+/// stay `None` through `#[serde(default)]`.
+fn present_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }

@@ -36,6 +36,15 @@ pub trait AppRepository {
         hash: &SecretHash,
         now: UnixTime,
     ) -> Result<bool, StoreError>;
+    /// Where the app's backend signs a device-flow user in, if set.
+    async fn initiate_login_uri(&self, client_id: &str) -> Result<Option<String>, StoreError>;
+    /// Sets (or with `None` clears) the app's `initiateLoginUri`; `false` if no such app.
+    async fn set_initiate_login_uri(
+        &self,
+        client_id: &str,
+        uri: Option<&str>,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
 }
 
 const APP_COLUMNS: &str =
@@ -140,6 +149,34 @@ impl AppRepository for SqlStore {
             "UPDATE apps SET m2m_secret_hash = $1, updated_at = $2 WHERE client_id = $3",
         )
         .bind(hash.as_bytes().to_vec())
+        .bind(now)
+        .bind(client_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn initiate_login_uri(&self, client_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT initiate_login_uri FROM apps WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("initiate_login_uri"))
+            .transpose()?
+            .flatten())
+    }
+
+    async fn set_initiate_login_uri(
+        &self,
+        client_id: &str,
+        uri: Option<&str>,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE apps SET initiate_login_uri = $1, updated_at = $2 WHERE client_id = $3",
+        )
+        .bind(uri)
         .bind(now)
         .bind(client_id)
         .execute(&self.pool)

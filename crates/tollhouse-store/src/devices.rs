@@ -60,6 +60,12 @@ pub trait DeviceRepository {
     ) -> Result<bool, StoreError>;
     /// Marks an approved grant consumed; `false` if it was not approved (already consumed).
     async fn consume_device_grant(&self, device_code_hash: &[u8]) -> Result<bool, StoreError>;
+    /// The pending, unexpired grant with this (normalised) user code, if any.
+    async fn pending_device_grant(
+        &self,
+        user_code: &str,
+        now: UnixTime,
+    ) -> Result<Option<DeviceGrant>, StoreError>;
     /// Deletes grants expired before `now`.
     async fn purge_expired_device_grants(&self, now: UnixTime) -> Result<u64, StoreError>;
 }
@@ -150,6 +156,22 @@ impl DeviceRepository for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn pending_device_grant(
+        &self,
+        user_code: &str,
+        now: UnixTime,
+    ) -> Result<Option<DeviceGrant>, StoreError> {
+        let row = sqlx::query(
+            "SELECT user_code, client_id, scope, expires_at, interval_secs, last_polled_ms, status, user_id \
+             FROM device_grants WHERE user_code = $1 AND status = 'pending' AND expires_at > $2",
+        )
+        .bind(user_code)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(grant_from_row).transpose()
     }
 
     async fn consume_device_grant(&self, device_code_hash: &[u8]) -> Result<bool, StoreError> {

@@ -1,5 +1,6 @@
 //! `GET`/`PATCH A/settings`: the app's billing policy (mode, soft limit, re-check interval,
-//! fail-open), the same settings `tollhouse app set` changes.
+//! fail-open), the same settings `tollhouse app set` changes, and where its backend signs a
+//! device-flow user in (`initiateLoginUri`).
 
 use super::error::{BodyTooLarge, BuilderError, BuilderErrors};
 use super::extract::{AppCaller, AppPath, BuilderJson};
@@ -11,8 +12,9 @@ use tollhouse_api::UsdMicros;
 use tollhouse_api::settings::{BillingMode as WireBillingMode, Settings, SettingsPatch};
 use tollhouse_core::allowance::MAX_GRANT_USD_MICROS;
 
-fn settings(p: &SignerPolicy) -> Settings {
+fn settings(p: &SignerPolicy, initiate_login_uri: Option<String>) -> Settings {
     Settings {
+        initiate_login_uri,
         billing_mode: match p.billing_mode {
             BillingMode::None => WireBillingMode::None,
             BillingMode::Prepaid => WireBillingMode::Prepaid,
@@ -46,10 +48,38 @@ pub async fn get(
     State(state): State<AppState>,
     AppCaller(app): AppCaller,
 ) -> Result<Json<Settings>, BuilderError> {
-    Ok(Json(settings(
-        &policy(&state, app.client_id.as_str()).await?,
-    )))
+    let client_id = app.client_id.as_str();
+    let uri = state.store.initiate_login_uri(client_id).await?;
+    Ok(Json(settings(&policy(&state, client_id).await?, uri)))
 }
+
+/// Checks an `initiateLoginUri`: where a browser is sent with a device code, so an absolute
+/// `https` URL (plain `http` only to this machine, for development), no fragment.
+fn check_initiate_login_uri(uri: &str) -> Result<(), BuilderError> {
+    let bad = |why: &str| BuilderError::invalid(format!("initiateLoginUri {why}"));
+    if uri.len() > MAX_INITIATE_LOGIN_URI {
+        return Err(bad("must be at most 2048 characters"));
+    }
+    let url = reqwest::Url::parse(uri).map_err(|_| bad("must be an absolute URL"))?;
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err(bad("must be https (http only for localhost)")),
+    }
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must not hold a fragment or credentials"));
+    }
+    Ok(())
+}
+
+/// Longest `initiateLoginUri`.
+const MAX_INITIATE_LOGIN_URI: usize = 2048;
 
 /// `PATCH A/settings`, e.g. `{"billingMode":"prepaid","softLimitUsdMicros":"0"}`.
 #[utoipa::path(
@@ -98,10 +128,21 @@ pub async fn patch(
     if let Some(open) = body.billing_fail_open {
         current.billing_fail_open = open;
     }
+    if let Some(Some(uri)) = &body.initiate_login_uri {
+        check_initiate_login_uri(uri)?;
+    }
+    let client_id = app.client_id.as_str();
     state
         .store
-        .set_signer_policy(app.client_id.as_str(), &current.to_record())
+        .set_signer_policy(client_id, &current.to_record())
         .await?;
+    if let Some(uri) = &body.initiate_login_uri {
+        state
+            .store
+            .set_initiate_login_uri(client_id, uri.as_deref(), state.clock.now())
+            .await?;
+    }
     invalidate(&state.signer);
-    Ok(Json(settings(&current)))
+    let uri = state.store.initiate_login_uri(client_id).await?;
+    Ok(Json(settings(&current, uri)))
 }

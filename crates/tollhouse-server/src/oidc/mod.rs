@@ -2,6 +2,7 @@
 
 pub mod client_auth;
 pub mod device;
+mod device_page;
 mod discovery;
 pub mod error;
 mod exchange;
@@ -41,6 +42,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(facades::api_key_exchange))
         .routes(routes!(facades::device_exchange))
         .routes(routes!(device::authorize))
+        .routes(routes!(device_page::get, device_page::post))
         .routes(routes!(userinfo::get, userinfo::post))
 }
 

@@ -21,6 +21,7 @@ mod cli;
 mod compat;
 mod data_dir;
 mod device;
+mod device_page;
 mod exchange;
 mod exchange_lineage;
 mod http_edge;
