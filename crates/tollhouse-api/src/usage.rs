@@ -64,11 +64,13 @@ pub enum UsageInclude {
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(rename_all = "camelCase")]
 pub struct UsageQuery {
-    /// First UTC day (`YYYY-MM-DD` or RFC 3339), inclusive [default: 29 days before today].
+    /// First UTC day (`YYYY-MM-DD`, or an RFC 3339 time: its day), included [default: 29 days
+    /// before today].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_date: Option<String>,
-    /// End (`YYYY-MM-DD` or RFC 3339), exclusive; a time within a day counts that whole day
-    /// [default: tomorrow].
+    /// Last UTC day, included: a date (`YYYY-MM-DD`) whole, an RFC 3339 time the rest of its
+    /// day (exactly midnight ends the day before). Two RFC 3339 times less than a day apart are
+    /// an exact window instead, both ends included [default: today].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_date: Option<String>,
     /// `none` (default), `user`, `pipeline_model`, `daily_pipeline` (needs `userId`) or

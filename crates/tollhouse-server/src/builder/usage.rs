@@ -116,30 +116,89 @@ fn seconds_text(micros: i64) -> String {
     text
 }
 
-fn day_of(text: &str, round_up: bool) -> Result<i64, BuilderError> {
+/// A bound of the report's period as given: a date, or an RFC 3339 instant (unix ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Date(i64),
+    Instant(i64),
+}
+
+fn bound(text: &str) -> Result<Bound, BuilderError> {
     use time::format_description::well_known::Rfc3339;
-    let bad = || {
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        let ms = i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000))
+            .map_err(|_| BuilderError::invalid(format!("`{text}` is out of range")))?;
+        return Ok(Bound::Instant(ms));
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(text, &format).map_err(|_| {
         BuilderError::invalid(format!(
             "`{text}` is not a date (YYYY-MM-DD) or RFC 3339 time"
         ))
+    })?;
+    Ok(Bound::Date(
+        date.midnight()
+            .assume_utc()
+            .unix_timestamp()
+            .div_euclid(DAY_SECS),
+    ))
+}
+
+/// The UTC days a period covers, and its exact window if it has one.
+struct Days {
+    /// First day, inclusive.
+    start: i64,
+    /// Last day, exclusive.
+    end: i64,
+    /// Unix ms, both ends included.
+    window_ms: Option<(i64, i64)>,
+}
+
+/// The UTC days `start..end` (end exclusive) a period covers, and, for a window of two instants
+/// shorter than a day, that window in unix ms (both ends included). As PymtHouse reads them: a
+/// date `endDate` is included whole; an instant `endDate` includes the rest of its day (exactly
+/// midnight ends the day before), except that a window shorter than a day is exact.
+fn days_and_window(
+    start: Option<Bound>,
+    end: Option<Bound>,
+    today: i64,
+) -> Result<Days, BuilderError> {
+    let start_day = match start {
+        Some(Bound::Date(day)) => day,
+        Some(Bound::Instant(ms)) => ms.div_euclid(DAY_MS),
+        None => today - 29,
     };
-    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
-        let secs = t.unix_timestamp();
-        let day = secs.div_euclid(DAY_SECS);
-        return Ok(if round_up && secs.rem_euclid(DAY_SECS) != 0 {
-            day + 1
-        } else {
-            day
+    let end_day = match end {
+        Some(Bound::Date(day)) => day + 1,
+        Some(Bound::Instant(ms)) => ms.div_euclid(DAY_MS) + i64::from(ms.rem_euclid(DAY_MS) != 0),
+        None => today + 1,
+    };
+    let before = || BuilderError::invalid("endDate must not be before startDate");
+    if let (Some(Bound::Instant(from)), Some(Bound::Instant(to))) = (start, end)
+        && to - from < DAY_MS
+    {
+        if to < from {
+            return Err(before());
+        }
+        // The window's own days: an end at exactly midnight still reads that millisecond.
+        return Ok(Days {
+            start: start_day,
+            end: to.div_euclid(DAY_MS) + 1,
+            window_ms: Some((from, to)),
         });
     }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(text, &format).map_err(|_| bad())?;
-    Ok(date
-        .midnight()
-        .assume_utc()
-        .unix_timestamp()
-        .div_euclid(DAY_SECS))
+    if end_day <= start_day {
+        return Err(before());
+    }
+    Ok(Days {
+        start: start_day,
+        end: end_day,
+        window_ms: None,
+    })
 }
+
+/// A UTC day in milliseconds.
+const DAY_MS: i64 = DAY_SECS * 1000;
 
 fn date_text(day: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(day * DAY_SECS)
@@ -200,20 +259,16 @@ impl IntoResponse for ReportJson {
     }
 }
 
-/// The report's days `start..end` and grouping, with the query's other parameters checked.
-fn period(now: i64, query: &UsageQuery) -> Result<(i64, i64, UsageGrouping), BuilderError> {
-    let today = now.div_euclid(DAY_SECS);
-    let start = match &query.start_date {
-        Some(s) => day_of(s, false)?,
-        None => today - 29,
-    };
-    let end = match &query.end_date {
-        Some(s) => day_of(s, true)?,
-        None => today + 1,
-    };
-    if end <= start {
-        return Err(BuilderError::invalid("endDate must be after startDate"));
-    }
+/// The report's days `start..end`, exact window (see [`days_and_window`]) and grouping, with
+/// the query's other parameters checked.
+fn period(now: i64, query: &UsageQuery) -> Result<ReportPeriod, BuilderError> {
+    let start = query.start_date.as_deref().map(bound).transpose()?;
+    let end = query.end_date.as_deref().map(bound).transpose()?;
+    let Days {
+        start,
+        end,
+        window_ms,
+    } = days_and_window(start, end, now.div_euclid(DAY_SECS))?;
     let group = query.group_by.unwrap_or_default();
     if group == UsageGrouping::DailyPipeline && query.user_id.is_none() {
         return Err(BuilderError::invalid("groupBy=daily_pipeline needs userId"));
@@ -225,7 +280,20 @@ fn period(now: i64, query: &UsageQuery) -> Result<(i64, i64, UsageGrouping), Bui
             "gatewayRequestId must be 1 to {MAX_GATEWAY_REQUEST_ID} characters, without NUL"
         )));
     }
-    Ok((start, end, group))
+    Ok(ReportPeriod {
+        start,
+        end,
+        window_ms,
+        group,
+    })
+}
+
+/// What [`period`] read from a query.
+struct ReportPeriod {
+    start: i64,
+    end: i64,
+    window_ms: Option<(i64, i64)>,
+    group: UsageGrouping,
 }
 
 /// The groups of the whole period, and for a manifest page its rows and the next cursor.
@@ -337,7 +405,12 @@ pub async fn report(
     client_id: &str,
     query: &UsageQuery,
 ) -> Result<UsageReport, BuilderError> {
-    let (start, end, group) = period(state.clock.now(), query)?;
+    let ReportPeriod {
+        start,
+        end,
+        window_ms,
+        group,
+    } = period(state.clock.now(), query)?;
     let user_id = match &query.user_id {
         Some(ext) => {
             let ext =
@@ -372,6 +445,7 @@ pub async fn report(
         to_day: end,
         user_id,
         gateway_request_id: query.gateway_request_id.clone(),
+        window_ms,
     };
     let (groups, page_groups, next_cursor) = read_groups(
         state,

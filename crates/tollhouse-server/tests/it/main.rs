@@ -44,6 +44,7 @@ mod token;
 mod usage;
 mod usage_bounds;
 mod usage_model;
+mod usage_periods;
 mod usage_ranges;
 mod userinfo;
 mod webhook;

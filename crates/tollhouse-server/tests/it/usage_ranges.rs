@@ -228,14 +228,15 @@ backend_tests! {
         }
         for (from, to) in ranges {
             for group in ["none", "user", "pipeline_model"] {
-                let query = format!("?startDate={}&endDate={}&groupBy={group}", date(from), date(to));
+                // A date endDate is included (PymtHouse's reading): the days from..to end at to − 1.
+                let query = format!("?startDate={}&endDate={}&groupBy={group}", date(from), date(to - 1));
                 let report = ok(&server, &app, &query).await;
                 let key = if group == "user" { "byUser" } else { "byPipelineModel" };
                 assert_eq!(comparable(&report, group), sorted(expected(&sent, from, to, group), key), "{query}");
             }
         }
         // A user's reports (daily rollups) agree with the app-wide per-user rows (blocks).
-        let all = format!("?startDate={}&endDate={}", date(first), date(today + 1));
+        let all = format!("?startDate={}&endDate={}", date(first), date(today));
         let by_user = ok(&server, &app, &format!("{all}&groupBy=user")).await;
         for user in ["ada", "bo", "cy"] {
             let one = ok(&server, &app, &format!("{all}&userId={user}")).await;

@@ -28,6 +28,10 @@ pub struct UsageFilter {
     pub user_id: Option<String>,
     /// Only the events of this gateway request.
     pub gateway_request_id: Option<String>,
+    /// Only the events that happened in this window of unix milliseconds, both ends included
+    /// (a report shorter than a day: read from the events, not the daily sums). The days
+    /// above must cover it.
+    pub window_ms: Option<(i64, i64)>,
 }
 
 /// The columns rows are grouped by; every other column is summed over.
@@ -184,7 +188,7 @@ enum Source {
 impl Source {
     /// The smallest table that has every key and filter of the query.
     fn for_query(filter: &UsageFilter, keys: GroupKeys) -> Self {
-        if filter.gateway_request_id.is_some() {
+        if filter.gateway_request_id.is_some() || filter.window_ms.is_some() {
             Self::Events
         } else if keys.manifest {
             Self::ManifestRollups
@@ -335,6 +339,13 @@ fn grouped_sql(
             params.push(Param::Text(request.clone()))
         ));
     }
+    if let Some((from_ms, to_ms)) = filter.window_ms {
+        sql.push_str(&format!(
+            " AND occurred_at_ms >= {} AND occurred_at_ms <= {}",
+            params.push(Param::Int(from_ms)),
+            params.push(Param::Int(to_ms))
+        ));
+    }
     if let Some(ManifestPage {
         after: Some(after), ..
     }) = page
@@ -465,7 +476,7 @@ impl SqlStore {
         page: Option<ManifestPage<'_>>,
     ) -> Result<Vec<UsageGroup>, StoreError> {
         let (sql, params) = grouped_sql(self.backend(), client_id, filter, keys, page);
-        let billable = keys.manifest || filter.gateway_request_id.is_some();
+        let billable = keys.manifest || matches!(Source::for_query(filter, keys), Source::Events);
         let columns = keys.columns();
         let groups: Vec<UsageGroup> = match &self.report_pool {
             Some(pool) => {
@@ -679,6 +690,7 @@ mod tests {
             to_day: 2,
             user_id: Some("u".into()),
             gateway_request_id: None,
+            window_ms: None,
         };
         let keys = GroupKeys {
             pipeline_model: true,
@@ -704,6 +716,7 @@ mod tests {
 
         let filter = UsageFilter {
             gateway_request_id: Some("g".into()),
+            window_ms: None,
             ..filter
         };
         let (sql, params) = grouped_sql(
@@ -838,5 +851,36 @@ mod tests {
             "{sql}"
         );
         assert_eq!(params.last(), Some(&Param::Int(11)));
+    }
+
+    #[test]
+    fn a_window_shorter_than_a_day_reads_the_events_between_its_instants() {
+        let filter = UsageFilter {
+            from_day: 20_000,
+            to_day: 20_001,
+            window_ms: Some((1_728_000_000_000, 1_728_003_600_000)),
+            ..UsageFilter::default()
+        };
+        for keys in [
+            GroupKeys::default(),
+            GroupKeys {
+                user: true,
+                ..GroupKeys::default()
+            },
+        ] {
+            let (sql, params) = grouped_sql(Backend::Postgres, "app", &filter, keys, None);
+            assert!(
+                sql.contains("FROM usage_events WHERE client_id = $1 AND day >= $2 AND day < $3"),
+                "{sql}"
+            );
+            assert!(
+                sql.contains("AND occurred_at_ms >= $4 AND occurred_at_ms <= $5"),
+                "{sql}"
+            );
+            assert_eq!(
+                params[3..],
+                [Param::Int(1_728_000_000_000), Param::Int(1_728_003_600_000)]
+            );
+        }
     }
 }
