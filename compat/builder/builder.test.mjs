@@ -871,3 +871,36 @@ test("(15) ingestSignedTicket and ingestSignedTickets: per-ticket results the SD
     expect4xx("negative fee", (err) => assert.equal(err.code, "ingest_failed")),
   );
 });
+
+test("(16) the SDK's billing calls Tollhouse does not serve fail as a readable 501 not_supported", { timeout: 20_000 }, async () => {
+  const e = env();
+  const sdk = sdkClient(e);
+  const ext = freshUserId("bill");
+  await sdk.upsertAppUser({ externalUserId: ext });
+  const calls = {
+    createBillingCheckout: () => sdk.createBillingCheckout({ planId: "plan_x", externalUserId: ext }),
+    getBillingState: () => sdk.getBillingState(ext),
+    collectBilling: () => sdk.collectBilling(ext),
+    getUserSubscription: () => sdk.getUserSubscription(ext),
+    listUserSubscriptions: () => sdk.listUserSubscriptions(ext),
+    cancelUserSubscription: () => sdk.cancelUserSubscription(ext, { confirm: true }),
+    changeUserSubscription: () => sdk.changeUserSubscription(ext, { planId: "plan_x" }),
+    resumeUserSubscription: () => sdk.resumeUserSubscription(ext, { confirm: true }),
+    listUserInvoices: () => sdk.listUserInvoices(ext),
+    getUserInvoiceHostedUrl: () => sdk.getUserInvoiceHostedUrl(ext, "in_1"),
+    listUserPaymentMethods: () => sdk.listUserPaymentMethods(ext),
+    createUserPaymentMethodCheckout: () => sdk.createUserPaymentMethodCheckout({ externalUserId: ext }),
+    setUserDefaultPaymentMethod: () => sdk.setUserDefaultPaymentMethod(ext, "pm_1"),
+    ensureUserDefaultPaymentMethod: () => sdk.ensureUserDefaultPaymentMethod(ext),
+    unlinkUserPaymentMethod: () => sdk.unlinkUserPaymentMethod(ext, "pm_1"),
+  };
+  for (const [name, call] of Object.entries(calls)) {
+    await assert.rejects(call(), (err) => {
+      assert.equal(err?.name, "PmtHouseError", `${name}: ${err?.stack ?? err}`);
+      assert.equal(err.status, 501, `${name}: status ${err.status} (${err.message})`);
+      assert.equal(err.code, "not_supported", `${name}: code ${err.code}`);
+      assert.match(err.message, /allowances/, `${name}: the message says what to do instead`);
+      return true;
+    });
+  }
+});

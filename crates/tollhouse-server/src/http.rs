@@ -142,6 +142,23 @@ fn is_proxied(state: &AppState, route: &str) -> bool {
                 .is_some_and(forwarded))
 }
 
+/// The builder-sdk's billing calls Tollhouse does not serve (PymtHouse's Stripe features):
+/// `A/billing/*` and `A/users/{ext}/{subscription,subscriptions,invoices,payment-methods}…`.
+fn is_unserved_billing(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/api/v1/apps/") else {
+        return false;
+    };
+    let mut parts = rest.split('/').skip(1);
+    match parts.next() {
+        Some("billing") => true,
+        Some("users") => matches!(
+            parts.nth(1),
+            Some("subscription" | "subscriptions" | "invoices" | "payment-methods")
+        ),
+        _ => false,
+    }
+}
+
 /// `{error, error_description}`: the shape the Builder API and RFC 6749 share, for answers given
 /// before any surface's handler runs.
 fn error_response(status: StatusCode, error: &str, description: &str) -> Response {
@@ -152,7 +169,15 @@ fn error_response(status: StatusCode, error: &str, description: &str) -> Respons
         .into_response()
 }
 
-async fn not_found() -> Response {
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if is_unserved_billing(uri.path()) {
+        // The builder-sdk surfaces this as a PmtHouseError {status: 501, code: "not_supported"}.
+        return error_response(
+            StatusCode::NOT_IMPLEMENTED,
+            "not_supported",
+            "Tollhouse does not run checkout, subscriptions, invoices or payment methods: bill your users with your own provider and grant what they bought with POST A/users/{externalUserId}/allowances",
+        );
+    }
     error_response(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
