@@ -904,3 +904,74 @@ test("(16) the SDK's billing calls Tollhouse does not serve fail as a readable 5
     });
   }
 });
+
+test("(17) usage through the SDK: getUsage by every grouping, retail, a gateway request; the end-user calls; plans", { timeout: 45_000 }, async () => {
+  const e = env();
+  const sdk = sdkClient(e);
+  const ext = freshUserId("use");
+  await sdk.upsertAppUser({ externalUserId: ext });
+  const gateway = `${ext}-gw`;
+  await sdk.ingestSignedTickets([
+    { requestId: `${ext}-a`, externalUserId: ext, networkFeeUsdMicros: "700", pipeline: "live-video-to-video", modelId: "streamdiffusion", gatewayRequestId: gateway },
+    { requestId: `${ext}-b`, externalUserId: ext, networkFeeUsdMicros: "300", pipeline: "text-to-image", modelId: "SG161222/RealVisXL_V4.0_Lightning" },
+  ]);
+  const month = (await import("@pymthouse/builder-sdk")).getUtcCalendarMonthIsoBounds();
+  const window = { startDate: month.startDate, endDate: month.endDate };
+
+  const mine = await sdk.getUsage({ ...window, userId: ext });
+  assert.equal(mine.totals.requestCount, 2, JSON.stringify(mine));
+  assert.equal(mine.totals.networkFeeUsdMicros, "1000");
+  const byUser = await sdk.getUsage({ ...window, groupBy: "user" });
+  const row = byUser.byUser.find((r) => r.externalUserId === ext);
+  assert.equal(row?.networkFeeUsdMicros, "1000", JSON.stringify(byUser.byUser));
+  const byModel = await sdk.getUsage({ ...window, groupBy: "pipeline_model", userId: ext });
+  assert.deepEqual(
+    byModel.byPipelineModel.map((r) => [r.pipeline, r.modelId, r.networkFeeUsdMicros]).sort(),
+    [["live-video-to-video", "streamdiffusion", "700"], ["text-to-image", "SG161222/RealVisXL_V4.0_Lightning", "300"]],
+  );
+  const daily = await sdk.getUsage({ ...window, groupBy: "daily_pipeline", userId: ext });
+  assert.equal(daily.byDailyPipeline.reduce((n, r) => n + r.requestCount, 0), 2, JSON.stringify(daily));
+  const one = await sdk.getUsage({ ...window, gatewayRequestId: gateway });
+  assert.equal(one.totals.networkFeeUsdMicros, "700", JSON.stringify(one));
+
+  // Plans: the SDK lists them as billing products and syncs one; retail then prices usage.
+  const created = expectJson(await builderFetch(e, "POST", "/plans", { body: { name: `${ext}-plan`, defaultMarkupPercent: "25" } }), 201);
+  const products = await sdk.listBillingProducts();
+  const listed = (products.products ?? products.plans ?? []).find((p) => p.id === created.id);
+  assert.ok(listed, `listBillingProducts lists the new plan: ${JSON.stringify(products)}`);
+  const synced = await sdk.syncBillingProduct(created.id);
+  assert.equal(synced.planId, created.id);
+  assert.equal(synced.ok, true);
+  const retail = await sdk.getUsage({ ...window, userId: ext, includeRetail: true });
+  assert.equal(retail.totals.networkFeeUsdMicros, "1000");
+  assert.equal(retail.totals.ownerChargeUsdMicros, "1000", "the owner pays the network fee");
+  assert.equal(retail.totals.endUserBillableUsdMicros, "1250", `25 % over the network fee: ${JSON.stringify(retail.totals)}`);
+
+  // End-user calls, with the user's own token: the subject is the token's, never a parameter.
+  const token = (await sdk.mintUserAccessToken({ externalUserId: ext })).access_token;
+  const balance = await sdk.getEndUserUsageBalance(token);
+  assert.equal(balance.consumedUsdMicros, "1000");
+  const own = await sdk.getEndUserUsage({ accessToken: token, ...window });
+  assert.equal(own.totals.networkFeeUsdMicros, "1000", JSON.stringify(own));
+  const payload = await sdk.fetchEndUserUsage({ accessToken: token, externalUserId: ext, ...window });
+  assert.ok(payload && typeof payload === "object", JSON.stringify(payload));
+  const forUser = await sdk.fetchUsageForExternalUser({ externalUserId: ext, ...window });
+  assert.ok(forUser && typeof forUser === "object", JSON.stringify(forUser));
+  assert.equal(JSON.stringify(forUser).includes("1000"), true, `the user's 1000 micro-USD: ${JSON.stringify(forUser)}`);
+});
+
+test("(18) exchangeForSignerSession and createSignerSessionToken: the opaque session and the signer JWT", { timeout: 20_000 }, async () => {
+  const e = env();
+  const sdk = sdkClient(e);
+  const ext = await fundedUser(sdk, "xch");
+  const userJwt = (await sdk.mintUserAccessToken({ externalUserId: ext })).access_token;
+  const opaque = await sdk.exchangeForSignerSession({ userJwt, omitResource: true });
+  assert.match(opaque.access_token, /^pmth_[0-9a-f]{64}$/, JSON.stringify(opaque));
+  assert.equal(opaque.token_type.toLowerCase(), "bearer");
+  const jwt = await sdk.exchangeForSignerSession({ userJwt, resource: e.issuer });
+  assert.equal(decodeJwtPart(jwt.access_token, 1).token_use, "signer", JSON.stringify(jwt));
+  const session = await sdk.createSignerSessionToken({ userJwt });
+  assert.ok(typeof session.access_token === "string" && session.access_token.length > 20, JSON.stringify(session));
+  // A signer credential cannot be exchanged again (credential lineage).
+  await assert.rejects(sdk.exchangeForSignerSession({ userJwt: jwt.access_token, omitResource: true }), expect4xx("signer JWT as a subject"));
+});

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use tollhouse_core::money::{UsdMicros, Wei};
 
-/// `GET /api/v1/user/usage`: the caller's usage totals, all time.
+/// `GET /api/v1/user/usage`: the caller's usage, all time unless `startDate`/`endDate` say
+/// otherwise, with the rows `groupBy` asks for (the builder-sdk's `getEndUserUsage` reads the
+/// same shape as `GET A/usage`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", serde(deny_unknown_fields))]
@@ -19,6 +21,18 @@ pub struct UserUsage {
     pub source: String,
     /// Usage totals.
     pub totals: UsageTotals,
+    /// The period, when `startDate` or `endDate` was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<crate::usage::Period>,
+    /// `groupBy=user`: the caller's row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_user: Option<Vec<crate::usage::UserRow>>,
+    /// `groupBy=pipeline_model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_pipeline_model: Option<Vec<crate::usage::PipelineModelRow>>,
+    /// `groupBy=daily_pipeline`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_daily_pipeline: Option<Vec<crate::usage::DailyPipelineRow>>,
 }
 
 /// An end user's usage totals.

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, header};
 use tollhouse_api::UsdMicros;
 use tollhouse_api::allowances::BalanceView;
 use tollhouse_api::end_user::{UsageTotals, UserUsage};
+use tollhouse_api::usage::{UsageGrouping, UsageInclude, UsageQuery};
 use tollhouse_core::ids::{looks_like_signer_session, split_api_key};
 use tollhouse_core::user::{AppUser, UserStatus};
 
@@ -93,14 +94,35 @@ pub async fn balance(
     Ok(Json(balance_view(&user, &balance)))
 }
 
+/// The query of `GET /api/v1/user/usage`: `GET A/usage`'s, without `userId` (the bearer names
+/// the user).
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct MyUsageQuery {
+    /// First UTC day, as in `GET A/usage` [default: all time].
+    start_date: Option<String>,
+    /// Last UTC day, as in `GET A/usage` [default: all time].
+    end_date: Option<String>,
+    /// `none` (default), `user`, `pipeline_model` or `daily_pipeline`.
+    #[param(inline)]
+    group_by: Option<UsageGrouping>,
+    /// `retail`: price with the app's active plan.
+    #[param(inline)]
+    include: Option<UsageInclude>,
+    /// Only the events of this gateway request.
+    gateway_request_id: Option<String>,
+}
+
 /// `GET /api/v1/user/usage`: the caller's usage totals, all time.
 #[utoipa::path(
     get,
     path = "/api/v1/user/usage",
     operation_id = "getMyUsage",
     tag = "end-user",
+    params(MyUsageQuery),
     security(("user_bearer" = [])),
-    responses((status = 200, description = "The caller's usage totals", body = UserUsage), EndUserErrors)
+    responses((status = 200, description = "The caller's usage", body = UserUsage), EndUserErrors)
 )]
 pub async fn usage(
     State(state): State<AppState>,
@@ -108,21 +130,44 @@ pub async fn usage(
     RawQuery(query): RawQuery,
 ) -> Result<Json<UserUsage>, BuilderError> {
     reject_user_id(query.as_deref())?;
-    let query = super::usage::all_time_for(user.external_user_id.as_str());
+    let asked: MyUsageQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or_default())
+        .map_err(|e| BuilderError::invalid(e.to_string()))?;
+    let ext = user.external_user_id.as_str();
+    let dated = asked.start_date.is_some() || asked.end_date.is_some();
+    let all_time = super::usage::all_time_for(ext);
+    let query = UsageQuery {
+        // The bearer names the user; without dates, all of their usage.
+        user_id: Some(ext.to_owned()),
+        start_date: asked.start_date.or(all_time.start_date),
+        end_date: asked.end_date.or(all_time.end_date),
+        group_by: asked.group_by,
+        include: asked.include,
+        gateway_request_id: asked.gateway_request_id,
+        ..UsageQuery::default()
+    };
+    if query.group_by == Some(UsageGrouping::Manifest) {
+        return Err(BuilderError::invalid(
+            "groupBy=manifest is for the app (GET A/usage), not one user",
+        ));
+    }
     let report = super::usage::report(&state, &user.client_id, &query).await?;
     let totals = &report.totals;
     Ok(Json(UserUsage {
-        external_user_id: user.external_user_id.to_string(),
+        external_user_id: ext.to_owned(),
         source: "tollhouse".to_owned(),
         totals: UsageTotals {
             currency: "USD".to_owned(),
-            end_user_billable_usd_micros: totals.network_fee_usd_micros,
+            end_user_billable_usd_micros: totals.end_user_billable_usd_micros,
             network_fee_usd_micros: totals.network_fee_usd_micros,
-            owner_charge_usd_micros: totals.network_fee_usd_micros,
+            owner_charge_usd_micros: totals.owner_charge_usd_micros,
             platform_fee_usd_micros: UsdMicros::ZERO,
             request_count: totals.request_count,
             total_fee_wei: totals.total_fee_wei,
         },
+        period: dated.then(|| report.period.clone()),
+        by_user: report.by_user,
+        by_pipeline_model: report.by_pipeline_model,
+        by_daily_pipeline: report.by_daily_pipeline,
         client_id: user.client_id,
     }))
 }
