@@ -975,3 +975,39 @@ test("(18) exchangeForSignerSession and createSignerSessionToken: the opaque ses
   // A signer credential cannot be exchanged again (credential lineage).
   await assert.rejects(sdk.exchangeForSignerSession({ userJwt: jwt.access_token, omitResource: true }), expect4xx("signer JWT as a subject"));
 });
+
+test("(19) completeDeviceApproval: the app backend approves with the user's JWT; the device's poll gets tokens", { timeout: 45_000 }, async () => {
+  const e = env();
+  const sdk = sdkClient(e);
+  const ext = await fundedUser(sdk, "cda");
+  const ac = new AbortController();
+  const giveUp = setTimeout(() => ac.abort(new Error("device flow did not complete within 40 s")), 40_000);
+  let approval;
+  const poll = pollDeviceToken({
+    issuerUrl: e.issuer,
+    clientId: e.publicClientId,
+    allowInsecureHttp: e.insecure,
+    signal: ac.signal,
+    onUserCode: (info) => {
+      approval = sdk.mintUserAccessToken({ externalUserId: ext })
+        .then((t) => sdk.completeDeviceApproval({ userJwt: t.access_token, userCode: info.userCode }))
+        .then((answer) => ({ ok: true, answer }), (err) => {
+          ac.abort(new Error(`completeDeviceApproval failed: ${err?.status} ${err?.code} ${err?.message}`));
+          return { ok: false, err };
+        });
+    },
+  });
+  let tokens;
+  try {
+    tokens = await poll;
+  } finally {
+    clearTimeout(giveUp);
+  }
+  const a = await approval;
+  assert.ok(a.ok, `completeDeviceApproval must succeed: ${a.err}`);
+  assert.equal(typeof a.answer.access_token, "string");
+  assert.equal(decodeJwtPart(tokens.access_token, 1).external_user_id, ext, "the device holds the approving user's token");
+  // A code no device asked for is refused.
+  const again = await sdk.mintUserAccessToken({ externalUserId: ext });
+  await assert.rejects(sdk.completeDeviceApproval({ userJwt: again.access_token, userCode: "BCDF-BCDF" }), expect4xx("an unknown code"));
+});
