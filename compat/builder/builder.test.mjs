@@ -20,7 +20,11 @@ import { PmtHouseClient } from "@pymthouse/builder-sdk";
 import { verifyJwt } from "@pymthouse/builder-sdk/verify";
 import { pollDeviceToken } from "@pymthouse/builder-sdk/device";
 import {
+  createApiKeyExchangeHandler,
+  createDeviceExchangeHandler,
+  createDirectSignerProxyHandler,
   exchangeApiKeyForSigner,
+  forwardDirectSignerRequest,
   mintSignerSessionFromApiKeyDirect,
   mintUserSignerToken,
 } from "@pymthouse/builder-sdk/signer/server";
@@ -1010,4 +1014,76 @@ test("(19) completeDeviceApproval: the app backend approves with the user's JWT;
   // A code no device asked for is refused.
   const again = await sdk.mintUserAccessToken({ externalUserId: ext });
   await assert.rejects(sdk.completeDeviceApproval({ userJwt: again.access_token, userCode: "BCDF-BCDF" }), expect4xx("an unknown code"));
+});
+
+test("(20) the SDK's backend handlers: API-key and device exchange, and the signer proxy through Tollhouse's proxy to go-livepeer", { timeout: 60_000 }, async () => {
+  const e = env();
+  const sdk = sdkClient(e);
+  const paymentBody = process.env.TOLLHOUSE_PAYMENT_BODY;
+  assert.ok(paymentBody, "TOLLHOUSE_PAYMENT_BODY (a go-livepeer payment request from the signer double) is not set");
+  const routing = await sdk.getSignerRouting();
+  const signerUrl = routing.routing.signerApiUrl;
+  const ext = await fundedUser(sdk, "hdl");
+
+  // createApiKeyExchangeHandler: an integrator's route that trades a user's API key.
+  const key = expectJson(await builderFetch(e, "POST", `/users/${encodeURIComponent(ext)}/keys`, { body: { label: "cli" } }), 201);
+  const apiKeyExchange = createApiKeyExchangeHandler({
+    issuerUrl: e.issuer, publicClientId: e.publicClientId, m2mClientId: e.m2mClientId, m2mClientSecret: e.m2mClientSecret, allowInsecureHttp: e.insecure,
+  });
+  const traded = await apiKeyExchange(new Request("http://bff.test/api/keys/exchange", {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ apiKey: key.apiKey }),
+  }));
+  const tradedBody = await traded.json();
+  assert.equal(traded.status, 200, JSON.stringify(tradedBody));
+  assert.equal(typeof tradedBody.access_token, "string");
+  assert.equal(tradedBody.signer_url, signerUrl, "the exchange names Tollhouse's signer proxy");
+
+  // createDeviceExchangeHandler: a device's user token (from the device flow) for a signer JWT.
+  const ac = new AbortController();
+  const giveUp = setTimeout(() => ac.abort(new Error("device flow did not complete")), 40_000);
+  let approving;
+  const deviceTokens = await pollDeviceToken({
+    issuerUrl: e.issuer, clientId: e.publicClientId, allowInsecureHttp: e.insecure, signal: ac.signal,
+    onUserCode: (info) => { approving = sdk.approveDeviceLogin({ externalUserId: ext, userCode: info.userCode }); },
+  }).finally(() => clearTimeout(giveUp));
+  await approving;
+  const deviceExchange = createDeviceExchangeHandler({
+    issuerUrl: e.issuer, m2mClientId: e.m2mClientId, m2mClientSecret: e.m2mClientSecret, allowInsecureHttp: e.insecure, signerUrl,
+  });
+  const device = await deviceExchange(new Request("http://bff.test/api/device/exchange", {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ deviceToken: deviceTokens.access_token }),
+  }));
+  const deviceBody = await device.json();
+  assert.equal(device.status, 200, JSON.stringify(deviceBody));
+  assert.equal(typeof deviceBody.access_token, "string");
+
+  // createDirectSignerProxyHandler: the integrator's BFF signs for its signed-in user; the SDK
+  // forwards to `remoteSignerUrl` (Tollhouse), whose proxy forwards to go-livepeer.
+  const proxy = createDirectSignerProxyHandler({
+    pymthouseIssuerUrl: e.issuer, pymthouseClientId: e.publicClientId,
+    pymthouseM2MClientId: e.m2mClientId, pymthouseM2MClientSecret: e.m2mClientSecret,
+    remoteSignerUrl: signerUrl, allowInsecureHttp: e.insecure, proxyPathPrefix: "/api/bff/signer",
+    authenticate: async (request) => (request.headers.get("x-app-session") === "ok" ? { user: ext } : null),
+    resolveExternalUserId: async (session) => session.user,
+  });
+  const sign = (session) => proxy(new Request("http://bff.test/api/bff/signer/generate-live-payment", {
+    method: "POST", headers: { "content-type": "application/json", ...(session ? { "x-app-session": session } : {}) }, body: paymentBody,
+  }));
+  const refused = await sign(null);
+  assert.equal(refused.status, 401, "the BFF refuses a caller it does not know, before signing");
+  const signed = await sign("ok");
+  const signedBody = await signed.text();
+  assert.equal(signed.status, 200, signedBody);
+  assert.ok(JSON.parse(signedBody).payment, `go-livepeer's payment answer: ${signedBody}`);
+
+  // forwardDirectSignerRequest, the low-level helper, with a freshly minted signer JWT.
+  const minted = await mintUserSignerToken({
+    issuerUrl: e.issuer, publicClientId: e.publicClientId, m2mClientId: e.m2mClientId, m2mClientSecret: e.m2mClientSecret,
+    externalUserId: ext, allowInsecureHttp: e.insecure,
+  });
+  const forwarded = await forwardDirectSignerRequest({
+    request: new Request("http://bff.test/sign-orchestrator-info", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }),
+    remoteSignerUrl: signerUrl, jwt: minted.jwt,
+  });
+  assert.equal(forwarded.status, 200, await forwarded.clone().text());
 });
