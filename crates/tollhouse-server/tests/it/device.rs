@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 const DEVICE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-async fn start(server: &TestServer) -> Value {
+/// A pending device login of the server's app, as a device starts it (RFC 8628 §3.1).
+pub(crate) async fn start(server: &TestServer) -> Value {
     let response = server
         .http
         .post(format!("{}/device/auth", server.issuer))

@@ -4,25 +4,10 @@
 //! target directory's `tmp/`).
 
 use crate::backend_tests;
+use crate::device::start as device_login;
 use crate::harness::{Db, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// A pending device login of the server's app, as a device starts it.
-async fn device_login(server: &TestServer) -> Value {
-    let response = server
-        .http
-        .post(format!("{}/device/auth", server.issuer))
-        .form(&[
-            ("client_id", server.app.client_id.as_str()),
-            ("scope", "sign:job"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
 
 /// A client that shows redirects instead of following them.
 fn no_redirects() -> reqwest::Client {
