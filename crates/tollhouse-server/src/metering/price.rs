@@ -96,9 +96,9 @@ impl PriceSource {
     }
 
     /// The source `config` describes (a static price is observed at `now_ms`, the start).
-    /// `config` is validated ([`PriceConfig::validate`]) first.
+    /// `config` has passed [`PriceConfig::validate`] (`start` validates the whole configuration
+    /// first); a price that does not parse is still an error here.
     pub fn from_config(config: &PriceConfig, now_ms: i64) -> Result<Self, ConfigError> {
-        config.validate()?;
         if let Some(text) = &config.eth_usd {
             let price = EthUsdPrice::parse(text)
                 .map_err(|e| ConfigError::invalid("price.eth_usd", e.to_string()))?;

@@ -52,7 +52,8 @@ pub fn normalise_user_code(code: &str) -> String {
         .collect()
 }
 
-fn display_user_code(code: &str) -> String {
+/// `BCDFGHJK` as shown to users and sent on: `BCDF-GHJK` (8 characters, as generated).
+pub(super) fn display_user_code(code: &str) -> String {
     format!("{}-{}", &code[..4], &code[4..])
 }
 

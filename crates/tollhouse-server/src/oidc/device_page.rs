@@ -5,7 +5,7 @@
 //! (the builder-sdk's `approveDeviceLogin`). One small HTML page, no scripts and no external
 //! assets, readable without styles.
 
-use super::device::normalise_user_code;
+use super::device::{display_user_code, normalise_user_code};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -106,11 +106,7 @@ async fn destination(state: &AppState, typed: &str) -> Result<Result<String, Not
     let Some(uri) = state.store.initiate_login_uri(&grant.client_id).await? else {
         return Ok(Err(Notice::NotSetUp));
     };
-    let shown = format!(
-        "{}-{}",
-        code.get(..4).unwrap_or(""),
-        code.get(4..).unwrap_or("")
-    );
+    let shown = display_user_code(&code);
     let query = serde_urlencoded::to_string([
         ("user_code", shown.as_str()),
         ("client_id", &grant.client_id),
